@@ -1,0 +1,139 @@
+"""Numeric evaluation of expression trees with NumPy (used by the verifier).
+
+Every value is a 2-D float array; a scalar is a (1, 1) array. Differentials `dX` are looked up
+in `env` under the key ``("d", "X")``.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from . import expr as E
+from .expr import Expr
+
+
+class Evaluator:
+    """Evaluates expressions against an environment of arrays (and dimension sizes)."""
+
+    def __init__(self, env: dict, sizes: dict[str, int]):
+        self.env = env
+        self.sizes = sizes
+        self.cache: dict[Expr, np.ndarray] = {}
+        self.dispatch = {
+            E.Sym: self.sym, E.Dif: self.dif, E.Num: self.num, E.Ones: self.ones, E.Eye: self.eye,
+            E.Zero: self.zero, E.Add: self.add, E.MatMul: self.matmul, E.Transpose: self.transpose,
+            E.Inverse: lambda e: np.linalg.inv(self(e.arg)), E.Power: self.power,
+            E.Hadamard: self.hadamard, E.HadDiv: lambda e: self(e.num) / self(e.den),
+            E.HadPow: lambda e: self(e.base) ** float(e.exp), E.Func: self.func, E.D: self.d,
+        }
+
+    def __call__(self, e: Expr) -> np.ndarray:
+        out = self.cache.get(e)
+        if out is None:
+            out = self.dispatch[type(e)](e)
+            self.cache[e] = out
+        return out
+
+    def size(self, d) -> int:
+        return d if isinstance(d, int) else self.sizes[d]
+
+    def sym(self, e):
+        if e.role == "dim":
+            return np.array([[float(self.sizes[e.name])]])
+        return self.env[e.name]
+
+    def dif(self, e):
+        return self.env[("d", e.name)]
+
+    def d(self, e):
+        raise ValueError("an unexpanded differential cannot be evaluated")
+
+    def num(self, e):
+        return np.array([[float(e.value)]])
+
+    def ones(self, e):
+        return np.ones((self.size(e.shape[0]), self.size(e.shape[1])))
+
+    def eye(self, e):
+        return np.eye(self.size(e.n))
+
+    def zero(self, e):
+        return np.zeros((self.size(e.shape[0]), self.size(e.shape[1])))
+
+    def add(self, e):
+        out = self(e.terms[0])
+        for t in e.terms[1:]:
+            out = out + self(t)
+        return out
+
+    def matmul(self, e):
+        scale = float(e.coeff)
+        for s in e.scalars:
+            scale = scale * self(s)[0, 0]
+        if not e.chain:
+            return np.array([[scale]])
+        out = self(e.chain[0])
+        for f in e.chain[1:]:
+            out = out @ self(f)
+        return scale * out
+
+    def transpose(self, e):
+        return self(e.arg).T
+
+    def power(self, e):
+        base = self(e.base)
+        k = self(e.exp)[0, 0]
+        if e.base.is_scalar:
+            return base ** k
+        k = int(round(k))
+        if k < 0:
+            return np.linalg.matrix_power(np.linalg.inv(base), -k)
+        return np.linalg.matrix_power(base, k)
+
+    def hadamard(self, e):
+        out = self(e.factors[0])
+        for f in e.factors[1:]:
+            out = out * self(f)
+        return out
+
+    def func(self, e):
+        a = self(e.arg)
+        name = e.name
+        if name == "tr":
+            return np.array([[np.trace(a)]])
+        if name == "det":
+            return np.array([[np.linalg.det(a)]])
+        if name == "logdet":
+            return np.array([[np.linalg.slogdet(a)[1]]])
+        if name == "sum":
+            return np.array([[a.sum()]])
+        if name == "norm":
+            return np.array([[np.linalg.norm(a)]])
+        if name == "exp":
+            return np.exp(a)
+        if name == "log":
+            return np.log(a)
+        if name == "sigma":
+            return 1.0 / (1.0 + np.exp(-a))
+        if name == "tanh":
+            return np.tanh(a)
+        if name == "sqrt":
+            return np.sqrt(a)
+        if name == "softmax":
+            w = np.exp(a - a.max())
+            return w / w.sum()
+        if name == "logsumexp":
+            m = a.max()
+            return np.array([[m + np.log(np.exp(a - m).sum())]])
+        if name == "diag":
+            return np.diag(a[:, 0])
+        if name == "diagvec":
+            return np.diag(a).reshape(-1, 1).copy()
+        raise ValueError(f"no numeric rule for {name}")  # pragma: no cover
+
+
+def evaluate(e: Expr, env: dict, sizes: dict[str, int]) -> np.ndarray:
+    """Value of `e` (a 2-D array) for the given variable values and dimension sizes."""
+    return Evaluator(env, sizes)(e)

@@ -1,0 +1,511 @@
+"""Expression text → typed expression tree, with shapes inferred and checked.
+
+The grammar lives in `grammar.lark`. Parsing happens in two passes: lark builds a syntax tree
+with positions, then `_Typer` walks it, inferring every shape. The constants `1`, `I` and `0`
+take the size that fits where they stand (`1'*x`, `X - mu*1'`, `I - A`); `1` and `0` are the
+scalar one and zero wherever a scalar fits. Every error becomes an `ExprSyntaxError` or
+`ShapeError` pointing at the file, line and column of the offending spot.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import lark
+from lark import Token, Tree
+
+from . import expr as E
+from .errors import ExprSyntaxError, Location, ShapeError, UnsupportedError
+from .expr import SCALAR, Expr, Shape, shape_str
+
+# name written by the user -> internal function name
+USER_FUNCTIONS = {
+    "tr": "tr", "det": "det", "logdet": "logdet", "exp": "exp", "log": "log",
+    "sigma": "sigma", "tanh": "tanh", "sqrt": "sqrt", "sum": "sum", "norm": "norm",
+    "softmax": "softmax", "logsumexp": "logsumexp", "diag": "diag", "inv": "inv",
+}
+RESERVED = frozenset(USER_FUNCTIONS) | {"I", "T"}
+
+
+class Located(Protocol):
+    """What the parser needs from the source of an expression (see `problem.SourceText`)."""
+
+    text: str
+
+    def location_at(self, offset: int) -> Location: ...
+
+
+@dataclass(frozen=True)
+class PlainSource:
+    """An expression typed on the command line or in a test: one line, no file."""
+
+    text: str
+    file: str | None = None
+    line: int = 1
+    column: int = 1
+
+    def location_at(self, offset: int) -> Location:
+        return Location(self.file, self.line, self.column + offset, " " * (self.column - 1) + self.text)
+
+
+@dataclass
+class Scope:
+    """The names an expression may use: their shapes and roles."""
+
+    shapes: dict[str, Shape] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)  # name -> "var" | "where"
+    dims: set[str] = field(default_factory=set)  # dimension symbols, usable as scalars
+
+    def declare(self, name: str, shape: Shape, role: str = "var") -> None:
+        self.shapes[name] = shape
+        self.roles[name] = role
+
+
+def shape_from_dims(dims: tuple) -> Shape:
+    """`()` → scalar, `(n,)` → n×1, `(m, n)` → m×n."""
+    if len(dims) == 0:
+        return SCALAR
+    if len(dims) == 1:
+        return (dims[0], 1)
+    return (dims[0], dims[1])
+
+
+@lru_cache(maxsize=1)
+def _parser() -> lark.Lark:
+    grammar = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
+    return lark.Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+def parse_syntax(source: Located) -> Tree:
+    """Text → lark tree; syntax errors become ExprSyntaxError at the right spot."""
+    text = source.text
+    if not text.strip():
+        raise ExprSyntaxError("empty expression", source.location_at(0), "write an expression, e.g. `tr(A*X)`")
+    try:
+        return _parser().parse(text)
+    except lark.exceptions.UnexpectedCharacters as err:
+        ch = text[err.pos_in_stream]
+        hint = None
+        if ch in "[{":
+            hint = "use round parentheses ( ) for grouping"
+        elif ch == "^":
+            hint = "powers are written `A^2`, `A^-1`, `A^T`; elementwise `A.^2`"
+        elif ch in "\"`":
+            hint = "remove the quotes inside the expression"
+        raise ExprSyntaxError(f"unexpected character {ch!r}", source.location_at(err.pos_in_stream), hint) from None
+    except lark.exceptions.UnexpectedEOF as err:
+        raise ExprSyntaxError(
+            "the expression ends too early",
+            source.location_at(len(text.rstrip())),
+            _eof_hint(text),
+        ) from None
+    except lark.exceptions.UnexpectedToken as err:
+        tok = err.token
+        if tok.type == "$END":
+            raise ExprSyntaxError(
+                "the expression ends too early", source.location_at(len(text.rstrip())), _eof_hint(text)
+            ) from None
+        pos = tok.start_pos if tok.start_pos is not None else 0
+        before = text[:pos].rstrip()
+        hint = None
+        if tok.type in ("NAME", "NUMBER") or tok.value == "(":
+            if before and (before[-1].isalnum() or before[-1] in ")'_"):
+                hint = f"missing operator before {tok.value!r}? Products are written with `*`, e.g. `2*x`"
+        elif tok.value == ")":
+            hint = "unbalanced parentheses: this `)` has no matching `(`" if text[:pos].count("(") <= text[:pos].count(")") else "something is missing before `)`"
+        elif tok.value == ",":
+            hint = "commas only separate function arguments"
+        raise ExprSyntaxError(f"unexpected {tok.value!r}", source.location_at(pos), hint) from None
+
+
+def _eof_hint(text: str) -> str:
+    opened = text.count("(") - text.count(")")
+    if opened > 0:
+        return f"{opened} parenthesis{'es' if opened > 1 else ''} not closed: add `)`"
+    return "an operator at the end needs something after it"
+
+
+def parse_expr(source: Located | str, scope: Scope) -> Expr:
+    """Parse and type-check one expression against the names in `scope`."""
+    if isinstance(source, str):
+        source = PlainSource(source)
+    tree = parse_syntax(source)
+    return _Typer(source, scope).top(tree)
+
+
+# ----------------------------------------------------------------------------- typing
+
+
+class _NeedsContext(Exception):
+    """A constant (1, I, 0) whose size can't be told without its surroundings."""
+
+    def __init__(self, node: Tree | Token):
+        self.node = node
+
+
+def _is_one_transposed(t) -> bool:
+    """`1'` or `1^T`: a row of ones (never the scalar one)."""
+    if isinstance(t, Tree) and t.data == "transpose":
+        c = t.children[0]
+        return isinstance(c, Tree) and c.data == "number" and c.children[0] == "1"
+    if isinstance(t, Tree) and t.data == "pow" and isinstance(t.children[1], Tree) and t.children[1].data == "exp_transpose":
+        c = t.children[0]
+        return isinstance(c, Tree) and c.data == "number" and c.children[0] == "1"
+    return False
+
+
+def _is_const_name(t, name: str) -> bool:
+    return isinstance(t, Tree) and t.data == "name" and t.children[0] == name
+
+
+class _Typer:
+    """Walks a lark tree and builds the typed expression (one instance per expression)."""
+
+    def __init__(self, source: Located, scope: Scope):
+        self.source = source
+        self.scope = scope
+
+    # -- helpers
+    def loc(self, node) -> Location:
+        pos = 0
+        if isinstance(node, Token):
+            pos = node.start_pos or 0
+        elif isinstance(node, Tree) and not node.meta.empty:
+            pos = node.meta.start_pos
+        return self.source.location_at(pos)
+
+    def snippet(self, node) -> str:
+        if isinstance(node, Tree) and not node.meta.empty:
+            return self.source.text[node.meta.start_pos:node.meta.end_pos]
+        return str(node)
+
+    def op_loc(self, node: Tree) -> Location:
+        """The location of the binary operator between a node's two operands."""
+        left, right = node.children[0], node.children[-1]
+        try:
+            start, end = left.meta.end_pos, right.meta.start_pos
+        except AttributeError:
+            return self.loc(node)
+        gap = self.source.text[start:end]
+        for i, ch in enumerate(gap):
+            if not ch.isspace() and ch not in "()":
+                return self.source.location_at(start + i)
+        return self.loc(node)
+
+    def shape_error(self, node, message: str, hint: str | None = None, at_op: bool = False):
+        loc = self.op_loc(node) if at_op else self.loc(node)
+        return ShapeError(message, loc, hint)
+
+    def top(self, tree) -> Expr:
+        try:
+            return self.infer(tree, None)
+        except _NeedsContext as nc:
+            raise ShapeError(
+                f"cannot tell the size of `{self.snippet(nc.node)}` here",
+                self.loc(nc.node),
+                "`1`, `I` and `0` take their size from their neighbours: write e.g. `1'*x`, `X - mu*1'`, `I - A`",
+            ) from None
+
+    # -- dispatch
+    def infer(self, t, expected: Shape | None) -> Expr:
+        handler = getattr(self, "t_" + t.data, None)
+        if handler is None:  # pragma: no cover - the grammar has no other rules
+            raise ExprSyntaxError(f"unsupported construct {t.data}", self.loc(t))
+        return handler(t, expected)
+
+    def t_number(self, t, expected):
+        text = str(t.children[0])
+        try:
+            value = Fraction(text)
+        except (ValueError, ZeroDivisionError):
+            raise ExprSyntaxError(f"bad number {text!r}", self.loc(t)) from None
+        if value in (0, 1) and expected is not None and not E.is_scalar_shape(expected):
+            return E.Ones(expected) if value == 1 else E.Zero(expected)
+        return E.Num(value)
+
+    def t_name(self, t, expected):
+        name = str(t.children[0])
+        if name == "I":
+            if expected is None:
+                raise _NeedsContext(t)
+            if expected[0] != expected[1]:
+                raise self.shape_error(t, f"the identity I is square, but {shape_str(expected)} is needed here")
+            return E.Eye(expected[0]) if not E.is_scalar_shape(expected) else E.ONE
+        if name in self.scope.shapes:
+            return E.Sym(name, self.scope.shapes[name], self.scope.roles.get(name, "var"))
+        if name in self.scope.dims:
+            return E.Sym(name, SCALAR, "dim")
+        if name in USER_FUNCTIONS:
+            raise ExprSyntaxError(f"{name} is a function: write `{name}(...)`", self.loc(t))
+        known = list(self.scope.shapes) + sorted(self.scope.dims)
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "declare it under `variables:` (or define it under `where:`)"
+        raise ShapeError(f"unknown name {name!r}", self.loc(t), hint)
+
+    # -- sums
+    def t_add(self, t, expected):
+        return self._sum(t, [(t.children[0], 1), (t.children[1], 1)], expected)
+
+    def t_sub(self, t, expected):
+        return self._sum(t, [(t.children[0], 1), (t.children[1], -1)], expected)
+
+    def _sum(self, t, parts, expected):
+        typed: list[Expr | None] = []
+        deferred = False
+        for node, _ in parts:
+            try:
+                typed.append(self.infer(node, expected))
+            except _NeedsContext:
+                typed.append(None)
+                deferred = True
+        shape = expected
+        for e in typed:
+            if e is not None and (shape is None or E.is_scalar_shape(shape)):
+                shape = e.shape
+        if deferred:
+            if shape is None:
+                raise _NeedsContext(t)
+            typed = [e if e is not None else self.infer(node, shape) for e, (node, _) in zip(typed, parts)]
+            # a flexible term typed first as a scalar may now need the sum's shape
+        typed = [
+            self.infer(node, shape) if (e.is_scalar and not E.is_scalar_shape(shape) and self._is_flexible(node)) else e
+            for e, (node, _) in zip(typed, parts)
+        ]
+        a, b = typed
+        if a.shape != b.shape:
+            op = "add" if parts[1][1] == 1 else "subtract"
+            raise self.shape_error(
+                t,
+                f"cannot {op} {self.snippet(parts[0][0])} ({shape_str(a.shape)}) and "
+                f"{self.snippet(parts[1][0])} ({shape_str(b.shape)})",
+                "terms of a sum must have the same shape",
+                at_op=True,
+            )
+        return E.add(a, b) if parts[1][1] == 1 else E.sub(a, b)
+
+    @staticmethod
+    def _is_number(node) -> bool:
+        return isinstance(node, Tree) and node.data == "number"
+
+    def _is_flexible(self, node) -> bool:
+        if isinstance(node, Tree):
+            if node.data == "number":
+                return str(node.children[0]) in ("0", "1")
+            if node.data == "name":
+                return node.children[0] == "I"
+            if node.data in ("neg", "transpose"):
+                return self._is_flexible(node.children[0])
+        return False
+
+    def t_neg(self, t, expected):
+        return E.neg(self.infer(t.children[0], expected))
+
+    # -- products
+    def t_mul(self, t, expected):
+        left, right = t.children
+        a = None if self._is_flexible(left) else self._try(left, None)
+        b = None if self._is_flexible(right) else self._try(right, None)
+        if a is None and b is None and self._is_flexible(left) and not self._is_flexible(right):
+            a = None
+            b = self._try(right, None)
+        if a is None and b is None and self._is_flexible(right) and not self._is_flexible(left):
+            a = self._try(left, None)
+        if a is None and b is None:
+            if expected is not None and E.is_scalar_shape(expected):
+                a, b = self.infer(left, SCALAR), self.infer(right, SCALAR)
+            else:
+                raise _NeedsContext(t)
+        elif a is None:
+            a = self._left_flexible(left, b, expected, t)
+        elif b is None:
+            b = self._right_flexible(right, a, expected, t)
+        return self._product(t, a, b)
+
+    def _try(self, node, expected):
+        try:
+            return self.infer(node, expected)
+        except _NeedsContext:
+            return None
+
+    def _left_flexible(self, node, b: Expr, expected, t) -> Expr:
+        if b.is_scalar:
+            if expected is None:
+                if self._is_number(node):
+                    return self.infer(node, SCALAR)
+                raise _NeedsContext(node)
+            return self.infer(node, expected)
+        p = b.shape[0]
+        if _is_one_transposed(node):
+            return self.infer(node, (1, p))
+        if _is_const_name(node, "I"):
+            return self.infer(node, (p, p))
+        if expected is not None and expected != b.shape and expected[1] == b.shape[1]:
+            return self.infer(node, (expected[0], p))
+        return self.infer(node, SCALAR)
+
+    def _right_flexible(self, node, a: Expr, expected, t) -> Expr:
+        if a.is_scalar:
+            if expected is None:
+                if self._is_number(node):
+                    return self.infer(node, SCALAR)
+                raise _NeedsContext(node)
+            return self.infer(node, expected)
+        p = a.shape[1]
+        if _is_one_transposed(node):
+            if p != 1:
+                raise self.shape_error(t, f"cannot multiply {self.snippet(t.children[0])} ({shape_str(a.shape)}) by a row of ones", at_op=True)
+            if expected is None:
+                raise _NeedsContext(node)
+            return self.infer(node, (1, expected[1]))
+        if _is_const_name(node, "I"):
+            return self.infer(node, (p, p))
+        if p == 1:
+            return self.infer(node, SCALAR)
+        if expected is not None and expected[0] == a.shape[0] and expected[1] != 1:
+            return self.infer(node, (p, expected[1]))
+        return self.infer(node, (p, 1))
+
+    def _product(self, t, a: Expr, b: Expr) -> Expr:
+        if not a.is_scalar and not b.is_scalar and a.shape[1] != b.shape[0]:
+            raise self.shape_error(
+                t,
+                f"cannot multiply {self.snippet(t.children[0])} ({shape_str(a.shape)}) by "
+                f"{self.snippet(t.children[1])} ({shape_str(b.shape)})",
+                f"the inner dimensions {a.shape[1]} and {b.shape[0]} differ; a transpose missing?",
+                at_op=True,
+            )
+        return E.mul(a, b)
+
+    def t_div(self, t, expected):
+        den = self._try(t.children[1], SCALAR)
+        if den is None or not den.is_scalar:
+            shape = den.shape if den is not None else None
+            raise self.shape_error(
+                t,
+                f"can only divide by a scalar, but {self.snippet(t.children[1])} is {shape_str(shape) if shape else 'not'}",
+                "for elementwise division write `./`; for a matrix inverse write `inv(A)`",
+                at_op=True,
+            )
+        if isinstance(den, E.Num) and den.value == 0:
+            raise self.shape_error(t, "division by zero", at_op=True)
+        num = self.infer(t.children[0], expected)
+        return E.mul(num, E.power(den, E.Num(Fraction(-1))))
+
+    def t_hadamard(self, t, expected):
+        return self._elementwise(t, expected, E.had, "elementwise product")
+
+    def t_hdiv(self, t, expected):
+        return self._elementwise(t, expected, E.hdiv, "elementwise quotient")
+
+    def _elementwise(self, t, expected, build, what):
+        left, right = t.children
+        a, b = self._try(left, expected), self._try(right, expected)
+        if a is None and b is None:
+            raise _NeedsContext(t)
+        if a is None:
+            a = self.infer(left, b.shape)
+        if b is None:
+            b = self.infer(right, a.shape)
+        if a.shape == b.shape:
+            return build(a, b)
+        if build is E.had and (a.is_scalar or b.is_scalar):
+            return E.mul(a, b)  # a scalar times a matrix, elementwise or not
+        if build is E.hdiv and b.is_scalar:
+            return E.mul(a, E.power(b, E.Num(Fraction(-1))))
+        return self._bad_elementwise(t, a, b, what)
+
+    def _bad_elementwise(self, t, a, b, what):
+        raise self.shape_error(
+            t,
+            f"{what} of {self.snippet(t.children[0])} ({shape_str(a.shape)}) and "
+            f"{self.snippet(t.children[1])} ({shape_str(b.shape)})",
+            "elementwise operations need equal shapes",
+            at_op=True,
+        )
+
+    # -- postfix and powers
+    def t_transpose(self, t, expected):
+        if expected is None and _is_one_transposed(t):
+            raise _NeedsContext(t)  # a row of ones: its length comes from the neighbours
+        inner_expected = None if expected is None else (expected[1], expected[0])
+        return E.tp(self.infer(t.children[0], inner_expected))
+
+    def t_pow(self, t, expected):
+        base_node, exp_node = t.children
+        if exp_node.data == "exp_transpose":
+            return self.t_transpose(Tree("transpose", [base_node], t.meta), expected)
+        base = self.infer(base_node, expected if exp_node.data != "exp_name" else None)
+        exponent = self.exponent(exp_node)
+        if isinstance(exponent, E.Num):
+            k = exponent.value
+            if not base.is_scalar:
+                if not base.is_square:
+                    raise self.shape_error(t, f"a matrix power needs a square matrix, but {self.snippet(base_node)} is {shape_str(base.shape)}",
+                                           "for elementwise powers write `.^`")
+                if k.denominator != 1:
+                    raise self.shape_error(t, "a matrix power needs an integer exponent", "for elementwise powers write `.^`")
+        else:
+            if not base.is_scalar and not base.is_square:
+                raise self.shape_error(t, f"a matrix power needs a square matrix, but {self.snippet(base_node)} is {shape_str(base.shape)}")
+        return E.power(base, exponent)
+
+    def t_hpow(self, t, expected):
+        base = self.infer(t.children[0], expected)
+        exponent = self.exponent(t.children[1])
+        if not isinstance(exponent, E.Num):
+            raise UnsupportedError("elementwise powers need a number exponent", self.loc(t.children[1]))
+        return E.hpow(base, exponent.value)
+
+    def exponent(self, node) -> Expr:
+        kind = node.data
+        if kind == "exp_number":
+            return E.Num(Fraction(str(node.children[0])))
+        if kind == "exp_neg_number":
+            return E.Num(-Fraction(str(node.children[0])))
+        if kind == "exp_name":
+            name = str(node.children[0])
+            e = self.t_name(Tree("name", [node.children[0]], node.meta), SCALAR)
+            if not e.is_scalar:
+                raise self.shape_error(node, f"the exponent {name} must be a scalar")
+            return e
+        if kind == "exp_group":
+            e = self.infer(node.children[0], SCALAR)
+            if not isinstance(e, E.Num):
+                raise UnsupportedError("an exponent in parentheses must be a number like `(1/2)`", self.loc(node))
+            return e
+        if kind == "exp_transpose":  # pragma: no cover - handled by t_pow
+            raise ExprSyntaxError("`^T` is only a transpose", self.loc(node))
+        raise ExprSyntaxError("bad exponent", self.loc(node))  # pragma: no cover
+
+    # -- function calls
+    def t_call(self, t, expected):
+        name_tok = t.children[0]
+        args = t.children[1:]
+        name = str(name_tok)
+        if name not in USER_FUNCTIONS:
+            if name in self.scope.shapes:
+                raise ExprSyntaxError(f"{name} is a variable, not a function", self.loc(name_tok),
+                                      f"products are written with `*`: `{name}*(...)`")
+            close = difflib.get_close_matches(name, list(USER_FUNCTIONS), n=1)
+            hint = (f"did you mean {close[0]!r}? " if close else "") + "supported: " + ", ".join(sorted(USER_FUNCTIONS))
+            raise UnsupportedError(f"unsupported function {name!r}", self.loc(name_tok), hint)
+        if len(args) != 1:
+            raise ExprSyntaxError(f"{name} takes one argument, got {len(args)}", self.loc(name_tok))
+        arg_expected = expected if name in E.ELEMENTWISE else None
+        arg = self.infer(args[0], arg_expected)
+        internal = USER_FUNCTIONS[name]
+        if name == "inv":
+            if not arg.is_square:
+                raise self.shape_error(t, f"inv needs a square matrix, but {self.snippet(args[0])} is {shape_str(arg.shape)}")
+            return E.inv(arg)
+        if name == "diag" and arg.shape[1] != 1:
+            internal = "diagvec"  # MATLAB's diag(A): the diagonal of a square matrix, as a vector
+        try:
+            return E.fn(internal, arg)
+        except E.ShapeMismatch as err:
+            raise self.shape_error(t, f"{name}({self.snippet(args[0])}): {err}") from None

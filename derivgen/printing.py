@@ -1,0 +1,392 @@
+"""Printers: LaTeX (for handouts), text in the expression syntax (re-parseable), NumPy code.
+
+Each printer is a class with one method per node type, found through a dict from node class
+to method, and the same precedence scheme: a child is parenthesised when it binds more
+loosely than its place needs.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+from . import expr as E
+from .expr import Expr
+
+GREEK = {
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+    "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi",
+    "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi",
+    "Omega", "varepsilon", "vartheta", "varphi",
+}
+
+# precedence: how tightly a node binds
+P_ADD, P_MUL, P_UNARY, P_POST, P_ATOM = 1, 2, 3, 4, 5
+
+
+def name_latex(name: str) -> str:
+    """`mu` → `\\mu`, `W1` → `W_{1}`, `x_t` → `x_{t}`, `Sigma` → `\\Sigma`."""
+    base, sub = name, ""
+    if "_" in name:
+        base, sub = name.split("_", 1)
+    else:
+        m = re.fullmatch(r"([A-Za-z]+?)([0-9]+)", name)
+        if m:
+            base, sub = m.group(1), m.group(2)
+    if base in GREEK:
+        out = "\\" + base
+    elif len(base) == 1:
+        out = base
+    else:
+        out = "\\mathit{" + base + "}"
+    if sub:
+        out += "_{" + (name_latex(sub) if sub.isalpha() and sub in GREEK else sub) + "}"
+    return out
+
+
+def dim_latex(d) -> str:
+    return str(d) if isinstance(d, int) else name_latex(d)
+
+
+def shape_latex(dims: tuple) -> str:
+    """The shape as written in the Given table: `m \\times n`, `n`, or `1` for a scalar."""
+    if len(dims) == 0:
+        return "1"
+    return " \\times ".join(dim_latex(d) for d in dims)
+
+
+def fraction_latex(q: Fraction) -> str:
+    if q.denominator == 1:
+        return str(q.numerator)
+    return f"\\frac{{{q.numerator}}}{{{q.denominator}}}"
+
+
+def precedence(e: Expr) -> int:
+    if isinstance(e, E.Add):
+        return P_ADD
+    if isinstance(e, E.MatMul):
+        return P_UNARY if e.coeff < 0 else P_MUL
+    if isinstance(e, (E.Hadamard, E.HadDiv)):
+        return P_MUL
+    if isinstance(e, E.Num):
+        return P_ATOM if e.value >= 0 and e.value.denominator == 1 else P_MUL
+    if isinstance(e, (E.Transpose, E.Inverse, E.Power, E.HadPow)):
+        return P_POST
+    return P_ATOM
+
+
+def split_denominator(e: E.MatMul) -> tuple[list[Expr], list[Expr]]:
+    """Scalar factors with a negative exponent go below a fraction bar: (num factors, den factors)."""
+    num, den = [], []
+    for s in e.scalars:
+        if isinstance(s, E.Power) and s.base.is_scalar and isinstance(s.exp, E.Num) and s.exp.value < 0:
+            den.append(E.power(s.base, E.Num(-s.exp.value)))
+        else:
+            num.append(s)
+    return num, den
+
+
+class LatexPrinter:
+    """Expression → LaTeX for math mode (KaTeX, MathJax and TeX all accept it)."""
+
+    T = "^{\\top}"
+
+    def __init__(self):
+        self.dispatch = {
+            E.Sym: self.sym, E.Dif: self.dif, E.Num: self.num, E.Ones: self.ones, E.Eye: self.eye,
+            E.Zero: self.zero, E.Add: self.add, E.MatMul: self.matmul, E.Transpose: self.transpose,
+            E.Inverse: self.inverse, E.Power: self.power, E.Hadamard: self.hadamard,
+            E.HadDiv: self.haddiv, E.HadPow: self.hadpow, E.Func: self.func, E.D: self.d,
+        }
+
+    def __call__(self, e: Expr) -> str:
+        return self.dispatch[type(e)](e)
+
+    def wrap(self, e: Expr, min_prec: int, brackets: bool = False) -> str:
+        s = self(e)
+        if precedence(e) < min_prec:
+            return f"\\left[{s}\\right]" if brackets else f"\\left({s}\\right)"
+        return s
+
+    def sym(self, e):
+        return name_latex(e.name)
+
+    def dif(self, e):
+        return "\\mathrm{d}" + name_latex(e.name)
+
+    def num(self, e):
+        q = e.value
+        return ("-" if q < 0 else "") + fraction_latex(abs(q))
+
+    def ones(self, e):
+        return "\\mathbf{1}"
+
+    def eye(self, e):
+        return "I"
+
+    def zero(self, e):
+        return "0"
+
+    def add(self, e):
+        out = self(e.terms[0])
+        for t in e.terms[1:]:
+            if isinstance(t, E.MatMul) and t.coeff < 0:
+                out += " - " + self(E.neg(t))
+            elif isinstance(t, E.Num) and t.value < 0:
+                out += " - " + self.num(E.Num(-t.value))
+            else:
+                out += " + " + self(t)
+        return out
+
+    def factor(self, f: Expr) -> str:
+        """A factor of a product: sums and Hadamard products get brackets."""
+        if isinstance(f, (E.Hadamard, E.HadDiv)):
+            return f"\\left[{self(f)}\\right]"
+        if isinstance(f, E.MatMul):
+            return f"\\left({self(f)}\\right)"
+        return self.wrap(f, P_POST)
+
+    def matmul(self, e):
+        num, den = split_denominator(e)
+        sign = "-" if e.coeff < 0 else ""
+        c = abs(e.coeff)
+        parts = [self.factor(f) for f in num]
+        chain = [self.factor(f) for f in e.chain]
+        if den:
+            if e.is_scalar:  # a scalar quotient: everything above the bar
+                parts, chain = parts + chain, []
+            top = " ".join(([str(c.numerator)] if (c.numerator != 1 or not parts) else []) + parts)
+            bottom = " ".join(([str(c.denominator)] if c.denominator != 1 else []) + [self(f) if len(den) == 1 else self.factor(f) for f in den])
+            return sign + f"\\frac{{{top}}}{{{bottom}}}" + ((" " + " ".join(chain)) if chain else "")
+        lead = [] if c == 1 else [fraction_latex(c)]
+        return sign + " ".join(lead + parts + chain)
+
+    def transpose(self, e):
+        a = e.arg
+        if isinstance(a, E.Inverse):
+            return self.wrap(a.arg, P_ATOM) + "^{-\\top}"
+        if isinstance(a, E.Dif):
+            return self(a) + self.T
+        return self.wrap(a, P_ATOM) + self.T
+
+    def inverse(self, e):
+        return self.wrap(e.arg, P_ATOM) + "^{-1}"
+
+    def power(self, e):
+        if isinstance(e.exp, E.Num) and e.exp.value == Fraction(1, 2) and e.base.is_scalar:
+            return f"\\sqrt{{{self(e.base)}}}"
+        base = self.wrap(e.base, P_ATOM)
+        if isinstance(e.base, E.Func) and e.base.name not in ("norm",):
+            base = f"\\left({self(e.base)}\\right)"
+        return f"{base}^{{{self(e.exp)}}}"
+
+    def hadamard(self, e):
+        return " \\odot ".join(self.wrap(f, P_ATOM) for f in e.factors)
+
+    def haddiv(self, e):
+        return f"{self.wrap(e.num, P_ATOM)} \\oslash {self.wrap(e.den, P_ATOM)}"
+
+    def hadpow(self, e):
+        return f"{self.wrap(e.base, P_ATOM)}^{{\\odot {fraction_latex(e.exp) if e.exp >= 0 else '-' + fraction_latex(-e.exp)}}}"
+
+    FUNC = {
+        "tr": "\\operatorname{tr}", "det": "\\det", "exp": "\\exp", "log": "\\log",
+        "sigma": "\\sigma", "tanh": "\\tanh", "sum": "\\operatorname{sum}",
+        "softmax": "\\operatorname{softmax}", "logsumexp": "\\operatorname{logsumexp}",
+        "diag": "\\operatorname{diag}", "diagvec": "\\operatorname{diag}",
+    }
+
+    def func(self, e):
+        inner = self(e.arg)
+        if e.name == "sqrt":
+            return f"\\sqrt{{{inner}}}"
+        if e.name == "norm":
+            sub = "_F" if not (e.arg.shape[1] == 1) else ""
+            return f"\\left\\lVert {inner} \\right\\rVert{sub}"
+        if e.name == "logdet":
+            return f"\\log\\left\\lvert \\det {self.wrap(e.arg, P_ATOM)} \\right\\rvert" if precedence(e.arg) >= P_ATOM else f"\\log\\left\\lvert \\det\\left({inner}\\right) \\right\\rvert"
+        return f"{self.FUNC[e.name]}\\left({inner}\\right)"
+
+    def d(self, e):
+        a = e.arg
+        if isinstance(a, (E.Sym,)):
+            return "\\mathrm{d}" + self(a)
+        if isinstance(a, E.Func):
+            return "\\mathrm{d}" + self(a)
+        return f"\\mathrm{{d}}\\left({self(a)}\\right)"
+
+
+class TextPrinter:
+    """Expression → the problem-file syntax (`A'*(A*x - b)`); parses back to the same value."""
+
+    def __init__(self):
+        self.dispatch = {
+            E.Sym: lambda e: e.name, E.Dif: lambda e: "d" + e.name, E.Num: self.num,
+            E.Ones: lambda e: "1", E.Eye: lambda e: "I", E.Zero: lambda e: "0", E.Add: self.add,
+            E.MatMul: self.matmul, E.Transpose: self.transpose, E.Inverse: self.inverse,
+            E.Power: self.power, E.Hadamard: self.hadamard, E.HadDiv: self.haddiv,
+            E.HadPow: self.hadpow, E.Func: self.func, E.D: lambda e: f"d({self(e.arg)})",
+        }
+
+    def __call__(self, e: Expr) -> str:
+        return self.dispatch[type(e)](e)
+
+    def wrap(self, e, min_prec):
+        s = self(e)
+        return f"({s})" if precedence(e) < min_prec else s
+
+    def num(self, e):
+        q = e.value
+        if q.denominator == 1:
+            return str(q.numerator)
+        return f"{q.numerator}/{q.denominator}"
+
+    def add(self, e):
+        out = self(e.terms[0])
+        for t in e.terms[1:]:
+            if isinstance(t, E.MatMul) and t.coeff < 0:
+                out += " - " + self.wrap(E.neg(t), P_MUL + 1 if isinstance(E.neg(t), E.Add) else P_MUL)
+            elif isinstance(t, E.Num) and t.value < 0:
+                out += " - " + self.num(E.Num(-t.value))
+            else:
+                out += " + " + self(t)
+        return out
+
+    def factor(self, f):
+        if isinstance(f, (E.MatMul, E.Hadamard, E.HadDiv, E.Add)) or (isinstance(f, E.Num) and (f.value < 0 or f.value.denominator != 1)):
+            return f"({self(f)})"
+        return self.wrap(f, P_POST)
+
+    def matmul(self, e):
+        num, den = split_denominator(e)
+        c = abs(e.coeff)
+        parts = []
+        if c.numerator != 1 or (not num and not e.chain):
+            parts.append(str(c.numerator))
+        parts += [self.factor(f) for f in num] + [self.factor(f) for f in e.chain]
+        out = "*".join(parts) if parts else "1"
+        dens = ([str(c.denominator)] if c.denominator != 1 else []) + [self.factor(f) for f in den]
+        for d in dens:
+            out += "/" + d
+        return ("-" if e.coeff < 0 else "") + out
+
+    def transpose(self, e):
+        return self.wrap(e.arg, P_ATOM) + "'"
+
+    def inverse(self, e):
+        return f"inv({self(e.arg)})"
+
+    def power(self, e):
+        exp = self(e.exp)
+        if isinstance(e.exp, E.Num) and (e.exp.value < 0 or e.exp.value.denominator != 1):
+            exp = f"({exp})"
+        return f"{self.wrap(e.base, P_ATOM)}^{exp}"
+
+    def hadamard(self, e):
+        return " .* ".join(self.wrap(f, P_POST) for f in e.factors)
+
+    def haddiv(self, e):
+        return f"{self.wrap(e.num, P_POST)} ./ {self.wrap(e.den, P_POST)}"
+
+    def hadpow(self, e):
+        q = e.exp
+        exp = str(q.numerator) if q.denominator == 1 and q >= 0 else f"({q.numerator}/{q.denominator})" if q.denominator != 1 else f"({q.numerator})"
+        return f"{self.wrap(e.base, P_ATOM)}.^{exp}"
+
+    def func(self, e):
+        name = "diag" if e.name == "diagvec" else e.name
+        return f"{name}({self(e.arg)})"
+
+
+class NumpyPrinter:
+    """Expression → a Python expression over `np` and the variable names.
+
+    Vectors are (n, 1) arrays, scalars floats or (1, 1) arrays; `where:` names are replaced by
+    their definitions; a dimension symbol becomes the size of a variable that has it."""
+
+    def __init__(self, dim_source: dict[str, str], where: dict[str, Expr] | None = None):
+        self.dim_source = dim_source
+        self.where = where or {}
+        self.dispatch = {
+            E.Sym: self.sym, E.Num: self.num, E.Ones: self.ones, E.Eye: self.eye, E.Zero: self.zero,
+            E.Add: self.add, E.MatMul: self.matmul, E.Transpose: self.transpose,
+            E.Inverse: lambda e: f"np.linalg.inv({self(e.arg)})", E.Power: self.power,
+            E.Hadamard: lambda e: " * ".join(self.atom(f) for f in e.factors),
+            E.HadDiv: lambda e: f"{self.atom(e.num)} / {self.atom(e.den)}",
+            E.HadPow: lambda e: f"{self.atom(e.base)} ** {self.numlit(e.exp)}", E.Func: self.func,
+        }
+
+    def __call__(self, e: Expr) -> str:
+        return self.dispatch[type(e)](e)
+
+    def atom(self, e: Expr) -> str:
+        s = self(e)
+        if isinstance(e, (E.Sym, E.Ones, E.Eye, E.Zero, E.Func, E.Inverse)) and not (isinstance(e, E.Sym) and e.name in self.where):
+            return s
+        if isinstance(e, E.Num) and e.value >= 0:
+            return s
+        return f"({s})"
+
+    def dim(self, d) -> str:
+        return str(d) if isinstance(d, int) else self.dim_source[d]
+
+    def sym(self, e):
+        if e.name in self.where:
+            return f"({self(self.where[e.name])})"
+        if e.role == "dim":
+            return self.dim(e.name)
+        return e.name
+
+    @staticmethod
+    def numlit(q: Fraction) -> str:
+        q = Fraction(q)
+        return str(q.numerator) if q.denominator == 1 else f"({q.numerator}/{q.denominator})"
+
+    def num(self, e):
+        return self.numlit(e.value)
+
+    def ones(self, e):
+        return f"np.ones(({self.dim(e.shape[0])}, {self.dim(e.shape[1])}))"
+
+    def eye(self, e):
+        return f"np.eye({self.dim(e.n)})"
+
+    def zero(self, e):
+        return f"np.zeros(({self.dim(e.shape[0])}, {self.dim(e.shape[1])}))"
+
+    def add(self, e):
+        return " + ".join(self.atom(t) if isinstance(t, E.Add) else self(t) for t in e.terms)
+
+    def matmul(self, e):
+        parts = []
+        if e.coeff != 1:
+            parts.append(self.numlit(e.coeff) if e.coeff > 0 else f"({self.numlit(e.coeff)})")
+        parts += [self.atom(s) for s in e.scalars]
+        if e.chain:
+            parts.append(" @ ".join(self.atom(f) for f in e.chain))
+            if len(e.chain) > 1 and parts[:-1]:
+                parts[-1] = f"({parts[-1]})"
+        return " * ".join(parts)
+
+    def transpose(self, e):
+        return f"{self.atom(e.arg)}.T"
+
+    def power(self, e):
+        if e.base.is_scalar:
+            return f"{self.atom(e.base)} ** {self.atom(e.exp)}"
+        return f"np.linalg.matrix_power({self(e.base)}, int({self(e.exp)}))"
+
+    def func(self, e):
+        a = self(e.arg)
+        return {
+            "tr": f"np.trace({a})", "det": f"np.linalg.det({a})", "logdet": f"np.linalg.slogdet({a})[1]",
+            "exp": f"np.exp({a})", "log": f"np.log({a})", "tanh": f"np.tanh({a})", "sqrt": f"np.sqrt({a})",
+            "sigma": f"(1 / (1 + np.exp(-({a}))))", "sum": f"np.sum({a})", "norm": f"np.linalg.norm({a})",
+            "softmax": f"np.exp(({a}) - np.max({a})) / np.sum(np.exp(({a}) - np.max({a})))",
+            "logsumexp": f"(np.max({a}) + np.log(np.sum(np.exp(({a}) - np.max({a})))))",
+            "diag": f"np.diag(np.ravel({a}))", "diagvec": f"np.diag({a}).reshape(-1, 1)",
+        }[e.name]
+
+
+latex = LatexPrinter()
+text = TextPrinter()
