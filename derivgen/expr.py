@@ -381,8 +381,11 @@ def mul(*factors: Expr) -> Expr:
             has_zero = True
     if len(groups) > 1:
         kept = []
-        for g in groups:
-            if is_scalar_shape(_chain_shape(g)):
+        all_scalar = all(is_scalar_shape(_chain_shape(g)) for g in groups)
+        for k, g in enumerate(groups):
+            if all_scalar and k == len(groups) - 1:
+                kept.append(g)  # scalar chains side by side: the last one stays the chain
+            elif is_scalar_shape(_chain_shape(g)):
                 scalars.append(g[0] if len(g) == 1 else MatMul(Fraction(1), (), tuple(g), SCALAR))
             else:
                 kept.append(g)
@@ -393,8 +396,7 @@ def mul(*factors: Expr) -> Expr:
         return zero(shape)
     if len(chain) > 1:
         chain = [f for f in chain if not isinstance(f, Eye)] or [chain[0]]
-        if isinstance(chain[0], Eye) and len(chain) == 1 and shape != chain[0].shape:
-            chain = []  # pragma: no cover - identity can't change a shape
+        chain = _merge_ones(chain)
     if not scalars and coeff == 1 and len(chain) == 1:
         return chain[0]
     if not chain and coeff == 1 and len(scalars) == 1:
@@ -402,6 +404,21 @@ def mul(*factors: Expr) -> Expr:
     if not chain and not scalars:
         return Num(coeff)
     return MatMul(coeff, tuple(scalars), tuple(chain), shape)
+
+
+def _is_ones(f: Expr) -> bool:
+    return isinstance(f, Ones) or (isinstance(f, Transpose) and isinstance(f.arg, Ones))
+
+
+def _merge_ones(chain: list[Expr]) -> list[Expr]:
+    """1·1ᵀ (ones times ones) is the all-ones matrix of the product's shape."""
+    out: list[Expr] = []
+    for f in chain:
+        if out and _is_ones(out[-1]) and _is_ones(f) and out[-1].shape[1] == 1 == f.shape[0]:
+            out[-1] = Ones((out[-1].shape[0], f.shape[1]))
+        else:
+            out.append(f)
+    return out
 
 
 def neg(e: Expr) -> Expr:
@@ -420,6 +437,8 @@ def tp(e: Expr) -> Expr:
         return e
     if isinstance(e, Zero):
         return Zero((e.shape[1], e.shape[0]))
+    if isinstance(e, Ones) and e.shape[0] != 1 and e.shape[1] != 1:
+        return Ones((e.shape[1], e.shape[0]))
     return Transpose(e, (e.shape[1], e.shape[0]))
 
 
@@ -479,6 +498,9 @@ def had(*factors: Expr) -> Expr:
     flat = [f for f in flat if not isinstance(f, Ones)] or [flat[0]]
     if len(flat) == 1:
         return flat[0]
+    for i, f in enumerate(flat):  # (1 ⊘ B) ⊙ C = C ⊘ B
+        if isinstance(f, HadDiv) and isinstance(f.num, Ones):
+            return hdiv(had(*flat[:i], *flat[i + 1:]), f.den)
     return Hadamard(tuple(flat), flat[0].shape)
 
 

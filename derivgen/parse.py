@@ -283,7 +283,8 @@ class _Typer:
                 t,
                 f"cannot {op} {self.snippet(parts[0][0])} ({shape_str(a.shape)}) and "
                 f"{self.snippet(parts[1][0])} ({shape_str(b.shape)})",
-                "terms of a sum must have the same shape",
+                (f"to add a number to every entry write it times `1`, e.g. `{self.snippet(parts[1][0])}*1`, or `1` alone"
+                 if isinstance(b, E.Num) else "terms of a sum must have the same shape"),
                 at_op=True,
             )
         return E.add(a, b) if parts[1][1] == 1 else E.sub(a, b)
@@ -300,6 +301,10 @@ class _Typer:
                 return node.children[0] == "I"
             if node.data in ("neg", "transpose"):
                 return self._is_flexible(node.children[0])
+            if node.data in ("mul", "div"):  # e.g. `2*1`, `1/2*I`
+                return all(self._is_number(c) or self._is_flexible(c) for c in node.children) and any(
+                    self._is_flexible(c) for c in node.children
+                )
         return False
 
     def t_neg(self, t, expected):

@@ -271,6 +271,8 @@ class TextPrinter:
         return ("-" if e.coeff < 0 else "") + out
 
     def transpose(self, e):
+        if isinstance(e.arg, E.Inverse):
+            return self(e.arg) + "'"
         return self.wrap(e.arg, P_ATOM) + "'"
 
     def inverse(self, e):

@@ -1,0 +1,230 @@
+"""One gradient, end to end: rewrites, differential, trace normal form, chain rule, result.
+
+The blocks of a derivation of ∂f/∂X, in order:
+
+1. `f = …` rewrites that make the differential easier (‖u‖² = uᵀu, …), when any apply;
+2. `df = d(…) = … = Σ tr(Kᵢ dVᵢ)` with the differential rules, then the trace rules;
+3. for each `where:` name Y on the way to X (last defined first): `∂f/∂Y = …` identified,
+   `dY = d(…) = …` expanded, and `df = tr((∂f/∂Y)ᵀ dY) = …` with dY substituted (chain rule);
+4. `∂f/∂X = G = …` identified from `df = tr(Gᵀ dX)` and simplified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from .. import expr as E
+from ..errors import UnsupportedError
+from ..expr import Expr, Shape
+from .differential import Expander
+from .model import Block, Derivation, Step
+from .simplify import push_transposes, simplify_steps
+from .trace import coefficient_of, normal_form
+
+
+@dataclass
+class Context:
+    """What a derivation needs from a problem: the function, definitions and assumptions."""
+
+    function: Expr
+    variables: dict[str, Shape]
+    where: dict[str, Expr] = field(default_factory=dict)  # in definition order
+    assume: dict[str, set[str]] = field(default_factory=dict)
+
+    def dependent_where(self, wrt: str) -> list[str]:
+        """`where:` names that depend on `wrt`, directly or through earlier names, in order."""
+        deps: list[str] = []
+        live = {wrt}
+        for name, definition in self.where.items():
+            if E.symbols(definition) & live:
+                deps.append(name)
+                live.add(name)
+        return deps
+
+
+# ----------------------------------------------------------------------------- rewrites of f
+
+
+def _rewrite_once(e: Expr, depends) -> tuple[Expr, str | None]:
+    """Apply the first rewrite rule (R1–R4) that fits somewhere in `e`."""
+    for rule, f in REWRITES:
+        hit = False
+
+        def visit(n: Expr, f=f):
+            nonlocal hit
+            if depends(n):
+                out = f(n)
+                if out is not None:
+                    hit = True
+                    return out
+            return None
+
+        new = E.transform_top(e, visit)
+        if hit:
+            return new, rule
+    return e, None
+
+
+def _norm_squared(n: Expr):
+    if isinstance(n, E.Power) and isinstance(n.base, E.Func) and n.base.name == "norm":
+        if isinstance(n.exp, E.Num) and n.exp.value == 2:
+            u = n.base.arg
+            inner = E.mul(E.tp(u), u)
+            return inner if u.shape[1] == 1 else E.fn("tr", inner)
+    return None
+
+
+def _sum_entries(n: Expr):
+    if isinstance(n, E.Func) and n.name == "sum" and not n.arg.is_scalar:
+        a = n.arg
+        left = [E.tp(E.Ones((a.shape[0], 1)))] if a.shape[0] != 1 else []
+        right = [E.Ones((a.shape[1], 1))] if a.shape[1] != 1 else []
+        return E.mul(*left, a, *right)
+    return None
+
+
+def _log_softmax(n: Expr):
+    if isinstance(n, E.Func) and n.name == "log" and isinstance(n.arg, E.Func) and n.arg.name == "softmax":
+        z = n.arg.arg
+        return E.sub(z, E.mul(E.Ones(z.shape), E.fn("logsumexp", z)))
+    return None
+
+
+def _det_power(n: Expr):
+    if isinstance(n, E.Func) and n.name == "det" and isinstance(n.arg, E.Power):
+        return E.power(E.fn("det", n.arg.base), n.arg.exp)
+    return None
+
+
+REWRITES = [("R1", _norm_squared), ("R2", _sum_entries), ("R3", _log_softmax), ("R4", _det_power)]
+
+
+def rewrite_steps(f: Expr, depends) -> list[Step]:
+    steps: list[Step] = []
+    e = f
+    for _ in range(20):
+        e, rule = _rewrite_once(e, depends)
+        if rule is None:
+            break
+        steps.append(Step(e, (rule,)))
+    return steps
+
+
+# ----------------------------------------------------------------------------- identification
+
+
+def group_terms(terms: list[Expr]) -> dict[str, list[Expr]]:
+    """Coefficients K of the normal terms tr(K dV), grouped by V (in order of appearance)."""
+    groups: dict[str, list[Expr]] = {}
+    for t in terms:
+        name, k = coefficient_of(t)
+        groups.setdefault(name, []).append(k)
+    return groups
+
+
+def _trace_line(gradients: dict[str, Expr], shapes: dict[str, Shape]) -> Expr:
+    """Σ tr(Gᵥᵀ dV) — the form the gradients are read from."""
+    terms = []
+    for name, g in gradients.items():
+        dv = E.Dif(name, shapes[name])
+        gt = E.tp(g)
+        terms.append(E.fn("tr", E.mul(gt, dv)) if not dv.is_scalar else E.mul(gt, dv))
+    return E.add(*terms, shape=E.SCALAR)
+
+
+def _identify(block: Block, terms: list[Expr], shapes: dict[str, Shape]) -> dict[str, Expr]:
+    """Combine terms per differential (T1) and write df = Σ tr(Gᵀ dV) (S1); returns G per name."""
+    groups = group_terms(terms)
+    ks = {name: E.add(*k) for name, k in groups.items()}
+    if any(len(k) > 1 for k in groups.values()):
+        line = E.add(*(E.fn("tr", E.mul(k, E.Dif(n, shapes[n]))) if not shapes[n] == E.SCALAR else E.mul(k, E.Dif(n, shapes[n])) for n, k in ks.items()), shape=E.SCALAR)
+        if line != block.last:
+            block.add(line, "T1")
+    gradients = {name: push_transposes(E.tp(k)) for name, k in ks.items()}
+    line = _trace_line(gradients, shapes)
+    if line != block.last:
+        block.add(line, "S1")
+    return gradients
+
+
+def _gradient_block(var: str, g: Expr, ctx: Context, where: dict[str, Expr] | None) -> Block:
+    block = Block("grad", var)
+    block.add(g, "I1")
+    block.steps += simplify_steps(g, ctx.assume, where)
+    return block
+
+
+# ----------------------------------------------------------------------------- the derivation
+
+
+def derive_gradient(ctx: Context, wrt: str) -> Derivation:
+    """The step-by-step derivation of ∂f/∂wrt (denominator layout: the shape of wrt)."""
+    f = ctx.function
+    if not f.is_scalar:
+        raise UnsupportedError(
+            f"the function is {E.shape_str(f.shape)}, not a scalar: a gradient needs a scalar function",
+            hint="wrap it in tr(...), sum(...) or norm(...)^2, or ask for a Jacobian (a later version)",
+        )
+    deps = ctx.dependent_where(wrt)
+    variables = {wrt, *deps}
+    shapes: dict[str, Shape] = {name: ctx.where[name].shape for name in deps}
+    wrt_shape = ctx.variables[wrt]
+    shapes[wrt] = wrt_shape
+    expander = Expander(variables)
+    blocks: list[Block] = []
+
+    rewrites = rewrite_steps(f, expander.depends)
+    if rewrites:
+        blocks.append(Block("f", None, [Step(f)] + rewrites))
+        f = rewrites[-1].expr
+
+    df = Block("df", None)
+    df.add(E.dif(f))
+    df.steps += expander.steps(E.dif(f))
+    steps, terms = normal_form(df.last)
+    df.steps += steps
+    blocks.append(df)
+    if not terms:
+        zero = E.zero(wrt_shape)
+        blocks.append(Block("grad", wrt, [Step(zero, ("I1",))]))
+        return Derivation(wrt, blocks, zero)
+    gradients = _identify(df, terms, shapes)
+
+    for y in reversed(deps):
+        if y not in gradients:
+            continue
+        gy_block = _gradient_block(y, gradients[y], ctx, None)
+        blocks.append(gy_block)
+        gy = gy_block.last
+        gradients[y] = gy
+
+        dy = Block("dY", y)
+        definition = ctx.where[y]
+        dy.add(E.dif(definition))
+        dy.steps += Expander(variables - {y}).steps(E.dif(definition))
+        blocks.append(dy)
+
+        chain = Block("df", None)
+        chain.add(_trace_line(gradients, shapes))
+        substituted = E.substitute(chain.last, {E.Dif(y, shapes[y]): dy.last})
+        chain.add(substituted, "C1")
+        steps, terms = normal_form(substituted)
+        chain.steps += steps
+        blocks.append(chain)
+        gradients = _identify(chain, terms, shapes)
+
+    unexpected = set(gradients) - {wrt}
+    if unexpected:  # pragma: no cover - every where-name was substituted above
+        raise UnsupportedError(f"could not eliminate d{', d'.join(sorted(unexpected))}")
+    if wrt not in gradients:
+        zero = E.zero(wrt_shape)
+        blocks.append(Block("grad", wrt, [Step(zero, ("I1",))]))
+        return Derivation(wrt, blocks, zero)
+    dependent_defs = {name: ctx.where[name] for name in deps}
+    final = _gradient_block(wrt, gradients[wrt], ctx, dependent_defs)
+    blocks.append(final)
+    result = final.last
+    if result.shape != wrt_shape:  # pragma: no cover - a bug, caught before anything is published
+        raise UnsupportedError(f"internal error: the gradient has shape {result.shape}, not {wrt_shape}")
+    return Derivation(wrt, blocks, result)

@@ -1,0 +1,52 @@
+"""Steps as data: what a derivation is made of.
+
+A derivation is a list of blocks; each block is one chain of equalities `lhs = e1 = e2 = ...`.
+A step holds the expression it produced and the ids of the rules that justify it, so that
+renderers never recompute mathematics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..expr import Expr
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a chain: `= expr`, justified by `rules` (ids in `derivgen.rules.RULES`)."""
+
+    expr: Expr
+    rules: tuple[str, ...] = ()
+
+
+@dataclass
+class Block:
+    """A chain of equalities with one left-hand side.
+
+    kind: "f" (rewrites of f), "df" (the differential of f), "dY" (the differential of a
+    `where:` name `var`), "grad" (the gradient with respect to `var`)."""
+
+    kind: str
+    var: str | None
+    steps: list[Step] = field(default_factory=list)
+
+    def add(self, expr: Expr, *rules: str) -> None:
+        self.steps.append(Step(expr, tuple(rules)))
+
+    @property
+    def last(self) -> Expr:
+        return self.steps[-1].expr
+
+
+@dataclass
+class Derivation:
+    """The worked derivation of ∂f/∂wrt: its blocks and the (simplified) result."""
+
+    wrt: str
+    blocks: list[Block]
+    result: Expr
+    kind: str = "gradient"
+
+    def rule_ids(self) -> list[str]:
+        return [r for b in self.blocks for s in b.steps for r in s.rules]

@@ -1,0 +1,313 @@
+"""Simplification of a gradient, one visible rule per step.
+
+The passes, in the order they are tried: transposes pushed inward (S1), a matrix times its
+inverse (S6), powers of a scalar combined (S7), assumptions (S4 symmetric, S5 orthogonal), like
+terms collected (S2), common factors taken out (S3), repeated factors as powers (S9), and
+`where:` definitions put back by name (S8). Each pass that changes something is one step.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Callable
+
+from .. import expr as E
+from ..expr import Expr
+from .model import Step
+
+SYMMETRIC_LIKE = {"symmetric", "spd", "diagonal"}
+
+
+# ----------------------------------------------------------------------------- S1 transposes
+
+
+def transpose_of(a: Expr, in_product: bool = False) -> Expr:
+    """Aᵀ with the transpose moved as far inward as reads well."""
+    if a.is_scalar:
+        return a
+    if isinstance(a, E.Transpose):
+        return a.arg
+    if isinstance(a, E.MatMul):
+        return E.mul(E.Num(a.coeff), *a.scalars, *(transpose_of(f, True) for f in reversed(a.chain)))
+    if isinstance(a, E.Add):
+        if in_product:
+            return E.tp(a)  # (A + B)ᵀ stays a unit inside a product
+        return E.add(*(transpose_of(t) for t in a.terms))
+    if isinstance(a, E.Hadamard):
+        return E.had(*(transpose_of(f) for f in a.factors))
+    if isinstance(a, E.HadDiv):
+        return E.hdiv(transpose_of(a.num), transpose_of(a.den))
+    if isinstance(a, E.HadPow):
+        return E.hpow(transpose_of(a.base), a.exp)
+    if isinstance(a, E.Func) and a.name in E.ELEMENTWISE:
+        return E.fn(a.name, transpose_of(a.arg))
+    if isinstance(a, E.Func) and a.name == "diag":
+        return a
+    if isinstance(a, E.Power):
+        return E.power(transpose_of(a.base, True), a.exp)
+    if isinstance(a, E.Ones) and a.shape[1] != 1:
+        return E.Ones((a.shape[1], a.shape[0]))
+    if isinstance(a, (E.Eye, E.Zero, E.Num)):
+        return E.tp(a)
+    return E.tp(a)
+
+
+def push_transposes(e: Expr) -> Expr:
+    """Every transpose in `e` moved inward (S1)."""
+
+    def visit(n: Expr, in_product: bool = False) -> Expr:
+        if isinstance(n, E.Transpose):
+            inner = visit(n.arg)
+            return transpose_of(inner, in_product)
+        kids = n.children()
+        if not kids:
+            return n
+        if isinstance(n, E.MatMul):
+            new = tuple(visit(k, True) for k in kids)
+        else:
+            new = tuple(visit(k) for k in kids)
+        if all(a is b for a, b in zip(new, kids)):
+            return n
+        return n.rebuild(new)
+
+    return visit(e)
+
+
+# ----------------------------------------------------------------------------- S2 collect, S3 factor
+
+
+def split_coeff(t: Expr) -> tuple[Fraction, Expr]:
+    """A term as coefficient × body (body has coefficient 1)."""
+    if isinstance(t, E.MatMul):
+        return t.coeff, E.mul(*t.scalars, *t.chain)
+    if isinstance(t, E.Num):
+        return t.value, E.ONE
+    return Fraction(1), t
+
+
+def collect(e: Expr) -> Expr:
+    """aA + bA = (a + b)A in every sum (S2)."""
+
+    def visit(n: Expr):
+        if not isinstance(n, E.Add):
+            return None
+        order: list[Expr] = []
+        coeffs: dict[Expr, Fraction] = {}
+        for t in n.terms:
+            c, body = split_coeff(t)
+            if body not in coeffs:
+                order.append(body)
+                coeffs[body] = Fraction(0)
+            coeffs[body] += c
+        if len(order) == len(n.terms):
+            return None
+        return E.add(*(E.mul(E.Num(coeffs[b]), b) for b in order if coeffs[b] != 0), shape=n.shape)
+
+    return E.transform(e, visit)
+
+
+def _chain_of(t: Expr) -> tuple[Fraction, list[Expr], list[Expr]]:
+    if isinstance(t, E.MatMul):
+        return t.coeff, list(t.scalars), list(t.chain)
+    if t.is_scalar:
+        return Fraction(1), [t], []
+    return Fraction(1), [], [t]
+
+
+def _transpose_count(e: Expr) -> int:
+    return sum(isinstance(n, E.Transpose) for n in E.walk(e))
+
+
+def factor(e: Expr) -> Expr:
+    """AB + AC = A(B + C) and BA + CA = (B + C)A, when every term has the common factor (S3)."""
+
+    def visit(n: Expr):
+        if not isinstance(n, E.Add) or n.is_scalar:
+            return None
+        parts = [_chain_of(t) for t in n.terms]
+        if any(len(ch) < 2 for _, _, ch in parts):
+            return None
+        last = parts[0][2][-1]
+        if all(ch[-1] == last for _, _, ch in parts):
+            inner = [E.mul(E.Num(c), *sc, *ch[:-1]) for c, sc, ch in parts]
+            inner.sort(key=_transpose_count)
+            return E.mul(_tidy_sum(inner), last)
+        first = parts[0][2][0]
+        if all(ch[0] == first for _, _, ch in parts):
+            inner = [E.mul(E.Num(c), *sc, *ch[1:]) for c, sc, ch in parts]
+            return E.mul(first, _tidy_sum(inner))
+        return None
+
+    return E.transform(e, visit)
+
+
+def _tidy_sum(terms: list[Expr]) -> Expr:
+    """A sum whose terms share a coefficient sign: −A − B stays a sum, a common rational is taken out."""
+    coeffs = [split_coeff(t)[0] for t in terms]
+    if all(c == coeffs[0] for c in coeffs) and coeffs[0] != 1:
+        c = coeffs[0]
+        return E.mul(E.Num(c), E.add(*(split_coeff(t)[1] for t in terms)))
+    return E.add(*terms)
+
+
+# ----------------------------------------------------------------------------- S4, S5, S6, S7, S9
+
+
+def symmetric(e: Expr, names: set[str]) -> Expr:
+    """Aᵀ = A and A⁻ᵀ = A⁻¹ for symmetric A (S4)."""
+
+    def visit(n: Expr):
+        if isinstance(n, E.Transpose):
+            a = n.arg
+            if isinstance(a, E.Sym) and a.name in names:
+                return a
+            if isinstance(a, E.Inverse) and isinstance(a.arg, E.Sym) and a.arg.name in names:
+                return a
+        return None
+
+    return E.transform(e, visit)
+
+
+def _chain_rewrite(e: Expr, pair: Callable[[Expr, Expr], list[Expr] | None]) -> Expr:
+    """Rewrite adjacent chain factors (a, b) → pair(a, b) in every product, until none fits."""
+
+    def visit(n: Expr):
+        if not isinstance(n, E.MatMul) or len(n.chain) < 2:
+            return None
+        chain = list(n.chain)
+        changed = False
+        i = 0
+        while i < len(chain) - 1:
+            rep = pair(chain[i], chain[i + 1])
+            if rep is not None:
+                chain[i:i + 2] = rep
+                changed = True
+                i = max(i - 1, 0)
+            else:
+                i += 1
+        if not changed:
+            return None
+        if not chain:
+            chain = [E.Eye(n.shape[0])]
+        return E.mul(E.Num(n.coeff), *n.scalars, *chain)
+
+    return E.transform(e, visit)
+
+
+def orthogonal(e: Expr, names: set[str]) -> Expr:
+    """QᵀQ = QQᵀ = I (S5)."""
+
+    def pair(a, b):
+        for x, y in ((a, b), (b, a)):
+            if isinstance(x, E.Transpose) and isinstance(x.arg, E.Sym) and x.arg.name in names and y == x.arg:
+                return [E.Eye(a.shape[0])]
+        return None
+
+    return _chain_rewrite(e, pair)
+
+
+def cancel_inverses(e: Expr) -> Expr:
+    """AA⁻¹ = A⁻¹A = I (S6)."""
+
+    def pair(a, b):
+        if isinstance(b, E.Inverse) and b.arg == a or isinstance(a, E.Inverse) and a.arg == b:
+            return [E.Eye(a.shape[0])]
+        if isinstance(a, E.Transpose) and isinstance(b, E.Transpose):
+            if isinstance(b.arg, E.Inverse) and b.arg.arg == a.arg or isinstance(a.arg, E.Inverse) and a.arg.arg == b.arg:
+                return [E.Eye(a.shape[0])]
+        return None
+
+    return _chain_rewrite(e, pair)
+
+
+def _base_exp(f: Expr) -> tuple[Expr, Expr]:
+    if isinstance(f, E.Power):
+        return f.base, f.exp
+    return f, E.ONE
+
+
+def matrix_powers(e: Expr) -> Expr:
+    """AA = A², AᵃAᵇ = Aᵃ⁺ᵇ for integer powers (S9)."""
+
+    def pair(a, b):
+        (ba, ea), (bb, eb) = _base_exp(a), _base_exp(b)
+        if ba == bb and ba.is_square and isinstance(ea, E.Num) and isinstance(eb, E.Num):
+            return [E.power(ba, E.Num(ea.value + eb.value))]
+        return None
+
+    return _chain_rewrite(e, pair)
+
+
+def scalar_powers(e: Expr) -> Expr:
+    """s^a s^b = s^(a+b) among the scalar factors of a product (S7)."""
+
+    def visit(n: Expr):
+        if not isinstance(n, E.MatMul) or len(n.scalars) < 2:
+            return None
+        order: list[Expr] = []
+        exps: dict[Expr, list[Expr]] = {}
+        for s in n.scalars:
+            base, exp = _base_exp(s)
+            if base not in exps:
+                order.append(base)
+                exps[base] = []
+            exps[base].append(exp)
+        if len(order) == len(n.scalars):
+            return None
+        factors = []
+        for base in order:
+            es = exps[base]
+            if all(isinstance(x, E.Num) for x in es):
+                total: Expr = E.Num(sum((x.value for x in es), Fraction(0)))
+            else:
+                total = E.add(*es)
+            factors.append(E.power(base, total))
+        return E.mul(E.Num(n.coeff), *factors, *n.chain)
+
+    return E.transform(e, visit)
+
+
+def scalar_traces(e: Expr) -> Expr:
+    """tr(a) = a for a scalar a (T0)."""
+    return E.transform(e, lambda n: n.arg if isinstance(n, E.Func) and n.name == "tr" and n.arg.is_scalar else None)
+
+
+def use_definitions(e: Expr, where: dict[str, Expr]) -> Expr:
+    """Put `where:` names back where their definitions appear (S8)."""
+    mapping = {definition: E.Sym(name, definition.shape, "where") for name, definition in where.items()}
+    return E.substitute(e, mapping) if mapping else e
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] | None = None) -> list[Step]:
+    """Simplification steps for a gradient `g` (empty when nothing changes)."""
+    sym = {n for n, a in assume.items() if a & SYMMETRIC_LIKE}
+    orth = {n for n, a in assume.items() if "orthogonal" in a}
+    passes: list[tuple[str, Callable[[Expr], Expr]]] = [
+        ("S1", push_transposes),
+        ("S6", cancel_inverses),
+        ("S7", scalar_powers),
+        ("T0", scalar_traces),
+    ]
+    if sym:
+        passes.append(("S4", lambda x: symmetric(x, sym)))
+    if orth:
+        passes.append(("S5", lambda x: orthogonal(x, orth)))
+    passes += [("S2", collect), ("S3", factor), ("S9", matrix_powers)]
+    if where:
+        passes.append(("S8", lambda x: use_definitions(x, where)))
+    steps: list[Step] = []
+    e = g
+    for _ in range(30):
+        changed = False
+        for rule, f in passes:
+            new = f(e)
+            if new != e:
+                steps.append(Step(new, (rule,)))
+                e = new
+                changed = True
+        if not changed:
+            break
+    return steps

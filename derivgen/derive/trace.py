@@ -1,0 +1,204 @@
+"""Bringing a differential to trace normal form `Σ tr(Kᵢ dVᵢ)`.
+
+The differential is first split into terms with one `dV` each (linearity, distributivity).
+Then, step by step, every term is moved towards `tr(K dV)`: a scalar is its own trace (T0),
+scalars move inside the trace (T1), a transposed `dV` is undone with `tr(Aᵀ) = tr(A)` (T2), the
+cyclic property puts the factor holding `dV` last (T3), and the Hadamard–trace rules take `dV`
+out of `⊙` and `⊘` (T4, T5), the diag rule out of `diag` (T6). Each step applies one rule to
+all the terms it fits.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from .. import expr as E
+from ..errors import UnsupportedError
+from ..expr import Expr
+from .model import Step
+from .simplify import push_transposes
+
+
+def is_trace(e: Expr) -> bool:
+    return isinstance(e, E.Func) and e.name == "tr"
+
+
+def parts(e: Expr) -> tuple[Fraction, list[Expr], list[Expr]]:
+    """A product's coefficient, scalar factors and chain (a lone factor is a product of one)."""
+    if isinstance(e, E.MatMul):
+        return e.coeff, list(e.scalars), list(e.chain)
+    if e.is_scalar:
+        return Fraction(1), [e], []
+    return Fraction(1), [], [e]
+
+
+def _index_with_dif(factors: list[Expr]) -> int | None:
+    for i, f in enumerate(factors):
+        if E.has_dif(f):
+            return i
+    return None
+
+
+# ----------------------------------------------------------------------------- splitting
+
+
+def split(e: Expr) -> tuple[list[Expr], set[str]]:
+    """Terms of `e` with one differential each, and the rules used to split it (T1, T7)."""
+    rules: set[str] = set()
+
+    def go(n: Expr) -> list[Expr]:
+        if not E.has_dif(n):
+            return [n]
+        if isinstance(n, E.Add):
+            return [t for term in n.terms for t in go(term)]
+        if isinstance(n, E.MatMul):
+            factors = list(n.scalars) + list(n.chain)
+            i = _index_with_dif(factors)
+            pieces = go(factors[i])
+            if len(pieces) > 1:
+                rules.add("T7")
+            return [E.mul(E.Num(n.coeff), *factors[:i], p, *factors[i + 1:]) for p in pieces]
+        if isinstance(n, E.Transpose):
+            pieces = go(n.arg)
+            if len(pieces) > 1:
+                rules.add("S1")
+            return [E.tp(p) for p in pieces]
+        if is_trace(n):
+            pieces = go(n.arg)
+            if len(pieces) > 1:
+                rules.add("T1")
+            return [E.fn("tr", p) for p in pieces]
+        if isinstance(n, E.Hadamard):
+            i = _index_with_dif(list(n.factors))
+            pieces = go(n.factors[i])
+            if len(pieces) > 1:
+                rules.add("T7")
+            return [E.had(*n.factors[:i], p, *n.factors[i + 1:]) for p in pieces]
+        if isinstance(n, E.HadDiv):
+            pieces = go(n.num)
+            if len(pieces) > 1:
+                rules.add("T7")
+            return [E.hdiv(p, n.den) for p in pieces]
+        if isinstance(n, E.Func) and n.name in ("diag", "diagvec"):
+            pieces = go(n.arg)
+            if len(pieces) > 1:
+                rules.add("T7")
+            return [E.fn(n.name, p) for p in pieces]
+        return [n]
+
+    return go(e), rules
+
+
+# ----------------------------------------------------------------------------- one move per term
+
+
+def next_move(t: Expr) -> tuple[str, Expr] | None:
+    """The next rewrite of a scalar term towards `tr(K dV)`, or None if it is there."""
+    if not is_trace(t):
+        c, sc, ch = parts(t)
+        i = _index_with_dif(sc)
+        if i is not None and is_trace(sc[i]):
+            return "T1", _into_trace(c, sc, ch, i)
+        return "T0", E.fn("tr", t)
+    c, sc, ch = parts(t.arg)
+    i = _index_with_dif(sc)
+    if i is not None:
+        s = sc[i]
+        if isinstance(s, E.Dif):
+            if not ch:
+                return None
+            return "T1", E.fn("tr", E.mul(E.Num(c), *sc[:i], *sc[i + 1:], E.fn("tr", E.mul(*ch)), s))
+        if isinstance(s, E.Transpose):
+            return "T2", E.fn("tr", E.mul(E.Num(c), *sc[:i], s.arg, *sc[i + 1:], *ch))
+        if is_trace(s) or isinstance(s, E.MatMul):
+            return "T1", _into_trace(c, sc, ch, i)
+        raise UnsupportedError(f"cannot bring a term of the differential to trace form ({type(s).__name__})")
+    i = _index_with_dif(ch)
+    if i is None:  # pragma: no cover - every term holds a differential
+        return None
+    f = ch[i]
+    last = i == len(ch) - 1
+    if isinstance(f, E.Dif):
+        return None if last else ("T3", _rotate(c, sc, ch, i))
+    if isinstance(f, E.Transpose):
+        return "T2", E.fn("tr", E.mul(E.Num(c), *sc, *(E.tp(g) for g in reversed(ch))))
+    if not last:
+        return "T3", _rotate(c, sc, ch, i)
+    prefix = ch[:i]
+    if isinstance(f, E.Hadamard):
+        j = _index_with_dif(list(f.factors))
+        rest = [g for k, g in enumerate(f.factors) if k != j]
+        a = _transposed_prefix(prefix, f)
+        return "T4", E.fn("tr", E.mul(E.Num(c), *sc, E.tp(E.had(a, *rest)), f.factors[j]))
+    if isinstance(f, E.HadDiv):
+        a = _transposed_prefix(prefix, f)
+        return "T5", E.fn("tr", E.mul(E.Num(c), *sc, E.tp(E.hdiv(a, f.den)), f.num))
+    if isinstance(f, E.Func) and f.name == "diag":
+        u = f.arg
+        pd = E.fn("diagvec", E.mul(*prefix)) if prefix else E.Ones(u.shape)
+        return "T6", E.fn("tr", E.mul(E.Num(c), *sc, E.tp(pd), u))
+    if isinstance(f, E.Func) and f.name == "diagvec":
+        row = E.mul(*prefix) if prefix else E.Ones((1, 1))
+        return "T6", E.fn("tr", E.mul(E.Num(c), *sc, E.fn("diag", push_transposes(E.tp(row))), f.arg))
+    raise UnsupportedError(
+        f"cannot bring a term of the differential to trace form ({type(f).__name__} holding the differential)"
+    )
+
+
+def _into_trace(c, sc, ch, i) -> Expr:
+    """c·s₁…·tr(N)·(chain) → tr(c·s₁…·(chain)·N): scalars move inside the trace."""
+    s = sc[i]
+    others = sc[:i] + sc[i + 1:]
+    outer = [E.fn("tr", E.mul(*ch))] if ch and not E.mul(*ch).is_scalar else ([E.mul(*ch)] if ch else [])
+    inner = s.arg if is_trace(s) else s
+    return E.fn("tr", E.mul(E.Num(c), *others, *outer, inner))
+
+
+def _rotate(c, sc, ch, i) -> Expr:
+    return E.fn("tr", E.mul(E.Num(c), *sc, *ch[i + 1:], *ch[: i + 1]))
+
+
+def _transposed_prefix(prefix: list[Expr], f: Expr) -> Expr:
+    """Aᵀ for the prefix A of tr(A (B ⊙ C)) (the identity when there is none)."""
+    if not prefix:
+        return E.Eye(f.shape[0])
+    return push_transposes(E.tp(E.mul(*prefix)))
+
+
+# ----------------------------------------------------------------------------- the whole procedure
+
+
+def normal_form(df: Expr) -> tuple[list[Step], list[Expr]]:
+    """Steps that bring `df` to a sum of `tr(K dV)` terms, and those terms."""
+    steps: list[Step] = []
+    terms, rules = split(df)
+    if len(terms) > 1 and rules:
+        steps.append(Step(E.add(*terms), tuple(sorted(rules))))
+    for _ in range(100):
+        moves = [next_move(t) for t in terms]
+        pending = [m for m in moves if m is not None]
+        if not pending:
+            return steps, terms
+        rule = pending[0][0]
+        new_terms: list[Expr] = []
+        for t, m in zip(terms, moves):
+            new = m[1] if (m is not None and m[0] == rule) else t
+            pieces, _ = split(new)
+            new_terms.extend(pieces)
+        terms = [t for t in new_terms if not E.is_zero(t)]
+        steps.append(Step(E.add(*terms, shape=E.SCALAR), (rule,)))
+    raise UnsupportedError("the trace normal form did not converge")  # pragma: no cover
+
+
+def coefficient_of(term: Expr) -> tuple[str, Expr]:
+    """For a normal term tr(K dV): the name V and K (of shape of dVᵀ)."""
+    c, sc, ch = parts(term.arg)
+    i = _index_with_dif(sc)
+    if i is not None:
+        dv = sc[i]
+        return dv.name, E.mul(E.Num(c), *sc[:i], *sc[i + 1:])
+    dv = ch[-1]
+    rest = ch[:-1]
+    if not rest:
+        return dv.name, E.mul(E.Num(c), *sc, E.Eye(dv.shape[0])) if dv.shape[0] != 1 else E.mul(E.Num(c), *sc)
+    return dv.name, E.mul(E.Num(c), *sc, *rest)

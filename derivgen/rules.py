@@ -1,0 +1,92 @@
+"""The rule catalogue: every step of a derivation cites one or more of these rules.
+
+Each rule has an id (its tag in handouts, e.g. `T3`), a name in English and Chinese and its
+formula in LaTeX. Handouts end with an appendix of the rules their steps used, in catalogue
+order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One justification a step can cite."""
+
+    id: str
+    name: dict[str, str]  # language -> name
+    formula: str  # LaTeX, for math mode
+    group: str  # "rewrite", "differential", "trace", "identification", "simplification"
+
+    def name_in(self, lang: str) -> str:
+        return self.name.get(lang) or self.name["en"]
+
+
+_d = "\\mathrm{d}"
+_tr = "\\operatorname{tr}"
+_T = "^{\\top}"
+
+_RULES = [
+    # rewrites of f before differentiating
+    ("R1", "squared norm as a product", "范数平方写成内积", f"\\lVert u \\rVert^2 = u{_T} u,\\quad \\lVert A \\rVert_F^2 = {_tr}(A{_T} A)", "rewrite"),
+    ("R2", "sum of entries", "元素求和", f"\\operatorname{{sum}}(A) = \\mathbf{{1}}{_T} A \\mathbf{{1}}", "rewrite"),
+    ("R3", "log of softmax", "softmax 的对数", f"\\log\\operatorname{{softmax}}(z) = z - \\mathbf{{1}}\\operatorname{{logsumexp}}(z)", "rewrite"),
+    ("R4", "determinant of a power", "幂的行列式", "\\det(X^k) = (\\det X)^k", "rewrite"),
+    # differentials
+    ("D0", "constants have zero differential", "常量的微分为零", f"{_d}A = 0 \\text{{ for constant }} A", "differential"),
+    ("D1", "differential of a sum", "和的微分", f"{_d}(U + V) = {_d}U + {_d}V,\\quad {_d}(cU) = c\\,{_d}U", "differential"),
+    ("D2", "product rule", "乘积法则", f"{_d}(UV) = ({_d}U)V + U\\,{_d}V", "differential"),
+    ("D3", "differential of a transpose", "转置的微分", f"{_d}(U{_T}) = ({_d}U){_T}", "differential"),
+    ("D4", "differential of a trace", "迹的微分", f"{_d}\\,{_tr}(U) = {_tr}({_d}U)", "differential"),
+    ("D5", "differential of an inverse", "逆矩阵的微分", f"{_d}(U^{{-1}}) = -U^{{-1}}\\,{_d}U\\,U^{{-1}}", "differential"),
+    ("D6", "differential of a determinant", "行列式的微分", f"{_d}\\det U = \\det U\\,{_tr}(U^{{-1}}{_d}U)", "differential"),
+    ("D7", "differential of a log-determinant", "对数行列式的微分", f"{_d}\\log\\lvert\\det U\\rvert = {_tr}(U^{{-1}}{_d}U)", "differential"),
+    ("D8", "differential of a matrix power", "矩阵幂的微分", f"{_d}(U^k) = \\sum_{{i=0}}^{{k-1}} U^i\\,{_d}U\\,U^{{k-1-i}}", "differential"),
+    ("D9", "power rule for scalars", "标量幂法则", f"{_d}(s^a) = a\\,s^{{a-1}}{_d}s", "differential"),
+    ("D10", "differential of a Hadamard product", "哈达玛积的微分", f"{_d}(U \\odot V) = {_d}U \\odot V + U \\odot {_d}V", "differential"),
+    ("D11", "differential of an elementwise quotient", "逐元素商的微分", f"{_d}(U \\oslash V) = {_d}U \\oslash V - (U \\odot {_d}V) \\oslash (V \\odot V)", "differential"),
+    ("D12", "differential of an elementwise power", "逐元素幂的微分", f"{_d}(U^{{\\odot a}}) = a\\,U^{{\\odot (a-1)}} \\odot {_d}U", "differential"),
+    ("D13", "differential of exp", "指数函数的微分", f"{_d}\\exp(U) = \\exp(U) \\odot {_d}U", "differential"),
+    ("D14", "differential of log", "对数函数的微分", f"{_d}\\log(U) = {_d}U \\oslash U", "differential"),
+    ("D15", "differential of the sigmoid", "sigmoid 的微分", f"{_d}\\sigma(U) = \\sigma(U) \\odot (\\mathbf{{1}} - \\sigma(U)) \\odot {_d}U", "differential"),
+    ("D16", "differential of tanh", "tanh 的微分", f"{_d}\\tanh(U) = (\\mathbf{{1}} - \\tanh(U)^{{\\odot 2}}) \\odot {_d}U", "differential"),
+    ("D17", "differential of a square root", "平方根的微分", f"{_d}\\sqrt{{U}} = {_d}U \\oslash (2\\sqrt{{U}})", "differential"),
+    ("D18", "differential of a norm", "范数的微分", f"{_d}\\lVert U \\rVert = \\frac{{{_tr}(U{_T}{_d}U)}}{{\\lVert U \\rVert}}", "differential"),
+    ("D19", "differential of softmax", "softmax 的微分", f"{_d}\\operatorname{{softmax}}(z) = (\\operatorname{{diag}}(s) - s s{_T})\\,{_d}z,\\ s = \\operatorname{{softmax}}(z)", "differential"),
+    ("D20", "differential of logsumexp", "logsumexp 的微分", f"{_d}\\operatorname{{logsumexp}}(z) = \\operatorname{{softmax}}(z){_T}{_d}z", "differential"),
+    ("D21", "differential of diag", "diag 的微分", f"{_d}\\operatorname{{diag}}(u) = \\operatorname{{diag}}({_d}u)", "differential"),
+    ("D22", "differential of a sum of entries", "元素和的微分", f"{_d}\\operatorname{{sum}}(U) = \\mathbf{{1}}{_T}({_d}U)\\mathbf{{1}}", "differential"),
+    # trace normal form
+    ("T0", "a scalar is its own trace", "标量等于其迹", f"a = {_tr}(a) \\text{{ for scalar }} a", "trace"),
+    ("T1", "linearity of the trace", "迹的线性", f"{_tr}(A + B) = {_tr}A + {_tr}B,\\quad {_tr}(cA) = c\\,{_tr}A", "trace"),
+    ("T2", "trace of a transpose", "转置的迹", f"{_tr}(A{_T}) = {_tr}(A)", "trace"),
+    ("T3", "cyclic property", "迹的循环性质", f"{_tr}(ABC) = {_tr}(CAB)", "trace"),
+    ("T4", "Hadamard product inside a trace", "迹中的哈达玛积", f"{_tr}(A{_T}(B \\odot C)) = {_tr}((A \\odot B){_T}C)", "trace"),
+    ("T5", "elementwise quotient inside a trace", "迹中的逐元素商", f"{_tr}(A{_T}(B \\oslash C)) = {_tr}((A \\oslash C){_T}B)", "trace"),
+    ("T6", "diagonal matrix inside a trace", "迹中的对角矩阵", f"{_tr}(A\\operatorname{{diag}}(u)) = \\operatorname{{diag}}(A){_T}u", "trace"),
+    ("T7", "distributivity", "分配律", "A(B + C) = AB + AC", "trace"),
+    # identification and chain rule
+    ("I1", "identification of the gradient", "由微分识别梯度", f"{_d}f = {_tr}(G{_T}{_d}X) \\;\\Rightarrow\\; \\frac{{\\partial f}}{{\\partial X}} = G", "identification"),
+    ("C1", "chain rule: substitute the differential", "链式法则：代入微分", f"{_d}f = {_tr}\\left(\\left(\\tfrac{{\\partial f}}{{\\partial Y}}\\right){_T}{_d}Y\\right),\\ {_d}Y = \\ldots", "identification"),
+    # simplification
+    ("S1", "transpose of a product", "乘积的转置", f"(AB){_T} = B{_T}A{_T},\\ (A + B){_T} = A{_T} + B{_T},\\ (A{_T}){_T} = A", "simplification"),
+    ("S2", "collect like terms", "合并同类项", "aA + bA = (a + b)A", "simplification"),
+    ("S3", "factor out a common factor", "提取公因子", "AB + AC = A(B + C),\\quad BA + CA = (B + C)A", "simplification"),
+    ("S4", "symmetric matrix", "对称矩阵", f"A{_T} = A,\\ A^{{-\\top}} = A^{{-1}} \\text{{ for symmetric }} A", "simplification"),
+    ("S5", "orthogonal matrix", "正交矩阵", f"Q{_T}Q = QQ{_T} = I", "simplification"),
+    ("S6", "a matrix times its inverse", "矩阵与其逆相乘", "AA^{-1} = A^{-1}A = I", "simplification"),
+    ("S7", "powers of a scalar", "标量的幂", "s^a s^b = s^{a+b}", "simplification"),
+    ("S8", "use the definition", "代回定义", "Y = \\ldots \\text{ (from where:)}", "simplification"),
+    ("S9", "products of powers of a matrix", "矩阵幂的乘积", "A^a A^b = A^{a+b}", "simplification"),
+]
+
+RULES: dict[str, Rule] = {
+    rid: Rule(rid, {"en": en, "zh": zh}, formula, group) for rid, en, zh, formula, group in _RULES
+}
+ORDER = {rid: i for i, rid in enumerate(RULES)}
+
+
+def used(rule_ids) -> list[Rule]:
+    """The rules among `rule_ids`, once each, in catalogue order."""
+    return [RULES[r] for r in sorted(set(rule_ids), key=ORDER.__getitem__)]

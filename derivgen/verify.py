@@ -1,0 +1,258 @@
+"""Numeric checks of every step and every result (DESIGN §4).
+
+At random values that satisfy the assumptions, with a different size for each dimension
+symbol (so a missing transpose cannot hide), each block of a derivation is checked:
+
+- `f = …` rewrites: each line has the value of f;
+- `df = …`: each line, with dX set to a random direction V (and dY to the finite-difference
+  change of Y along V), equals the finite-difference derivative of f along V;
+- `dY = …`: each line equals the finite-difference change of Y along V;
+- `∂f/∂X = G = …`: ⟨G, V⟩ equals the finite-difference derivative of f along V, line by line.
+
+Finite differences use a 4-point central stencil. Any failure raises VerificationError: the
+result is never published.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import expr as E
+from .derive import Context, Derivation
+from .errors import VerificationError
+from .expr import Expr
+from .numeric import Evaluator
+
+TOLERANCE = 1e-6
+TRIALS = 3
+STEP = 1e-3
+SIZES = (3, 4, 5, 2, 6, 7, 8, 9, 10, 11)
+SQUARE_NEEDS_INVERSE = ("det", "logdet")
+
+
+@dataclass
+class Report:
+    """The figures published with a result."""
+
+    passed: bool
+    max_rel_error: float
+    tolerance: float
+    sizes: dict[str, int]
+    trials: int
+    checks: int
+
+    def as_dict(self) -> dict:
+        return {
+            "passed": self.passed,
+            "max_rel_error": float(self.max_rel_error),
+            "tolerance": self.tolerance,
+            "sizes": dict(self.sizes),
+            "trials": self.trials,
+            "checks": self.checks,
+        }
+
+
+def dimension_sizes(ctx: Context) -> dict[str, int]:
+    """A distinct size for every dimension symbol, in order of first appearance."""
+    sizes: dict[str, int] = {}
+    taken = {d for shape in ctx.variables.values() for d in shape if isinstance(d, int)}
+    pool = [s for s in SIZES if s not in taken] + [s for s in range(12, 40) if s not in taken]
+    for shape in ctx.variables.values():
+        for d in shape:
+            if isinstance(d, str) and d not in sizes:
+                sizes[d] = pool[len(sizes)]
+    for e in [ctx.function, *ctx.where.values()]:
+        for n in E.walk(e):
+            if isinstance(n, E.Sym) and n.role == "dim" and n.name not in sizes:
+                sizes[n.name] = pool[len(sizes)]
+    return sizes
+
+
+def _needs_inverse(ctx: Context) -> set[str]:
+    """Square variables that appear under an inverse, det or logdet: sampled well-conditioned."""
+    names: set[str] = set()
+    for e in [ctx.function, *ctx.where.values()]:
+        for n in E.walk(e):
+            if isinstance(n, E.Inverse) or (isinstance(n, E.Func) and n.name in SQUARE_NEEDS_INVERSE) or (
+                isinstance(n, E.Power) and not n.is_scalar
+            ):
+                names |= E.symbols(n)
+    return names
+
+
+class Sampler:
+    """Random values that satisfy the assumptions of a problem."""
+
+    def __init__(self, ctx: Context, sizes: dict[str, int], rng: np.random.Generator):
+        self.ctx, self.sizes, self.rng = ctx, sizes, rng
+        self.conditioned = _needs_inverse(ctx)
+
+    def size(self, d) -> int:
+        return d if isinstance(d, int) else self.sizes[d]
+
+    def value(self, name: str, positive: bool = False) -> np.ndarray:
+        r, c = (self.size(d) for d in self.ctx.variables[name])
+        rng = self.rng
+        assumptions = self.ctx.assume.get(name, set())
+        if "orthogonal" in assumptions:
+            q, rr = np.linalg.qr(rng.standard_normal((r, r)))
+            return q * np.sign(np.diag(rr))
+        if "spd" in assumptions:
+            a = rng.standard_normal((r, r))
+            return a @ a.T / r + np.eye(r)
+        if "diagonal" in assumptions:
+            d = rng.uniform(0.5, 2.0, r)
+            if not positive and "positive" not in assumptions:
+                d = d * rng.choice([-1.0, 1.0], r)
+            return np.diag(d)
+        if positive or "positive" in assumptions:
+            a = rng.uniform(0.5, 2.0, (r, c))
+        else:
+            a = rng.standard_normal((r, c))
+        if "symmetric" in assumptions:
+            a = (a + a.T) / 2
+        if r == c and r > 1 and ("invertible" in assumptions or name in self.conditioned):
+            a = a / np.sqrt(r) + 2.0 * np.eye(r) * (1 if positive else rng.choice([-1.0, 1.0]))
+        return a
+
+    def point(self, positive: bool = False) -> dict:
+        return {name: self.value(name, positive) for name in self.ctx.variables}
+
+
+class Checker:
+    """Evaluates a problem's expressions at one random point."""
+
+    def __init__(self, ctx: Context, sizes: dict[str, int], values: dict):
+        self.ctx, self.sizes, self.values = ctx, sizes, values
+
+    def env(self, overrides: dict | None = None) -> dict:
+        """Variable values plus `where:` values computed in order (overridden names kept)."""
+        env = dict(self.values)
+        overrides = overrides or {}
+        env.update(overrides)
+        for name, definition in self.ctx.where.items():
+            if name not in overrides:
+                env[name] = Evaluator(env, self.sizes)(definition)
+        return env
+
+    def value(self, e: Expr, env: dict) -> np.ndarray:
+        return Evaluator(env, self.sizes)(e)
+
+    def f(self, overrides: dict | None = None) -> float:
+        return float(self.value(self.ctx.function, self.env(overrides))[0, 0])
+
+    def directional(self, g, name: str, direction: np.ndarray, base: np.ndarray):
+        """4-point central difference of g(name = base + t·direction) at t = 0."""
+        h = STEP
+        vals = [g({name: base + t * h * direction}) for t in (2, 1, -1, -2)]
+        return (-vals[0] + 8 * vals[1] - 8 * vals[2] + vals[3]) / (12 * h)
+
+
+def rel_error(a, b, scale: float) -> float:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    diff = float(np.linalg.norm(a - b))
+    denom = max(float(np.linalg.norm(a)), float(np.linalg.norm(b)), scale)
+    return diff / denom
+
+
+def _finite(x) -> bool:
+    return bool(np.all(np.isfinite(x)))
+
+
+def verify(ctx: Context, derivation: Derivation, seed: int = 0) -> Report:
+    """Check every step and the result of `derivation`; raise VerificationError on a mismatch."""
+    sizes = dimension_sizes(ctx)
+    rng = np.random.default_rng(seed)
+    sampler = Sampler(ctx, sizes, rng)
+    wrt = derivation.wrt
+    worst, checks, trials = 0.0, 0, 0
+    attempts = 0
+    while trials < TRIALS:
+        attempts += 1
+        if attempts > 4 * TRIALS:
+            raise VerificationError(
+                "the function could not be evaluated at random values (not finite)",
+                hint="add assumptions (e.g. `positive`, `spd`) so that f is defined at random values",
+            )
+        values = sampler.point(positive=attempts > 2)
+        check = Checker(ctx, sizes, values)
+        try:
+            with np.errstate(all="ignore"):
+                f0 = check.f()
+        except np.linalg.LinAlgError:
+            continue
+        if not np.isfinite(f0):
+            continue
+        trials += 1
+        err, n = _check_point(ctx, derivation, check, wrt, rng, f0)
+        worst = max(worst, err)
+        checks += n
+    return Report(True, worst, TOLERANCE, sizes, trials, checks)
+
+
+def _check_point(ctx: Context, derivation: Derivation, check: Checker, wrt: str, rng, f0: float):
+    """All checks at one point; returns (largest relative error, number of checks)."""
+    values = check.values
+    direction = rng.standard_normal(values[wrt].shape)
+    direction /= np.linalg.norm(direction)
+    env0 = check.env()
+    scale = 1e-8 * (1.0 + abs(f0))
+    with np.errstate(all="ignore"):
+        dfdv = check.directional(lambda o: check.f(o), wrt, direction, values[wrt])
+        dys = {
+            y: check.directional(lambda o, y=y: check.env(o)[y], wrt, direction, values[wrt])
+            for y in ctx.where
+        }
+    difs = {("d", wrt): direction, **{("d", y): v for y, v in dys.items()}}
+    worst, checks = 0.0, 0
+
+    def compare(got, want, what: str, sc: float):
+        nonlocal worst, checks
+        err = rel_error(got, want, sc)
+        checks += 1
+        if not (_finite(got) and err <= TOLERANCE):
+            raise VerificationError(
+                f"numeric check failed: {what} (relative error {err:.2e} > {TOLERANCE:g})",
+                hint="this is a bug in derivgen, not in your problem; please report it with the problem file",
+            )
+        worst = max(worst, err)
+
+    env = {**env0, **difs}
+    for b_index, block in enumerate(derivation.blocks):
+        for s_index, step in enumerate(block.steps):
+            where = f"step {s_index + 1} of block {b_index + 1} ({block.kind}{' ' + block.var if block.var else ''})"
+            e = step.expr
+            if any(isinstance(n, E.D) for n in E.walk(e)):
+                continue  # d(...) not yet expanded: checked through the lines around it
+            with np.errstate(all="ignore"):
+                if block.kind == "f":
+                    compare(check.value(e, env)[0, 0], f0, where, scale)
+                elif block.kind == "df":
+                    compare(check.value(e, env)[0, 0], dfdv, where, scale)
+                elif block.kind == "dY":
+                    want = dys[block.var]
+                    compare(check.value(e, env), want, where, 1e-8 * (1.0 + float(np.linalg.norm(want))))
+                elif block.kind == "grad":
+                    compare(*_gradient_check(check, ctx, block.var, wrt, e, env, direction, dfdv, rng), where, scale)
+    with np.errstate(all="ignore"):
+        compare(
+            float(np.sum(check.value(derivation.result, env) * direction)), dfdv, "the result ⟨G, V⟩", scale
+        )
+    return worst, checks
+
+
+def _gradient_check(check: Checker, ctx: Context, var: str, wrt: str, g: Expr, env, direction, dfdv, rng):
+    """(⟨G, W⟩, finite difference of f along W) for the gradient G of f with respect to var."""
+    value = check.value(g, env)
+    if var == wrt:
+        return float(np.sum(value * direction)), dfdv
+    base = env[var]
+    w = rng.standard_normal(base.shape)
+    w /= np.linalg.norm(w)
+
+    def f_of(o):
+        return check.f(o)
+
+    return float(np.sum(value * w)), check.directional(f_of, var, w, base)
