@@ -83,7 +83,7 @@ def _gaussian_log_likelihood(v) -> float:
 F = {
     # 000: worked examples of the method
     "n000_atxb": lambda v: _s(v["a"].T @ v["X"] @ v["b"]),
-    "n000_chain_axb": lambda v: 0.5 * np.sum((v["A"] @ v["X"] @ v["B"] - v["T"]) ** 2),
+    "n000_chain_axb": lambda v: 0.5 * np.sum((v["A"] @ v["X"] @ v["B"] - v["Z"]) ** 2),
     "n000_a_exp_xb": lambda v: _s(v["a"].T @ np.exp(v["X"] @ v["b"])),
     "n000_sigmoid_quadratic": lambda v: np.trace(
         _sigma(v["W"] @ v["X"]).T @ v["M"] @ _sigma(v["W"] @ v["X"])),

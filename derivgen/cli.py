@@ -1,0 +1,284 @@
+"""The command line: `derivgen build`, `derivgen show`, `derivgen rules`.
+
+This is the only module that prints and decides the exit status. `main(argv)` returns the
+status instead of exiting, so tests call it in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .errors import DerivgenError
+from .output import write_atomic
+
+FORMATS = ("md", "json")
+
+DESCRIPTION = """\
+derivgen turns matrix-calculus problems (YAML files) into worked, numerically verified
+derivations by the differential-and-trace method, and writes them as handouts.
+
+examples:
+  derivgen build problems/ -o out/                 build the example set (Markdown and JSON)
+  derivgen build problems/least_squares.yaml -o out/ --format json
+  derivgen show problems/n001_trace_axbxtc.yaml    print one derivation in the terminal
+  derivgen show --expr "x'*A*x" --var x=n --var A=n,n --wrt x
+  derivgen rules                                   list the rules steps cite
+"""
+
+
+@dataclass
+class Report:
+    """What a build did: the problems built and the ones that failed; owns the exit status."""
+
+    built: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    results: int = 0
+    files: int = 0
+
+    @property
+    def status(self) -> int:
+        return 1 if self.failed else 0
+
+
+class Console:
+    """Writes messages; colour only on a terminal."""
+
+    def __init__(self, out=None, err=None):
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.colour = hasattr(self.err, "isatty") and self.err.isatty() and not os.environ.get("NO_COLOR")
+
+    def paint(self, text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.colour else text
+
+    def error(self, rendered: str) -> None:
+        first, _, rest = rendered.partition("\n")
+        if first.startswith("error: "):
+            first = self.paint("error:", "1;31") + " cannot build " + first[len("error: "):]
+        print(first + ("\n" + rest if rest else ""), file=self.err)
+
+    def info(self, text: str) -> None:
+        print(text, file=self.out)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="derivgen", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--version", action="version", version=f"derivgen {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    b = sub.add_parser("build", help="derive, verify and write handouts for problem files or directories",
+                       description="Derive, verify and write handouts. A directory is a problem set: one "
+                                   "handout for the set (solutions.md, and sheet.md with statements only) "
+                                   "and one file per problem and format.")
+    b.add_argument("paths", nargs="+", metavar="DIR|FILE", help="problem files (.yaml) or directories of them")
+    b.add_argument("-o", "--output", default="out", metavar="OUT", help="output directory (default: out)")
+    b.add_argument("--format", default=None, metavar="FORMATS",
+                   help=f"comma-separated formats among {', '.join(FORMATS)} (default: the set's `formats:` or md,json)")
+    b.add_argument("--lang", choices=("en", "zh"), default=None, help="language of the handouts (default: the set's `language:` or en)")
+    b.add_argument("--templates", default=None, metavar="DIR", help="a directory of templates overriding the defaults by name")
+    b.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+
+    s = sub.add_parser("show", help="print one derivation in the terminal, writing nothing",
+                       description="Print the derivation of a problem file, or of an expression given on the command line.")
+    s.add_argument("file", nargs="?", help="a problem file")
+    s.add_argument("--expr", help="the function, in the expression syntax (instead of a file)")
+    s.add_argument("--var", action="append", default=[], metavar="NAME=DIMS",
+                   help="a variable and its shape: `x=n` (vector), `A=m,n` (matrix), `s=` (scalar); repeatable")
+    s.add_argument("--assume", action="append", default=[], metavar="NAME=A1,A2", help="assumptions, e.g. `A=symmetric`")
+    s.add_argument("--wrt", action="append", default=[], metavar="NAME", help="the variable(s) to differentiate with respect to")
+    s.add_argument("--latex", action="store_true", help="print LaTeX instead of the expression syntax")
+
+    r = sub.add_parser("rules", help="list the rule catalogue")
+    r.add_argument("--lang", choices=("en", "zh"), default="en")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 some problem failed, 2 usage)."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help and on usage errors
+        return int(exc.code or 0)
+    console = Console()
+    if args.command == "build":
+        return build(args, console)
+    if args.command == "show":
+        return show(args, console)
+    if args.command == "rules":
+        return rules(args, console)
+    parser.print_help()
+    return 2
+
+
+# ----------------------------------------------------------------------------- build
+
+
+def _formats(value: str | None, configured) -> list[str]:
+    chosen = value.split(",") if value else list(configured or ("md", "json"))
+    chosen = [f.strip() for f in chosen if f.strip()]
+    unknown = [f for f in chosen if f not in FORMATS]
+    if unknown:
+        raise DerivgenError(f"unknown format {unknown[0]!r}", hint=f"choose among {', '.join(FORMATS)}")
+    return chosen
+
+
+def build(args, console: Console) -> int:
+    """`derivgen build`: every problem derived and written; failures reported, others still built."""
+    from .pipeline import problem_document
+    from .problem import find_problems
+    from .render import render_problem_md, render_set_md
+
+    report = Report()
+    try:
+        config, paths = find_problems(args.paths)
+        formats = _formats(args.format, config.formats)
+    except DerivgenError as err:
+        console.error(err.render())
+        return 2
+    lang = args.lang or config.language or "en"
+    templates = args.templates or (str(config.templates_dir) if config.templates_dir else None)
+    out = Path(args.output)
+    docs = []
+    for path in paths:
+        doc = problem_document(path, lang)
+        docs.append(doc)
+        if doc["ok"]:
+            report.built.append(doc["id"])
+            report.results += len(doc["results"])
+        else:
+            report.failed.append(doc["id"])
+            console.error(doc["error"]["rendered"])
+        try:
+            if "json" in formats:
+                write_atomic(out / f"{doc['id']}.json", json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+                report.files += 1
+            if "md" in formats:
+                write_atomic(out / f"{doc['id']}.md", render_problem_md(doc, lang=lang, user_dir=templates))
+                report.files += 1
+        except DerivgenError as err:
+            console.error(err.render())
+            if doc["id"] not in report.failed:
+                report.failed.append(doc["id"])
+    if "md" in formats and docs:
+        setdoc = set_document(config, docs, lang)
+        try:
+            write_atomic(out / "solutions.md", render_set_md(setdoc, lang=lang, user_dir=templates))
+            write_atomic(out / "sheet.md", render_set_md(setdoc, lang=lang, user_dir=templates, solutions=False))
+            report.files += 2
+        except DerivgenError as err:
+            console.error(err.render())
+            report.failed.append("(set handout)")
+    if not args.quiet:
+        failed = f", {len(report.failed)} failed" if report.failed else ""
+        console.info(
+            f"built {len(report.built)} problem{'s' if len(report.built) != 1 else ''} "
+            f"({report.results} result{'s' if report.results != 1 else ''}, all verified){failed}; "
+            f"{report.files} files in {out}/"
+        )
+    return report.status
+
+
+def set_document(config, docs: list[dict], lang: str) -> dict:
+    """The set document: header from derivgen.yaml, the problems, the union of their rules."""
+    from .pipeline import rules_list
+
+    ids = [r["id"] for d in docs for r in d["rules"]]
+    return {
+        "title": config.title or "Matrix calculus: worked solutions",
+        "course": config.course,
+        "author": config.author,
+        "date": config.date,
+        "language": lang,
+        "problems": docs,
+        "rules": rules_list(ids, lang),
+    }
+
+
+# ----------------------------------------------------------------------------- show
+
+
+def _shape(spec: str) -> tuple:
+    dims = [d.strip() for d in spec.split(",") if d.strip()]
+    return tuple(int(d) if d.isdigit() else d for d in dims)
+
+
+def _problem_from_args(args):
+    """A Problem built from --expr/--var/--assume/--wrt, validated like a file."""
+    from .problem import load_problem_text
+    import yaml
+
+    data = {
+        "variables": {},
+        "function": args.expr,
+        "wrt": args.wrt,
+    }
+    for spec in args.var:
+        name, _, dims = spec.partition("=")
+        data["variables"][name.strip()] = list(_shape(dims))
+    if args.assume:
+        data["assume"] = {}
+        for spec in args.assume:
+            name, _, what = spec.partition("=")
+            data["assume"][name.strip()] = [w.strip() for w in what.split(",") if w.strip()]
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return load_problem_text(text, "<command line>", "expr")
+
+
+def show(args, console: Console) -> int:
+    """`derivgen show`: one derivation, printed as text with the rule of each step."""
+    from .pipeline import solve
+    from .printing import latex, text
+    from .problem import load_problem
+    from .rules import RULES
+
+    try:
+        if args.expr:
+            if not args.wrt:
+                raise DerivgenError("--wrt is required with --expr", hint="e.g. --wrt x")
+            problem = _problem_from_args(args)
+        elif args.file:
+            problem = load_problem(args.file)
+        else:
+            raise DerivgenError("give a problem file or --expr", hint="derivgen show problems/x.yaml")
+        solved = solve(problem)
+    except DerivgenError as err:
+        console.error(err.render())
+        return 1
+    show_expr = latex if args.latex else text
+    console.info(f"f = {problem.function.text}")
+    for name, definition in problem.where:
+        console.info(f"  where {name} = {definition.text}")
+    for derivation, report in zip(solved.derivations, solved.reports):
+        console.info("")
+        console.info(f"∂f/∂{derivation.wrt}:")
+        for block in derivation.blocks:
+            lhs = {"f": "f", "df": "df"}.get(block.kind) or (f"d{block.var}" if block.kind == "dY" else f"∂f/∂{block.var}")
+            for k, step in enumerate(block.steps):
+                head = f"  {lhs} = " if k == 0 else " " * (len(lhs) + 3) + "= "
+                tags = "; ".join(f"{r} {RULES[r].name['en']}" for r in step.rules)
+                console.info(head + show_expr(step.expr) + (f"    [{tags}]" if tags else ""))
+        sizes = ", ".join(f"{k}={v}" for k, v in report.sizes.items())
+        console.info(f"  result: ∂f/∂{derivation.wrt} = {show_expr(derivation.result)}")
+        console.info(
+            f"  verified at {report.trials} random points ({report.checks} checks{', sizes ' + sizes if sizes else ''}); "
+            f"largest relative error {report.max_rel_error:.1e}"
+        )
+    return 0
+
+
+def rules(args, console: Console) -> int:
+    """`derivgen rules`: the catalogue, one rule a line."""
+    from .rules import RULES
+
+    for rule in RULES.values():
+        console.info(f"{rule.id:4} {rule.name_in(args.lang):45} {rule.formula}")
+    return 0

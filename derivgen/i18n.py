@@ -1,0 +1,162 @@
+"""The fixed prose of the handouts, in English and Chinese, in one place.
+
+Templates and renderers never spell out words themselves: they ask this catalogue by key.
+Values may hold `str.format` fields (``{number}``, ``{err}``, ...), filled by `text`.
+A key missing from a language falls back to English; a key unknown to English is a
+`KeyError`, so a typo in a template fails loudly instead of printing nothing.
+
+The values are plain text that is safe to put into Markdown as it is (no Markdown-active
+characters), so templates may insert them unescaped.
+"""
+
+from __future__ import annotations
+
+#: The languages handouts can be written in; the first is the fallback.
+LANGUAGES: tuple[str, ...] = ("en", "zh")
+
+_EN: dict[str, str] = {
+    # document titles and headings
+    "problem": "Problem",
+    "problem_numbered": "Problem {number}",
+    "problem_titled": "Problem {number}: {title}",
+    "problem_sheet": "Problem sheet",
+    "solution_set": "Solutions",
+    "given": "Given",
+    "solution": "Solution",
+    "result": "Result",
+    "verification": "Verification",
+    "rules_used": "Rules used",
+    # the Given table
+    "variable": "Variable",
+    "shape": "Shape",
+    "assumptions": "Assumptions",
+    "no_assumptions": "—",
+    "scalar": "scalar",
+    "vector": "vector",
+    "matrix": "matrix",
+    "shape_of_kind": "{shape} {kind}",
+    "assume_symmetric": "symmetric",
+    "assume_spd": "symmetric positive definite",
+    "assume_invertible": "invertible",
+    "assume_orthogonal": "orthogonal",
+    "assume_diagonal": "diagonal",
+    "assume_positive": "positive entries",
+    # sentences around the function
+    "function_line": "The function is {function}.",
+    "function_line_where": "The function is {function}, where {definitions}.",
+    "find": "Find {targets}.",
+    # verification
+    "verified": (
+        "checked numerically at random values (sizes {sizes}; {points}, {checks}); "
+        "largest relative error {err}, tolerance {tol}."
+    ),
+    "verified_no_sizes": (
+        "checked numerically at random values ({points}, {checks}); "
+        "largest relative error {err}, tolerance {tol}."
+    ),
+    "points_one": "{n} random point",
+    "points_other": "{n} random points",
+    "checks_one": "{n} check",
+    "checks_other": "{n} checks",
+    # failures
+    "error": "Error",
+    "failed_problem": "this problem could not be solved, so no solution is given.",
+    "failed_verification": (
+        "the result for {target} failed its numeric check "
+        "(largest relative error {err}, tolerance {tol}), so it is not shown."
+    ),
+    "not_verified": "the result for {target} has not been checked numerically, so it is not shown.",
+    # punctuation and lists
+    "colon": ": ",
+    "tag_sep": "; ",
+    "list_sep": ", ",
+    "list_last": " and ",
+    "meta_sep": " · ",
+}
+
+_ZH: dict[str, str] = {
+    "problem": "题目",
+    "problem_numbered": "第 {number} 题",
+    "problem_titled": "第 {number} 题：{title}",
+    "problem_sheet": "习题",
+    "solution_set": "习题解答",
+    "given": "已知",
+    "solution": "解答",
+    "result": "结果",
+    "verification": "验证",
+    "rules_used": "所用法则",
+    "variable": "变量",
+    "shape": "形状",
+    "assumptions": "假设",
+    "scalar": "标量",
+    "vector": "向量",
+    "matrix": "矩阵",
+    "assume_symmetric": "对称",
+    "assume_spd": "对称正定",
+    "assume_invertible": "可逆",
+    "assume_orthogonal": "正交",
+    "assume_diagonal": "对角",
+    "assume_positive": "元素为正",
+    "function_line": "函数为 {function}。",
+    "function_line_where": "函数为 {function}，其中 {definitions}。",
+    "find": "求 {targets}。",
+    "verified": (
+        "已在随机取值处作数值检验（尺寸 {sizes}；{points}，{checks}）；"
+        "最大相对误差 {err}，容差 {tol}。"
+    ),
+    "verified_no_sizes": (
+        "已在随机取值处作数值检验（{points}，{checks}）；"
+        "最大相对误差 {err}，容差 {tol}。"
+    ),
+    "points_one": "{n} 个随机点",
+    "points_other": "{n} 个随机点",
+    "checks_one": "{n} 次比较",
+    "checks_other": "{n} 次比较",
+    "error": "错误",
+    "failed_problem": "本题未能求解，因此不给出解答。",
+    "failed_verification": (
+        "{target} 的结果未通过数值检验（最大相对误差 {err}，容差 {tol}），因此不予给出。"
+    ),
+    "not_verified": "{target} 的结果未经数值检验，因此不予给出。",
+    "colon": "：",
+    "tag_sep": "；",
+    "list_sep": "、",
+    "list_last": "、",
+}
+
+_CATALOGUES: dict[str, dict[str, str]] = {"en": _EN, "zh": _ZH}
+
+
+def language(lang: str) -> str:
+    """Return the supported language that `lang` names: ``"zh-CN"`` → ``"zh"``.
+
+    Raises `ValueError` for a language derivgen has no catalogue for.
+    """
+    base = lang.replace("_", "-").split("-")[0].lower()
+    if base not in _CATALOGUES:
+        raise ValueError(f"unsupported language {lang!r}; derivgen writes {', '.join(LANGUAGES)}")
+    return base
+
+
+def catalogue(lang: str) -> dict[str, str]:
+    """Return every key with its text in `lang` (English where `lang` has none), unformatted."""
+    merged = dict(_EN)
+    merged.update(_CATALOGUES[language(lang)])
+    return merged
+
+
+def text(key: str, lang: str, **fmt: object) -> str:
+    """Return the text for `key` in `lang`, with `fmt` filled into its ``{fields}``.
+
+    Falls back to English when `lang` lacks the key; raises `KeyError` when English lacks it too.
+    """
+    if key not in _EN:
+        raise KeyError(f"no text {key!r} in the i18n catalogue")
+    value = _CATALOGUES[language(lang)].get(key, _EN[key])
+    return value.format(**fmt) if fmt else value
+
+
+def plural(key: str, n: int, lang: str) -> str:
+    """Return ``text(key + "_one")`` if ``n == 1``, else ``text(key + "_other")``; `n` filled in."""
+    return text(f"{key}_one" if n == 1 else f"{key}_other", lang, n=n)
+

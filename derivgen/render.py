@@ -1,0 +1,327 @@
+"""Rendering documents into handouts: one Jinja environment, one function per output format.
+
+The engine hands over plain dicts (the document model of ``docs/schema.md``); this module
+never recomputes mathematics. It only lays the steps out, through templates:
+
+- the package's default templates live in ``derivgen/templates/`` and are found by their plain
+  names (``md/problem.md.j2``) and, always, as ``default/md/problem.md.j2``;
+- a user's template directory comes first: a file there with a default's name replaces it,
+  and it may ``{% extends "default/md/problem.md.j2" %}`` and override single blocks.
+
+Templates see, besides the document, ``lang`` and these helpers:
+
+- ``t(key, **fields)``: prose from `derivgen.i18n` in the handout's language;
+- ``plural(key, n)``: ``t(key + "_one" | "_other", n=n)``;
+- filters ``md`` (escape plain text for Markdown), ``tex_text`` (escape plain text for
+  ``\\text{…}``), ``sci`` (``3.1e-11``), ``code_block`` (a fenced block that no content can
+  close), ``quote`` (a Markdown blockquote), ``chains`` (group steps into equation chains),
+  ``cited`` (rule ids → the document's rule entries), ``shown_rules`` (the rules that the
+  published steps of some documents cite), ``rule_name`` (a rule's name in ``lang``);
+- the test ``published``: a result whose numeric check passed, the only kind ever shown.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2 import pass_context
+
+from . import i18n
+from .errors import Location, RenderError, source_line
+
+#: The default templates shipped with the package.
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+
+#: The prefix under which the default templates stay reachable when a user overrides them.
+DEFAULT_PREFIX = "default"
+
+
+# --- the environment -------------------------------------------------------------------------
+
+
+def environment(user_dir: str | Path | None = None) -> jinja2.Environment:
+    """Return a new Jinja environment for the default templates, overridden by `user_dir`.
+
+    The search order is: `user_dir` (if given), then the defaults under their plain names.
+    The defaults are also reachable as ``default/<name>`` so that user templates can extend
+    them. Undefined variables are errors; templates keep their trailing newline, and a line
+    holding only a block tag (``{% if %}``, ``{% for %}``, ...) leaves nothing in the output
+    (``trim_blocks``, ``lstrip_blocks``). Output is not autoescaped, except for templates whose
+    name ends in ``.html``/``.xml`` (+ ``.j2``).
+    """
+    defaults = jinja2.FileSystemLoader(TEMPLATE_DIR)
+    loaders: list[jinja2.BaseLoader] = []
+    if user_dir is not None:
+        user_path = Path(user_dir)
+        if not user_path.is_dir():
+            raise RenderError(f"template directory not found: {user_path}")
+        loaders.append(jinja2.FileSystemLoader(user_path))
+    loaders.append(jinja2.PrefixLoader({DEFAULT_PREFIX: defaults}))
+    loaders.append(defaults)
+
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2", "xml.j2"),
+            default_for_string=False,
+            default=False,
+        ),
+    )
+    env.filters.update(
+        md=md_escape,
+        tex_text=tex_text_escape,
+        sci=format_sci,
+        code_block=code_block,
+        quote=blockquote,
+        chains=chains,
+        cited=cited_rules,
+        shown_rules=shown_rules,
+        rule_name=_rule_name,
+    )
+    env.globals.update(t=_t, plural=_plural)
+    env.tests.update(published=is_published)
+    return env
+
+
+@pass_context
+def _t(context: jinja2.runtime.Context, key: str, **fields: Any) -> str:
+    return i18n.text(key, context["lang"], **fields)
+
+
+@pass_context
+def _plural(context: jinja2.runtime.Context, key: str, n: int) -> str:
+    return i18n.plural(key, n, context["lang"])
+
+
+@pass_context
+def _rule_name(context: jinja2.runtime.Context, rule: Mapping[str, Any]) -> str:
+    # A rule may carry its name in several languages: "names": {"en": ..., "zh": ...}, or
+    # "name" itself as such a dict; a plain "name" string is used for every language.
+    name = rule["name"]
+    names = rule.get("names") or (name if isinstance(name, Mapping) else {})
+    return names.get(context["lang"]) or names.get("en") or name
+
+
+# --- public rendering functions --------------------------------------------------------------
+
+
+def render_problem_md(
+    doc: Mapping[str, Any],
+    lang: str = "en",
+    user_dir: str | Path | None = None,
+    solutions: bool = True,
+) -> str:
+    """Render one problem document as a Markdown handout.
+
+    With ``solutions=False`` the result is the problem sheet: the statement and the Given
+    section only. A failed problem, or a result whose numeric check did not pass, is shown
+    as an error box, never as a result.
+    """
+    return _render(
+        "md/problem.md.j2",
+        user_dir,
+        doc=doc,
+        lang=_language(lang),
+        solutions=solutions,
+        in_set=False,
+        number=None,
+    )
+
+
+def render_set_md(
+    setdoc: Mapping[str, Any],
+    lang: str | None = None,
+    user_dir: str | Path | None = None,
+    solutions: bool = True,
+) -> str:
+    """Render a set document as one Markdown handout: every problem, then the rules used.
+
+    `lang` defaults to the set's own ``language`` (English if it names none). With
+    ``solutions=False`` the result is the problem sheet (statements and Given sections).
+    """
+    if lang is None:
+        lang = setdoc.get("language") or "en"
+    return _render(
+        "md/set.md.j2",
+        user_dir,
+        setdoc=setdoc,
+        lang=_language(lang),
+        solutions=solutions,
+        in_set=True,
+    )
+
+
+def _language(lang: str) -> str:
+    try:
+        return i18n.language(lang)
+    except ValueError as exc:
+        raise RenderError(str(exc)) from exc
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_environment(user_dir: str | None) -> jinja2.Environment:
+    # Compiling the templates costs more than rendering them: build once per template
+    # directory. Jinja's auto-reload still notices a user template edited in between.
+    return environment(user_dir)
+
+
+def _render(name: str, user_dir: str | Path | None, **context: Any) -> str:
+    env = _shared_environment(None if user_dir is None else str(Path(user_dir).resolve()))
+    try:
+        text = env.get_template(name).render(**context)
+    except jinja2.TemplateSyntaxError as exc:
+        line = source_line(exc.filename, exc.lineno)
+        where = Location(exc.filename or exc.name, exc.lineno, None, line)
+        raise RenderError(f"template syntax error: {exc.message}", where) from exc
+    except jinja2.TemplateNotFound as exc:
+        raise RenderError(f"template not found: {exc.name}") from exc
+    except (jinja2.TemplateError, KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, jinja2.TemplateError):
+            message = exc.message
+        else:
+            message = f"{type(exc).__name__}: {exc}"
+        raise RenderError(f"cannot render {name}: {message}", _template_location(exc)) from exc
+    # Every template section ends with a blank line; the file ends with exactly one newline.
+    return text.rstrip() + "\n"
+
+
+def _template_location(exc: BaseException) -> Location | None:
+    """The innermost template line in `exc`'s traceback (Jinja maps frames to template lines)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
+    if not frames:
+        return None
+    frame = frames[-1]
+    return Location(frame.filename, frame.lineno, None, source_line(frame.filename, frame.lineno))
+
+
+# --- filters and tests -----------------------------------------------------------------------
+
+_MD_ACTIVE = re.compile(r"[\\`*_\[\]<>#|$~]")
+_MD_ENTITY = re.compile(r"&(?=#?\w+;)")
+_MD_BLOCK_START = re.compile(r"^(?:[-+=]|\d+(?=[.)]))")
+
+
+def md_escape(value: object) -> str:
+    """Escape plain text for Markdown: it reads the same on GitHub, MkDocs and Jupyter Book.
+
+    Line breaks become spaces (so a title stays one heading), and characters that would start
+    emphasis, code, links, HTML, math (``$``), tables or entities are backslash-escaped.
+    """
+    text = " ".join(str(value).split())
+    text = _MD_ACTIVE.sub(r"\\\g<0>", text)
+    text = _MD_ENTITY.sub(r"\\&", text)
+    match = _MD_BLOCK_START.match(text)
+    if match:
+        end = match.end()
+        text = text[:end] + "\\" + text[end:] if text[:1].isdigit() else "\\" + text
+    return text
+
+
+_TEX_TEXT = {
+    "\\": " ",
+    "^": " ",
+    "~": " ",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\$",
+    "&": r"\&",
+    "#": r"\#",
+    "%": r"\%",
+    "_": r"\_",
+}
+_TEX_TEXT_ACTIVE = re.compile("|".join(re.escape(c) for c in _TEX_TEXT))
+
+
+def tex_text_escape(value: object) -> str:
+    """Escape plain text for LaTeX text mode (inside ``\\text{…}``): it cannot end the group."""
+    text = " ".join(str(value).split())
+    return _TEX_TEXT_ACTIVE.sub(lambda m: _TEX_TEXT[m.group()], text)
+
+
+def format_sci(value: float | None) -> str:
+    """Format a relative error or tolerance compactly: ``3.1e-11``, ``1e-6``, ``0``."""
+    if value is None:
+        return "—"
+    x = float(value)
+    if x == 0:
+        return "0"
+    if not math.isfinite(x):
+        return str(x)
+    mantissa, exponent = f"{x:.1e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def code_block(value: object, info: str = "text") -> str:
+    """Wrap text in a fenced code block, its fence longer than any backtick run inside it."""
+    text = str(value).rstrip("\n")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{text}\n{fence}"
+
+
+def blockquote(value: object) -> str:
+    """Prefix every line with ``> `` (empty lines with ``>``) to make a Markdown blockquote."""
+    return "\n".join(f"> {line}" if line else ">" for line in str(value).split("\n"))
+
+
+def chains(steps: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    """Group steps into equation chains: a step with a ``lhs_latex`` starts a new chain."""
+    groups: list[list[Mapping[str, Any]]] = []
+    for step in steps:
+        if step.get("lhs_latex") or not groups:
+            groups.append([])
+        groups[-1].append(step)
+    return groups
+
+
+def cited_rules(ids: Sequence[str], rules: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Return the entries of `rules` with the given ids, in the order cited.
+
+    A step citing a rule that the document does not list is an engine error, not something to
+    print half of: it raises `RenderError`.
+    """
+    by_id = {rule["id"]: rule for rule in rules}
+    missing = [rule_id for rule_id in ids if rule_id not in by_id]
+    if missing:
+        raise RenderError(
+            f"a step cites rule {', '.join(missing)}, which the document's rules do not list"
+        )
+    return [by_id[rule_id] for rule_id in ids]
+
+
+def shown_rules(
+    rules: Sequence[Mapping[str, Any]], docs: Sequence[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
+    """Return the entries of `rules` (in their order) that a published step of `docs` cites.
+
+    The appendix lists exactly the rules the reader sees used: a withheld result's steps
+    are not shown, so rules only they cite are left out.
+    """
+    cited = {
+        rule_id
+        for doc in docs
+        if doc.get("ok")
+        for result in doc.get("results") or []
+        if is_published(result)
+        for step in result["steps"]
+        for rule_id in step.get("rules") or []
+    }
+    return [rule for rule in rules if rule["id"] in cited]
+
+
+def is_published(result: Mapping[str, Any]) -> bool:
+    """True when `result` passed its numeric check; nothing else may be shown as a result."""
+    verification = result.get("verification")
+    return bool(verification) and verification.get("passed") is True
