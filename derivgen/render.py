@@ -176,6 +176,9 @@ def _shared_environment(user_dir: str | None) -> jinja2.Environment:
     return environment(user_dir)
 
 
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+
 def _render(name: str, user_dir: str | Path | None, **context: Any) -> str:
     env = _shared_environment(None if user_dir is None else str(Path(user_dir).resolve()))
     try:
@@ -193,6 +196,8 @@ def _render(name: str, user_dir: str | Path | None, **context: Any) -> str:
             message = f"{type(exc).__name__}: {exc}"
         raise RenderError(f"cannot render {name}: {message}", _template_location(exc)) from exc
     # Every template section ends with a blank line; the file ends with exactly one newline.
+    if name.endswith(".md.j2"):
+        text = _BLANK_RUNS.sub("\n\n", text)  # a user block without its own blank line can't glue sections
     return text.rstrip() + "\n"
 
 
