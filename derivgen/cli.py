@@ -109,14 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits on --help and on usage errors
         return int(exc.code or 0)
     console = Console()
-    if args.command == "build":
-        return build(args, console)
-    if args.command == "show":
-        return show(args, console)
-    if args.command == "rules":
-        return rules(args, console)
-    parser.print_help()
-    return 2
+    commands = {"build": build, "show": show, "rules": rules}
+    if args.command not in commands:
+        parser.print_help()
+        return 2
+    try:
+        return commands[args.command](args, console)
+    except BrokenPipeError:  # `derivgen show ... | head`
+        sys.stderr.close()
+        return 0
 
 
 # ----------------------------------------------------------------------------- build
@@ -260,12 +261,16 @@ def show(args, console: Console) -> int:
     for derivation, report in zip(solved.derivations, solved.reports):
         console.info("")
         console.info(f"∂f/∂{derivation.wrt}:")
+        lines = []
         for block in derivation.blocks:
             lhs = {"f": "f", "df": "df"}.get(block.kind) or (f"d{block.var}" if block.kind == "dY" else f"∂f/∂{block.var}")
             for k, step in enumerate(block.steps):
                 head = f"  {lhs} = " if k == 0 else " " * (len(lhs) + 3) + "= "
                 tags = "; ".join(f"{r} {RULES[r].name['en']}" for r in step.rules)
-                console.info(head + show_expr(step.expr) + (f"    [{tags}]" if tags else ""))
+                lines.append((head + show_expr(step.expr), tags))
+        width = min(max(len(body) for body, _ in lines), 72)
+        for body, tags in lines:
+            console.info(body.ljust(width) + (f"    [{tags}]" if tags else "") if tags else body)
         sizes = ", ".join(f"{k}={v}" for k, v in report.sizes.items())
         console.info(f"  result: ∂f/∂{derivation.wrt} = {show_expr(derivation.result)}")
         console.info(

@@ -75,6 +75,27 @@ def precedence(e: Expr) -> int:
     return P_ATOM
 
 
+def leading_positive(terms: tuple[Expr, ...]) -> tuple[Expr, ...]:
+    """Terms reordered so that a sum does not start with a minus when it has a positive term."""
+
+    def negative(t):
+        return (isinstance(t, E.MatMul) and t.coeff < 0) or (isinstance(t, E.Num) and t.value < 0)
+
+    if negative(terms[0]) and not all(negative(t) for t in terms):
+        return tuple(t for t in terms if not negative(t)) + tuple(t for t in terms if negative(t))
+    return terms
+
+
+def join_factors(parts: list[str]) -> str:
+    """Factors side by side; a thin space before a differential (`M\\,\\mathrm{d}Y`)."""
+    out = ""
+    for i, p in enumerate(parts):
+        if i:
+            out += "\\," if p.startswith("\\mathrm{d}") else " "
+        out += p
+    return out
+
+
 def split_denominator(e: E.MatMul) -> tuple[list[Expr], list[Expr]]:
     """Scalar factors with a negative exponent go below a fraction bar: (num factors, den factors)."""
     num, den = [], []
@@ -128,8 +149,9 @@ class LatexPrinter:
         return "0"
 
     def add(self, e):
-        out = self(e.terms[0])
-        for t in e.terms[1:]:
+        terms = leading_positive(e.terms)
+        out = self(terms[0])
+        for t in terms[1:]:
             if isinstance(t, E.MatMul) and t.coeff < 0:
                 out += " - " + self(E.neg(t))
             elif isinstance(t, E.Num) and t.value < 0:
@@ -157,9 +179,12 @@ class LatexPrinter:
                 parts, chain = parts + chain, []
             top = " ".join(([str(c.numerator)] if (c.numerator != 1 or not parts) else []) + parts)
             bottom = " ".join(([str(c.denominator)] if c.denominator != 1 else []) + [self(f) if len(den) == 1 else self.factor(f) for f in den])
-            return sign + f"\\frac{{{top}}}{{{bottom}}}" + ((" " + " ".join(chain)) if chain else "")
+            return sign + f"\\frac{{{top}}}{{{bottom}}}" + ((" " + join_factors(chain)) if chain else "")
+        if c.denominator != 1 and parts and all(isinstance(f, E.Sym) for f in num):
+            top = " ".join(([str(c.numerator)] if c.numerator != 1 else []) + parts)
+            return sign + f"\\frac{{{top}}}{{{c.denominator}}}" + ((" " + join_factors(chain)) if chain else "")
         lead = [] if c == 1 else [fraction_latex(c)]
-        return sign + " ".join(lead + parts + chain)
+        return sign + join_factors(lead + parts + chain)
 
     def transpose(self, e):
         a = e.arg
@@ -242,8 +267,9 @@ class TextPrinter:
         return f"{q.numerator}/{q.denominator}"
 
     def add(self, e):
-        out = self(e.terms[0])
-        for t in e.terms[1:]:
+        terms = leading_positive(e.terms)
+        out = self(terms[0])
+        for t in terms[1:]:
             if isinstance(t, E.MatMul) and t.coeff < 0:
                 out += " - " + self.wrap(E.neg(t), P_MUL + 1 if isinstance(E.neg(t), E.Add) else P_MUL)
             elif isinstance(t, E.Num) and t.value < 0:
