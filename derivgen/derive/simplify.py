@@ -135,6 +135,7 @@ def factor(e: Expr) -> Expr:
         first = parts[0][2][0]
         if all(ch[0] == first for _, _, ch in parts):
             inner = [E.mul(E.Num(c), *sc, *ch[1:]) for c, sc, ch in parts]
+            inner.sort(key=_transpose_count)
             return E.mul(first, _tidy_sum(inner))
         return None
 
