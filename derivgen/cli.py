@@ -7,17 +7,13 @@ status instead of exiting, so tests call it in-process.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
 from .errors import DerivgenError
-from .output import write_atomic
 
-FORMATS = ("md", "json")
 
 DESCRIPTION = """\
 derivgen turns matrix-calculus problems (YAML files) into worked, numerically verified
@@ -30,20 +26,6 @@ examples:
   derivgen show --expr "x'*A*x" --var x=n --var A=n,n --wrt x
   derivgen rules                                   list the rules steps cite
 """
-
-
-@dataclass
-class Report:
-    """What a build did: the problems built and the ones that failed; owns the exit status."""
-
-    built: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    results: int = 0
-    files: int = 0
-
-    @property
-    def status(self) -> int:
-        return 1 if self.failed else 0
 
 
 class Console:
@@ -81,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("paths", nargs="+", metavar="DIR|FILE", help="problem files (.yaml) or directories of them")
     b.add_argument("-o", "--output", default="out", metavar="OUT", help="output directory (default: out)")
     b.add_argument("--format", default=None, metavar="FORMATS",
-                   help=f"comma-separated formats among {', '.join(FORMATS)} (default: the set's `formats:` or md,json)")
+                   help="comma-separated formats among md, json (default: the set's `formats:` or md,json)")
     b.add_argument("--lang", choices=("en", "zh"), default=None, help="language of the handouts (default: the set's `language:` or en)")
     b.add_argument("--templates", default=None, metavar="DIR", help="a directory of templates overriding the defaults by name")
     b.add_argument("-q", "--quiet", action="store_true", help="print only errors")
@@ -124,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _formats(value: str | None, configured) -> list[str]:
+    from .build import FORMATS
+
     chosen = value.split(",") if value else list(configured or ("md", "json"))
     chosen = [f.strip() for f in chosen if f.strip()]
     unknown = [f for f in chosen if f not in FORMATS]
@@ -134,11 +118,9 @@ def _formats(value: str | None, configured) -> list[str]:
 
 def build(args, console: Console) -> int:
     """`derivgen build`: every problem derived and written; failures reported, others still built."""
-    from .pipeline import problem_document
+    from .build import Builder
     from .problem import find_problems
-    from .render import render_problem_md, render_set_md
 
-    report = Report()
     try:
         config, paths = find_problems(args.paths)
         formats = _formats(args.format, config.formats)
@@ -148,44 +130,23 @@ def build(args, console: Console) -> int:
     lang = args.lang or config.language or "en"
     templates = args.templates or (str(config.templates_dir) if config.templates_dir else None)
     out = Path(args.output)
-    docs = []
-    for path in paths:
-        doc = problem_document(path, lang)
-        docs.append(doc)
-        if doc["ok"]:
-            report.built.append(doc["id"])
-            report.results += len(doc["results"])
-        else:
-            report.failed.append(doc["id"])
+    builder = Builder(out, formats, lang, templates, config)
+    result = builder.run(paths, lambda docs: set_document(config, docs, lang))
+    for doc in result.docs:
+        if not doc["ok"]:
             console.error(doc["error"]["rendered"])
-        try:
-            if "json" in formats:
-                write_atomic(out / f"{doc['id']}.json", json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-                report.files += 1
-            if "md" in formats:
-                write_atomic(out / f"{doc['id']}.md", render_problem_md(doc, lang=lang, user_dir=templates))
-                report.files += 1
-        except DerivgenError as err:
-            console.error(err.render())
-            if doc["id"] not in report.failed:
-                report.failed.append(doc["id"])
-    if "md" in formats and docs:
-        setdoc = set_document(config, docs, lang)
-        try:
-            write_atomic(out / "solutions.md", render_set_md(setdoc, lang=lang, user_dir=templates))
-            write_atomic(out / "sheet.md", render_set_md(setdoc, lang=lang, user_dir=templates, solutions=False))
-            report.files += 2
-        except DerivgenError as err:
-            console.error(err.render())
-            report.failed.append("(set handout)")
+    for err in result.errors:
+        console.error(err.render())
     if not args.quiet:
-        failed = f", {len(report.failed)} failed" if report.failed else ""
+        built = [d for d in result.docs if d["ok"]]
+        n_results = sum(len(d["results"]) for d in built)
+        failed = f", {len(result.failed)} failed" if result.failed else ""
         console.info(
-            f"built {len(report.built)} problem{'s' if len(report.built) != 1 else ''} "
-            f"({report.results} result{'s' if report.results != 1 else ''}, all verified){failed}; "
-            f"{report.files} files in {out}/"
+            f"built {len(built)} problem{'s' if len(built) != 1 else ''} "
+            f"({n_results} result{'s' if n_results != 1 else ''}, all verified){failed}; "
+            f"{len(result.written)} files written, {len(result.unchanged)} unchanged in {out}/"
         )
-    return report.status
+    return 1 if (result.failed or result.errors) else 0
 
 
 def set_document(config, docs: list[dict], lang: str) -> dict:

@@ -1,0 +1,207 @@
+"""Building a problem set: documents (cached), then every output format, written atomically.
+
+A problem's document is cached under `OUT/.derivgen-cache/` keyed by the problem file's bytes,
+the language and a fingerprint of derivgen itself (its source and default templates), so an
+unchanged problem is not derived again. Each output file is rewritten only when its key — the
+document key, the format and the fingerprint of the templates in use — changed or the file is
+missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+from . import __version__
+from .errors import DerivgenError
+from .output import write_atomic
+
+CACHE_DIR = ".derivgen-cache"
+PACKAGE = Path(__file__).parent
+
+
+@lru_cache(maxsize=1)
+def derivgen_fingerprint() -> str:
+    """A hash of derivgen's own code and default templates (stands for its version)."""
+    h = hashlib.sha256(__version__.encode())
+    for path in sorted(PACKAGE.rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".lark", ".j2", ".css", ".js") and "__pycache__" not in path.parts:
+            h.update(str(path.relative_to(PACKAGE)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def templates_fingerprint(user_dir: str | None) -> str:
+    """A hash of a user's template directory (empty when there is none)."""
+    if not user_dir:
+        return ""
+    h = hashlib.sha256()
+    for path in sorted(Path(user_dir).rglob("*")):
+        if path.is_file():
+            h.update(str(path.relative_to(user_dir)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class Output:
+    """One file to produce: its name, a cache key, and how to make its content."""
+
+    name: str
+    key: str
+    make: Callable[[], str | bytes | None]  # None: produced elsewhere (e.g. a PDF compiled in a batch)
+
+
+@dataclass
+class BuildResult:
+    """What a build did, for the CLI to report."""
+
+    docs: list[dict] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    errors: list[DerivgenError] = field(default_factory=list)
+    derived: int = 0
+    cached: int = 0
+
+    @property
+    def failed(self) -> list[str]:
+        return [d["id"] for d in self.docs if not d["ok"]]
+
+
+class Cache:
+    """Documents by key, and the key each output file was last written with."""
+
+    def __init__(self, out: Path):
+        self.dir = out / CACHE_DIR
+        self.manifest_path = self.dir / "manifest.json"
+        try:
+            self.manifest: dict[str, str] = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.manifest = {}
+
+    def document(self, key: str) -> dict | None:
+        try:
+            return json.loads((self.dir / "docs" / f"{key}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def store_document(self, key: str, doc: dict) -> None:
+        write_atomic(self.dir / "docs" / f"{key}.json", json.dumps(doc, ensure_ascii=False))
+
+    def fresh(self, out: Path, output: Output) -> bool:
+        return self.manifest.get(output.name) == output.key and (out / output.name).exists()
+
+    def save(self) -> None:
+        write_atomic(self.manifest_path, json.dumps(self.manifest, indent=1, sort_keys=True))
+
+
+def _key(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
+
+
+class Builder:
+    """Builds documents and outputs for a list of problem files into one directory."""
+
+    def __init__(self, out: Path, formats: list[str], lang: str, templates: str | None, config=None):
+        self.out = Path(out)
+        self.formats = formats
+        self.lang = lang
+        self.templates = templates
+        self.config = config
+        self.cache = Cache(self.out)
+        self.tfp = templates_fingerprint(templates)
+        self.result = BuildResult()
+
+    # -- documents
+    def document(self, path: Path) -> tuple[dict, str]:
+        from .pipeline import problem_document
+
+        key = _key(derivgen_fingerprint(), self.lang, str(path), path.read_bytes().hex() if path.exists() else "")
+        doc = self.cache.document(key)
+        if doc is None:
+            doc = problem_document(path, self.lang)
+            self.result.derived += 1
+            if doc["ok"]:
+                self.cache.store_document(key, doc)
+        else:
+            self.result.cached += 1
+        return doc, key
+
+    # -- outputs
+    def problem_outputs(self, doc: dict, key: str) -> list[Output]:
+        outs = []
+        for fmt in self.formats:
+            base = key if fmt in UNTEMPLATED else _key(key, self.tfp)
+            for name, make in FORMAT_PROBLEM[fmt](self, doc):
+                outs.append(Output(name, _key(base, fmt, name), make))
+        return outs
+
+    def set_outputs(self, setdoc: dict, keys: list[str]) -> list[Output]:
+        outs = []
+        base = _key(self.tfp, json.dumps([setdoc.get(k) for k in ("title", "course", "author", "date")]), *keys)
+        for fmt in self.formats:
+            for name, make in FORMAT_SET.get(fmt, lambda b, s: [])(self, setdoc):
+                outs.append(Output(name, _key(base, fmt, name), make))
+        return outs
+
+    def write(self, output: Output) -> None:
+        if self.cache.fresh(self.out, output):
+            self.result.unchanged.append(output.name)
+            return
+        try:
+            content = output.make()
+        except DerivgenError as err:
+            self.result.errors.append(err)
+            self.cache.manifest.pop(output.name, None)
+            return
+        if content is not None:
+            write_atomic(self.out / output.name, content)
+        self.cache.manifest[output.name] = output.key
+        self.result.written.append(output.name)
+
+    def run(self, paths: list[Path], set_document: Callable[[list[dict]], dict]) -> BuildResult:
+        keys = []
+        for path in paths:
+            doc, key = self.document(path)
+            self.result.docs.append(doc)
+            keys.append(key if doc["ok"] else _key(key, "failed", json.dumps(doc["error"])))
+            for output in self.problem_outputs(doc, keys[-1]):
+                self.write(output)
+        if self.result.docs:
+            setdoc = set_document(self.result.docs)
+            for output in self.set_outputs(setdoc, keys):
+                self.write(output)
+        self.cache.save()
+        return self.result
+
+
+# ----------------------------------------------------------------------------- formats
+
+
+def _json(builder: Builder, doc: dict):
+    return [(f"{doc['id']}.json", lambda: json.dumps(doc, indent=2, ensure_ascii=False) + "\n")]
+
+
+def _md(builder: Builder, doc: dict):
+    from .render import render_problem_md
+
+    return [(f"{doc['id']}.md", lambda: render_problem_md(doc, lang=builder.lang, user_dir=builder.templates))]
+
+
+def _md_set(builder: Builder, setdoc: dict):
+    from .render import render_set_md
+
+    def make(solutions: bool):
+        return lambda: render_set_md(setdoc, lang=builder.lang, user_dir=builder.templates, solutions=solutions)
+
+    return [("solutions.md", make(True)), ("sheet.md", make(False))]
+
+
+FORMAT_PROBLEM: dict[str, Callable] = {"json": _json, "md": _md}
+UNTEMPLATED = {"json"}  # formats that do not go through templates
+FORMAT_SET: dict[str, Callable] = {"md": _md_set}
+FORMATS = tuple(FORMAT_PROBLEM)
