@@ -25,6 +25,7 @@ examples:
   derivgen show problems/n001_trace_axbxtc.yaml    print one derivation in the terminal
   derivgen show --expr "x'*A*x" --var x=n --var A=n,n --wrt x
   derivgen rules                                   list the rules steps cite
+  derivgen init course/                            start a course folder (set file, example, templates)
 """
 
 
@@ -39,10 +40,11 @@ class Console:
     def paint(self, text: str, code: str) -> str:
         return f"\033[{code}m{text}\033[0m" if self.colour else text
 
-    def error(self, rendered: str) -> None:
+    def error(self, rendered: str, action: str | None = "build") -> None:
         first, _, rest = rendered.partition("\n")
         if first.startswith("error: "):
-            first = self.paint("error:", "1;31") + " cannot build " + first[len("error: "):]
+            doing = f" cannot {action} " if action else " "
+            first = self.paint("error:", "1;31") + doing + first[len("error: "):]
         print(first + ("\n" + rest if rest else ""), file=self.err)
 
     def info(self, text: str) -> None:
@@ -78,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--wrt", action="append", default=[], metavar="NAME", help="the variable(s) to differentiate with respect to")
     s.add_argument("--latex", action="store_true", help="print LaTeX instead of the expression syntax")
 
+    i = sub.add_parser("init", help="create a course folder with a set file, an example problem and templates")
+    i.add_argument("directory", help="the folder to create (must not hold the files already)")
+
     r = sub.add_parser("rules", help="list the rule catalogue")
     r.add_argument("--lang", choices=("en", "zh"), default="en")
     return p
@@ -91,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits on --help and on usage errors
         return int(exc.code or 0)
     console = Console()
-    commands = {"build": build, "show": show, "rules": rules}
+    commands = {"build": build, "show": show, "rules": rules, "init": init}
     if args.command not in commands:
         parser.print_help()
         return 2
@@ -213,7 +218,7 @@ def show(args, console: Console) -> int:
             raise DerivgenError("give a problem file or --expr", hint="derivgen show problems/x.yaml")
         solved = solve(problem)
     except DerivgenError as err:
-        console.error(err.render())
+        console.error(err.render(), action="derive")
         return 1
     show_expr = latex if args.latex else text
     console.info(f"f = {problem.function.text}")
@@ -238,6 +243,21 @@ def show(args, console: Console) -> int:
             f"  verified at {report.trials} random points ({report.checks} checks{', sizes ' + sizes if sizes else ''}); "
             f"largest relative error {report.max_rel_error:.1e}"
         )
+    return 0
+
+
+def init(args, console: Console) -> int:
+    """`derivgen init DIR`: a course folder ready to edit."""
+    from .scaffold import init as scaffold
+
+    try:
+        made = scaffold(args.directory)
+    except DerivgenError as err:
+        console.error(err.render(), action=None)
+        return 1
+    for path in made:
+        console.info(f"created {path}")
+    console.info(f"next: derivgen build {args.directory} -o {Path(args.directory) / 'out'}")
     return 0
 
 

@@ -63,3 +63,13 @@ def test_cli_reports_unchanged_files(tmp_path, capsys):
     assert main(["build", str(d), "-o", str(out)]) == 0
     assert main(["build", str(d), "-o", str(out)]) == 0
     assert "0 files written, 6 unchanged" in capsys.readouterr().out
+
+
+def test_init_creates_a_course_folder_that_builds(tmp_path, capsys):
+    course = tmp_path / "course"
+    assert main(["init", str(course)]) == 0
+    assert (course / "derivgen.yaml").exists() and (course / "templates" / "md" / "problem.md.j2").exists()
+    assert main(["build", str(course), "-o", str(tmp_path / "out")]) == 0
+    assert "\\boxed" in (tmp_path / "out" / "least_squares.md").read_text()
+    assert main(["init", str(course)]) == 1  # never overwrites
+    assert "already exists" in capsys.readouterr().err
