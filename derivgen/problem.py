@@ -70,10 +70,10 @@ PROBLEM_KEYS = (
     "order", "layout", "solve", "constrain_symmetric",
 )
 SET_KEYS = ("title", "course", "author", "date", "language", "order", "formats", "templates", "layout")
-_REQUIRED = ("function", "wrt")
 SET_FILE_NAMES = ("derivgen.yaml", "derivgen.yml")
 PROBLEM_SUFFIXES = (".yaml", ".yml")
 
+_REQUIRED = ("function", "wrt")
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _NAME_HINT = "a name starts with a letter, followed by letters, digits or _ (X, W1, x_hat)"
@@ -203,7 +203,7 @@ def load_problem_text(text: str, path: str | None = None, problem_id: str = "pro
         raise ProblemError("the problem file is empty", src.top(),
                            hint="a problem needs at least `function:` and `wrt:`, e.g. "
                                 "`function: tr(A * X)` and `wrt: [X]`")
-    entries = _top_entries(src, root, PROBLEM_KEYS, "a problem file")
+    entries = _top_entries(src, root, PROBLEM_KEYS, "a problem file", "`function: tr(A * X)` and `wrt: [X]`")
     _require(src, entries, "function", "add the function to differentiate, e.g. `function: tr(A * X)`")
     example = _first_name(entries.get("variables")) or "X"
     _require(src, entries, "wrt", f"name the variable(s) to differentiate with respect to, e.g. `wrt: [{example}]`")
@@ -227,7 +227,7 @@ def load_set_config(path: str | Path) -> SetConfig:
     root = _compose(src)
     if root is None:
         return SetConfig(path=str(path))
-    entries = _top_entries(src, root, SET_KEYS, "a set file")
+    entries = _top_entries(src, root, SET_KEYS, "a set file", "`title: Worked solutions` and `language: en`")
     values: dict[str, Any] = {}
     locations: dict[str, Location] = {}
     for key, (_, node) in entries.items():
@@ -244,9 +244,10 @@ def find_problems(paths: Iterable[str | Path]) -> tuple[SetConfig, list[Path]]:
 
     A directory gives all its `*.yaml` / `*.yml` files except the set file, sorted by name, then
     reordered by the `order:` of its set file: the problems it lists first, in that order, then
-    the others by name. A file is taken as it is. The settings come from the first directory's
-    set file (defaults if there is none). Raises `ProblemError` for a path that does not exist,
-    an `order:` item naming no problem, or two problems with the same id.
+    the others by name. A file is taken as it is (a set file among them is skipped). The
+    settings come from the first directory's set file (defaults if there is none). Raises
+    `ProblemError` for a path that does not exist, an `order:` item naming no problem, or two
+    problems with the same id.
     """
     config: SetConfig | None = None
     found: list[Path] = []
@@ -257,18 +258,18 @@ def find_problems(paths: Iterable[str | Path]) -> tuple[SetConfig, list[Path]]:
             config = config or set_config
             files = _in_set_order(path, _problem_files(path), set_config)
         elif path.is_file():
-            files = [path]
+            files = [] if path.name in SET_FILE_NAMES else [path]  # `problems/*.yaml` names the set file too
         else:
             raise ProblemError(f"no such file or directory: {path}", Location(str(path)),
                                hint="give a problem file or a directory of problem files")
         for file in files:
-            previous = by_id.setdefault(file.stem, file)
-            if previous == file or previous.resolve() == file.resolve():
-                if previous is file:
-                    found.append(file)
-                continue
-            raise ProblemError(f"two problems have the id '{file.stem}'", Location(str(file)),
-                               hint=f"{previous} has the same name; rename one of them")
+            previous = by_id.get(file.stem)
+            if previous is None:
+                by_id[file.stem] = file
+                found.append(file)
+            elif previous.resolve() != file.resolve():  # the same file named twice is taken once
+                raise ProblemError(f"two problems have the id '{file.stem}'", Location(str(file)),
+                                   hint=f"{previous} has the same name; rename one of them")
     return config or SetConfig(), found
 
 
@@ -364,7 +365,7 @@ def _compose(src: _Source) -> Node | None:
         mark = exc.problem_mark or exc.context_mark
         message = "invalid YAML: " + ", ".join(part for part in (exc.context, exc.problem) if part)
         location = src.at(mark) if mark is not None else src.at(loader.get_mark())
-        raise ProblemError(message, location, _yaml_hint(exc)) from None
+        raise ProblemError(message, location, _yaml_hint(exc, src, mark)) from None
     except RecursionError:
         raise ProblemError("invalid YAML: nested too deeply", src.at(loader.get_mark())) from None
     except (ValueError, OverflowError):  # PyYAML's scanner lets chr() fail on e.g. "\UFFFFFFFF"
@@ -381,11 +382,18 @@ def _char_name(character: int | str) -> str:
     return f"U+{code:04X}"
 
 
-def _yaml_hint(exc: yaml.MarkedYAMLError) -> str:
+_KEY_VALUE = re.compile(r"\s*(?:-\s+)?([A-Za-z_][A-Za-z0-9_]*):\s+(.*?)\s*")
+
+
+def _yaml_hint(exc: yaml.MarkedYAMLError, src: _Source, mark: yaml.Mark | None) -> str:
     problem = f"{exc.context} {exc.problem}"
+    quoted = _quote_whole_value(src, mark)
     if isinstance(exc, _AliasError):
-        return "write the value out in full where it is used"
-    if "'\\t'" in problem or "tab" in problem:
+        text = f" (or quote it, `{quoted[1]}`, if it is text)" if quoted else ""
+        return f"write the value out in full where it is used{text}"
+    if quoted:
+        return f"YAML reads a value that starts with {quoted[0]!r} specially: quote the whole value, `{quoted[1]}`"
+    if "'\\t'" in problem or "tab character" in problem:
         return "indent with spaces: YAML does not allow tabs for indentation"
     if "single document" in problem:
         return "a problem file holds one problem: remove the `---` line or split the file"
@@ -397,6 +405,18 @@ def _yaml_hint(exc: yaml.MarkedYAMLError) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Building values from nodes
+
+
+def _quote_whole_value(src: _Source, mark: yaml.Mark | None) -> tuple[str, str] | None:
+    """For `key: 'x' * y` (a value starting with a YAML indicator): the indicator and the fix."""
+    line = src.lines[mark.line] if mark is not None and mark.line < len(src.lines) else ""
+    match = _KEY_VALUE.fullmatch(line)
+    if not match or not match[2] or match[2][0] not in "'\"&*!|>%@`":
+        return None
+    key, value = match[1], match[2]
+    if '"' in value or "\\" in value:
+        return value[0], f"{key}: '{value.replace(chr(39), chr(39) * 2)}'"
+    return value[0], f'{key}: "{value}"'
 
 
 def _check_tag(src: _Source, node: Node) -> None:
@@ -504,11 +524,11 @@ def _first_name(entry: tuple[ScalarNode, Node] | None) -> str | None:
 # Top level of a problem or set file
 
 
-def _top_entries(src: _Source, root: Node, keys: tuple[str, ...], what: str) -> dict[str, tuple[ScalarNode, Node]]:
+def _top_entries(src: _Source, root: Node, keys: tuple[str, ...], what: str,
+                 example: str) -> dict[str, tuple[ScalarNode, Node]]:
     """The top-level mapping of a file as key -> (key node, value node); unknown keys are errors."""
-    example = f"`{keys[0]}: ...` lines, one per key"
     entries = {}
-    for name, key, value in _entries(src, root, what, example):
+    for name, key, value in _entries(src, root, what, f"`key: value` lines such as {example}"):
         if name not in keys:
             raise src.error(f"unknown key '{name}'", key, hint=_unknown_key_hint(name, keys))
         entries[name] = (key, value)

@@ -71,7 +71,8 @@ def at(error: DerivgenError) -> tuple[int | None, int | None]:
 def assert_maps_into_file(source: SourceText, file_text: str) -> None:
     """Every character of `source` is found at its location in the file, in reading order.
 
-    A space made by folding a line break sits at the end of its line.
+    A space made by folding a line break sits at the end of its line; an escaped character
+    (`\\u0027`) at its backslash.
     """
     lines = file_text.splitlines()
     previous = (0, 0)
@@ -81,8 +82,8 @@ def assert_maps_into_file(source: SourceText, file_text: str) -> None:
         assert location.source_line == lines[location.line - 1]
         line = lines[location.line - 1]
         found = line[location.column - 1] if location.column <= len(line) else "\n"
-        if char == " " and found == "\n":
-            pass  # a folded line break
+        if (char == " " and found == "\n") or found == "\\":
+            pass  # a folded line break, an escape
         else:
             assert found == char, (offset, char, location)
         assert (location.line, location.column) > previous
@@ -241,8 +242,10 @@ LOCATION_CASES = {
     "literal explicit indent": "function: |2\n    tr(X)\n  + 1\n",
     "folded": "function: >\n  tr(A * X)\n  + log(x' * x)\n",
     "folded with more indented": "function: >\n  tr(A)\n    + 1\n  - 2\n\n  * 3\n",
-    "nested where": "where:\n  Y: >-\n    sigma(W\n    * X)\nvariables: {W: [n, n], X: [n, n]}\nfunction: sum(Y)\nwrt: W\n",
+    "nested where": "where:\n  Y: >-\n    sigma(W\n    * X)\n"
+                    "variables: {W: [n, n], X: [n, n]}\nfunction: sum(Y)\nwrt: W\n",
     "tagged and anchored": "function: !!str &f tr(A * X)\n",
+    "anchor and comment before": "function: &f # the objective\n  tr(A * X)\n",
 }
 
 
@@ -253,12 +256,8 @@ def test_location_at_maps_every_character(name: str) -> None:
         text = "variables: {A: [n, n], X: [n, n], x: [n]}\n" + text + "wrt: X\n"
     problem = load_problem_text(text, "f.yaml")
     source = problem.where[0][1] if problem.where else problem.function
-    if "escape" in name:  # an escape maps to its backslash
-        quote = source.text.index("'")
-        location = source.location_at(quote)
-        assert location.source_line[location.column - 1:location.column + 6] == "\\u0027*"
-        source = SourceText(source.text[quote + 1:], source.file, _positions=source._positions[quote + 1:],
-                            _lines=source._lines)
+    if "escape" in name:  # `"x\\u0027*A*x...`: the quote maps to its backslash, what follows exactly
+        assert [source.location_at(offset).column for offset in range(4)] == [12, 13, 19, 20]
     assert_maps_into_file(source, text)
 
 
@@ -323,6 +322,10 @@ ERRORS = [
     ("colon in value", "function: a: b\nwrt: X\n", 1, 12, "mapping values are not allowed here", "quote a value"),
     ("two documents", "function: x\nwrt: x\n---\nfunction: y\n", 3, 1, "single document", "remove the `---`"),
     ("alias", "variables: {X: &s [n, n], Y: *s}\nfunction: x\nwrt: X\n", 1, 30, "aliases", "in full"),
+    ("value starting with a quote", "variables: {x: [n]}\nfunction: 'x' * x\nwrt: x\n", 2, 16, "invalid YAML",
+     "quote the whole value, `function: \"'x' * x\"`"),
+    ("value starting with a double quote", "where:\n  Y: \"a\" * b\n", 2, 11, "invalid YAML",
+     "`Y: '\"a\" * b'`"),
     ("control character", "function: x\x07\nwrt: X\n", 1, 12, "U+0007", "control character"),
     ("bad escape", 'function: "\\UFFFFFFFF"\nwrt: X\n', 1, 14, "escape sequence", "escape sequences"),
     ("python tag", "function: !!python/object/apply:os.system [ls]\nwrt: X\n", 1, 11,
@@ -433,7 +436,8 @@ def test_problem_errors(text: str, line: int, column: int, message: str, hint: s
     assert message in error.message
     assert at(error) == (line, column)
     assert error.location.file == "bad.yaml"
-    assert error.location.source_line == (text.splitlines() or [None])[line - 1] if text else True
+    lines = text.splitlines()
+    assert error.location.source_line == (lines[line - 1] if line <= len(lines) else None)
     if hint is not None:
         assert hint in (error.hint or "")
 
@@ -629,6 +633,7 @@ def test_find_problems_files_and_directories(problem_set: Path, tmp_path: Path) 
     config, _ = find_problems([other, problem_set])
     assert config.language == "zh"
     assert find_problems([single]) == (SetConfig(), [single])
+    assert find_problems([other / "derivgen.yaml", single]) == (SetConfig(), [single])  # from problems/*.yaml
 
 
 def test_find_problems_errors(problem_set: Path, tmp_path: Path) -> None:
