@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__
-from .errors import DerivgenError
+from .errors import DerivgenError, Location, RenderError
 from .output import write_atomic
 
 CACHE_DIR = ".derivgen-cache"
@@ -90,13 +90,19 @@ class Cache:
             return None
 
     def store_document(self, key: str, doc: dict) -> None:
-        write_atomic(self.dir / "docs" / f"{key}.json", json.dumps(doc, ensure_ascii=False))
+        try:
+            write_atomic(self.dir / "docs" / f"{key}.json", json.dumps(doc, ensure_ascii=False))
+        except OSError:
+            pass  # a cache that cannot be written only costs time
 
     def fresh(self, out: Path, output: Output) -> bool:
         return self.manifest.get(output.name) == output.key and (out / output.name).exists()
 
     def save(self) -> None:
-        write_atomic(self.manifest_path, json.dumps(self.manifest, indent=1, sort_keys=True))
+        try:
+            write_atomic(self.manifest_path, json.dumps(self.manifest, indent=1, sort_keys=True))
+        except OSError:
+            pass
 
 
 def _key(*parts: str) -> str:
@@ -159,7 +165,13 @@ class Builder:
             self.cache.manifest.pop(output.name, None)
             return
         if content is not None:
-            write_atomic(self.out / output.name, content)
+            try:
+                write_atomic(self.out / output.name, content)
+            except OSError as exc:
+                self.result.errors.append(RenderError(f"cannot write {self.out / output.name}: {exc.strerror or exc}",
+                                                      Location(str(self.out / output.name))))
+                self.cache.manifest.pop(output.name, None)
+                return
         self.cache.manifest[output.name] = output.key
         self.result.written.append(output.name)
 

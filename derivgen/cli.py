@@ -145,12 +145,13 @@ def build(args, console: Console) -> int:
     if not args.quiet:
         built = [d for d in result.docs if d["ok"]]
         n_results = sum(len(d["results"]) for d in built)
-        failed = f", {len(result.failed)} failed" if result.failed else ""
-        console.info(
+        failed = f"{len(result.failed)} failed; " if result.failed else ""
+        head = (
             f"built {len(built)} problem{'s' if len(built) != 1 else ''} "
-            f"({n_results} result{'s' if n_results != 1 else ''}, all verified){failed}; "
-            f"{len(result.written)} files written, {len(result.unchanged)} unchanged in {out}/"
+            f"({n_results} result{'s' if n_results != 1 else ''}, all verified); "
+            if built else "no problem built; "
         )
+        console.info(f"{head}{failed}{len(result.written)} files written, {len(result.unchanged)} unchanged in {out}/")
     return 1 if (result.failed or result.errors) else 0
 
 
@@ -160,7 +161,7 @@ def set_document(config, docs: list[dict], lang: str) -> dict:
 
     ids = [r["id"] for d in docs for r in d["rules"]]
     return {
-        "title": config.title or "Matrix calculus: worked solutions",
+        "title": config.title or "Matrix calculus",
         "course": config.course,
         "author": config.author,
         "date": config.date,

@@ -126,7 +126,7 @@ def parse_syntax(source: Located) -> Tree:
 def _eof_hint(text: str) -> str:
     opened = text.count("(") - text.count(")")
     if opened > 0:
-        return f"{opened} parenthesis{'es' if opened > 1 else ''} not closed: add `)`"
+        return f"{opened} {'parentheses' if opened > 1 else 'parenthesis'} not closed: add `)`"
     return "an operator at the end needs something after it"
 
 
@@ -289,9 +289,16 @@ class _Typer:
             )
         return E.add(a, b) if parts[1][1] == 1 else E.sub(a, b)
 
-    @staticmethod
-    def _is_number(node) -> bool:
-        return isinstance(node, Tree) and node.data == "number"
+    @classmethod
+    def _is_number(cls, node) -> bool:
+        """A constant made of numbers only: `2`, `1/2`, `-1`, `(2*3)`."""
+        if not isinstance(node, Tree):
+            return False
+        if node.data == "number":
+            return True
+        if node.data in ("neg", "mul", "div", "add", "sub"):
+            return all(cls._is_number(c) for c in node.children)
+        return False
 
     def _is_flexible(self, node) -> bool:
         if isinstance(node, Tree):
@@ -323,6 +330,10 @@ class _Typer:
         if a is None and b is None:
             if expected is not None and E.is_scalar_shape(expected):
                 a, b = self.infer(left, SCALAR), self.infer(right, SCALAR)
+            elif expected is not None and self._is_number(left):  # `0*I`, `2*1` in a sum
+                a, b = self.infer(left, SCALAR), self.infer(right, expected)
+            elif expected is not None and self._is_number(right):
+                a, b = self.infer(left, expected), self.infer(right, SCALAR)
             else:
                 raise _NeedsContext(t)
         elif a is None:
@@ -496,7 +507,7 @@ class _Typer:
             if name in self.scope.shapes:
                 raise ExprSyntaxError(f"{name} is a variable, not a function", self.loc(name_tok),
                                       f"products are written with `*`: `{name}*(...)`")
-            close = difflib.get_close_matches(name, list(USER_FUNCTIONS), n=1)
+            close = difflib.get_close_matches(name, list(USER_FUNCTIONS), n=1, cutoff=0.75)
             hint = (f"did you mean {close[0]!r}? " if close else "") + "supported: " + ", ".join(sorted(USER_FUNCTIONS))
             raise UnsupportedError(f"unsupported function {name!r}", self.loc(name_tok), hint)
         if len(args) != 1:

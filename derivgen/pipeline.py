@@ -208,7 +208,7 @@ def error_document(problem_id: str, source: str | None, err: DerivgenError, prob
             "kind": type(err).__name__,
         },
         "where": [],
-        "function": {"text": problem.function.text, "latex": ""} if problem else {"text": "", "latex": ""},
+        "function": None,
         "results": [],
         "rules": [],
     }

@@ -228,6 +228,8 @@ class LatexPrinter:
         if e.name == "norm":
             sub = "_F" if not (e.arg.shape[1] == 1) else ""
             return f"\\left\\lVert {inner} \\right\\rVert{sub}"
+        if e.name == "det" and precedence(e.arg) >= P_ATOM:
+            return f"\\det {inner}"
         if e.name == "logdet":
             return f"\\log\\left\\lvert \\det {self.wrap(e.arg, P_ATOM)} \\right\\rvert" if precedence(e.arg) >= P_ATOM else f"\\log\\left\\lvert \\det\\left({inner}\\right) \\right\\rvert"
         return f"{self.FUNC[e.name]}\\left({inner}\\right)"

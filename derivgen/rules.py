@@ -77,7 +77,7 @@ _RULES = [
     ("S5", "orthogonal matrix", "正交矩阵", f"Q{_T}Q = QQ{_T} = I", "simplification"),
     ("S6", "a matrix times its inverse", "矩阵与其逆相乘", "AA^{-1} = A^{-1}A = I", "simplification"),
     ("S7", "powers of a scalar", "标量的幂", "s^a s^b = s^{a+b}", "simplification"),
-    ("S8", "use the definition", "代回定义", "Y = \\ldots \\text{ (from where:)}", "simplification"),
+    ("S8", "use the definition", "代回定义", "\\sigma(WX) \\to Y \\text{ where } Y = \\sigma(WX) \\text{ is defined}", "simplification"),
     ("S9", "products of powers of a matrix", "矩阵幂的乘积", "A^a A^b = A^{a+b}", "simplification"),
 ]
 

@@ -42,6 +42,8 @@ DIM_SIZES = {"l": 2, "m": 3, "n": 4, "p": 5, "q": 6, "N": 7}
 def _load_problems() -> dict[str, dict]:
     problems = {}
     for path in sorted(PROBLEMS_DIR.glob("*.yaml")):
+        if path.name == "derivgen.yaml":  # the set file, not a problem
+            continue
         with path.open(encoding="utf-8") as fh:
             problems[path.stem] = yaml.safe_load(fh)
     return problems

@@ -346,34 +346,26 @@ def test_error_and_its_exact_column(source, kind, column, message, hint):
     assert err.hint and hint in err.hint, err.render()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the hint reads '2 parenthesises not closed' (parse._eof_hint)")
 def test_unclosed_parentheses_hint_spells_the_plural():
     err = error("((A + B", ExprSyntaxError)
     assert err.hint.startswith("2 parentheses not closed")
 
 
 # A leading numeric factor that is not a plain number (`1/2`, `-1`, `(1/2)`) in front of a
-# scalar, with nothing else to size it, is taken for a `1`/`0` of unknown size. The example set
-# works around it by writing `norm(...)^2 / 2`.
-LEADING_FRACTION_BUG = pytest.mark.xfail(
-    strict=True, raises=ShapeError,
-    reason="bug: `1/2 * <scalar>` at the top of an expression: 'cannot tell the size of `1/2`'")
+# scalar is a number, not a `1` of unknown size.
 
 
 @pytest.mark.parametrize("source, numpy_f", [
-    pytest.param("1/2 * norm(A * x - y)^2", lambda v: 0.5 * np.sum((v["A"] @ v["x"] - v["y"]) ** 2),
-                 marks=LEADING_FRACTION_BUG),
-    pytest.param("-1/2 * tr(A)", lambda v: -np.trace(v["A"]) / 2, marks=LEADING_FRACTION_BUG),
-    pytest.param("-1 * tr(A)", lambda v: -np.trace(v["A"]), marks=LEADING_FRACTION_BUG),
-    pytest.param("(1/2) * s", lambda v: v["s"] / 2, marks=LEADING_FRACTION_BUG),
+    pytest.param("1/2 * norm(A * x - y)^2", lambda v: 0.5 * np.sum((v["A"] @ v["x"] - v["y"]) ** 2)),
+    pytest.param("-1/2 * tr(A)", lambda v: -np.trace(v["A"]) / 2),
+    pytest.param("-1 * tr(A)", lambda v: -np.trace(v["A"])),
+    pytest.param("(1/2) * s", lambda v: v["s"] / 2),
 ])
 def test_leading_fraction_times_a_scalar(source, numpy_f):
     env = values(0)
     np.testing.assert_allclose(value(source, env), numpy_f(env), rtol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, raises=ShapeError,
-                   reason="bug: `0*I` (both factors flexible) is not sized even where the sum gives its shape")
 def test_zero_times_identity_in_a_sum():
     assert parse("A + 0*I") == parse("A")
 

@@ -370,7 +370,7 @@ def test_problem_sheet_has_statement_and_given_only(doc: dict) -> None:
 def test_set_handout() -> None:
     md = render_set_md(_set_doc())
     assert headings(md) == [
-        (1, "Matrix calculus: worked solutions"),
+        (1, "Matrix calculus: worked solutions — Solutions"),
         (2, "Problem 1: Gradient of tr(YᵀMY) through a sigmoid layer"),
         (3, "Given"),
         (3, "Solution"),

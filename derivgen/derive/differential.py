@@ -22,12 +22,21 @@ FUNC_RULES = {
 }
 
 
-def rule_of(u: Expr) -> str:
-    """The id of the differential rule for d(u), by u's outermost operation."""
+def rule_of(u: Expr, depends: Callable[[Expr], bool] | None = None) -> str:
+    """The id of the differential rule for d(u), by u's outermost operation.
+
+    A product whose other factors are constant scalars is a multiple: d(cU) = c dU (D1)."""
     if isinstance(u, E.Add):
         return "D1"
     if isinstance(u, E.MatMul):
-        return "D2" if len(u.scalars) + len(u.chain) > 1 else "D1"
+        factors = list(u.scalars) + list(u.chain)
+        if len(factors) == 1:
+            return "D1"
+        if depends is not None:
+            live = [f for f in factors if depends(f)]
+            if len(live) == 1 and all(f.is_scalar for f in factors if f is not live[0]):
+                return "D1"
+        return "D2"
     if isinstance(u, E.Transpose):
         return "D3"
     if isinstance(u, E.Inverse):
@@ -151,6 +160,8 @@ def _func(u: E.Func) -> Expr:
     if name in ("diag", "diagvec"):
         return E.fn(name, d(a))
     if name == "sum":
+        if a.is_scalar:
+            return d(a)
         return E.mul(E.tp(E.Ones((a.shape[0], 1))), d(a), E.Ones((a.shape[1], 1)))
     raise UnsupportedError(f"no differential rule for {name}")  # pragma: no cover
 
@@ -204,10 +215,10 @@ class Expander:
             target = self.first_pending(e)
             if target is None:
                 return out
-            rule = rule_of(target.arg)
+            rule = rule_of(target.arg, self.depends)
 
             def apply(n: Expr):
-                if isinstance(n, D) and rule_of(n.arg) == rule:
+                if isinstance(n, D) and rule_of(n.arg, self.depends) == rule:
                     return expand_one(n.arg, self.depends)
                 return None
 

@@ -19,7 +19,7 @@ from ..errors import UnsupportedError
 from ..expr import Expr, Shape
 from .differential import Expander
 from .model import Block, Derivation, Step
-from .simplify import push_transposes, simplify_steps
+from .simplify import collect, push_transposes, simplify_steps, use_definitions
 from .trace import coefficient_of, normal_form
 
 
@@ -76,7 +76,9 @@ def _norm_squared(n: Expr):
 
 
 def _sum_entries(n: Expr):
-    if isinstance(n, E.Func) and n.name == "sum" and not n.arg.is_scalar:
+    if isinstance(n, E.Func) and n.name == "sum" and n.arg.is_scalar:
+        return n.arg
+    if isinstance(n, E.Func) and n.name == "sum":
         a = n.arg
         left = [E.tp(E.Ones((a.shape[0], 1)))] if a.shape[0] != 1 else []
         right = [E.Ones((a.shape[1], 1))] if a.shape[1] != 1 else []
@@ -136,11 +138,12 @@ def _trace_line(gradients: dict[str, Expr], shapes: dict[str, Shape]) -> Expr:
 def _identify(block: Block, terms: list[Expr], shapes: dict[str, Shape]) -> dict[str, Expr]:
     """Combine terms per differential (T1) and write df = Σ tr(Gᵀ dV) (S1); returns G per name."""
     groups = group_terms(terms)
-    ks = {name: E.add(*k) for name, k in groups.items()}
+    ks = {name: collect(E.add(*k)) for name, k in groups.items()}
     if any(len(k) > 1 for k in groups.values()):
         line = E.add(*(E.fn("tr", E.mul(k, E.Dif(n, shapes[n]))) if not shapes[n] == E.SCALAR else E.mul(k, E.Dif(n, shapes[n])) for n, k in ks.items()), shape=E.SCALAR)
+        collected = any(len(k) > 1 and (not isinstance(ks[n], E.Add) or len(ks[n].terms) < len(k)) for n, k in groups.items())
         if line != block.last:
-            block.add(line, "T1")
+            block.add(line, *(("T1", "S2") if collected else ("T1",)))
     gradients = {name: push_transposes(E.tp(k)) for name, k in ks.items()}
     line = _trace_line(gradients, shapes)
     if line != block.last:
@@ -174,6 +177,11 @@ def derive_gradient(ctx: Context, wrt: str) -> Derivation:
     expander = Expander(variables)
     blocks: list[Block] = []
 
+    if not expander.depends(f):
+        zero = E.zero(wrt_shape)
+        df = Block("df", None, [Step(E.dif(f)), Step(E.ZERO, ("D0",))])
+        return Derivation(wrt, [df, Block("grad", wrt, [Step(zero, ("I1",))])], zero)
+
     rewrites = rewrite_steps(f, expander.depends)
     if rewrites:
         blocks.append(Block("f", None, [Step(f)] + rewrites))
@@ -202,7 +210,12 @@ def derive_gradient(ctx: Context, wrt: str) -> Derivation:
         dy = Block("dY", y)
         definition = ctx.where[y]
         dy.add(E.dif(definition))
-        dy.steps += Expander(variables - {y}).steps(E.dif(definition))
+        cited = False
+        for step in Expander(variables - {y}).steps(E.dif(definition)):
+            named = use_definitions(step.expr, ctx.where)  # σ(WX) ⊙ … reads Y ⊙ … once Y is defined
+            first = named != step.expr and not cited
+            cited = cited or first
+            dy.add(named, *step.rules, *(("S8",) if first else ()))
         blocks.append(dy)
 
         chain = Block("df", None)

@@ -31,6 +31,9 @@ def transpose_of(a: Expr, in_product: bool = False) -> Expr:
         return E.mul(E.Num(a.coeff), *a.scalars, *(transpose_of(f, True) for f in reversed(a.chain)))
     if isinstance(a, E.Add):
         if in_product:
+            pushed = E.add(*(transpose_of(t) for t in a.terms))
+            if pushed == a:  # a symmetric sum such as diag(s) - s sᵀ
+                return a
             return E.tp(a)  # (A + B)ᵀ stays a unit inside a product
         return E.add(*(transpose_of(t) for t in a.terms))
     if isinstance(a, E.Hadamard):

@@ -172,6 +172,7 @@ def normal_form(df: Expr) -> tuple[list[Step], list[Expr]]:
     """Steps that bring `df` to a sum of `tr(K dV)` terms, and those terms."""
     steps: list[Step] = []
     terms, rules = split(df)
+    terms = [t for t in terms if not E.is_zero(t)]
     if len(terms) > 1 and rules:
         steps.append(Step(E.add(*terms), tuple(sorted(rules))))
     for _ in range(100):
