@@ -91,7 +91,7 @@ class Cache:
 
     def store_document(self, key: str, doc: dict) -> None:
         try:
-            write_atomic(self.dir / "docs" / f"{key}.json", json.dumps(doc, ensure_ascii=False))
+            write_atomic(self.dir / "docs" / f"{key}.json", json.dumps(doc, ensure_ascii=False), durable=False)
         except OSError:
             pass  # a cache that cannot be written only costs time
 
@@ -100,7 +100,7 @@ class Cache:
 
     def save(self) -> None:
         try:
-            write_atomic(self.manifest_path, json.dumps(self.manifest, indent=1, sort_keys=True))
+            write_atomic(self.manifest_path, json.dumps(self.manifest, indent=1, sort_keys=True), durable=False)
         except OSError:
             pass
 

@@ -25,8 +25,11 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
-def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
+def write_atomic(path: str | os.PathLike[str], data: str | bytes, durable: bool = True) -> Path:
     """Write `data` to `path` atomically and return the path.
+
+    `durable=False` skips the fsync: still atomic for readers, but after a power cut the file
+    may be lost — fine for caches, which only cost time to rebuild.
 
     Text is written as UTF-8, byte for byte (no newline translation). Missing parent
     directories are created. An existing file keeps its permission bits; a new one gets the
@@ -45,7 +48,8 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.chmod(tmp_name, mode)
         os.replace(tmp_name, target)
     except BaseException:
