@@ -187,6 +187,13 @@ class Builder:
             setdoc = set_document(self.result.docs)
             for output in self.set_outputs(setdoc, keys):
                 self.write(output)
+        if "html" in self.formats:
+            from .html import write_assets
+
+            try:
+                write_assets(self.out)  # CSS, KaTeX's CSS and fonts, next to the pages: nothing from a CDN
+            except (DerivgenError, OSError) as err:
+                self.result.errors.append(err if isinstance(err, DerivgenError) else RenderError(str(err)))
         self.cache.save()
         return self.result
 
@@ -213,7 +220,25 @@ def _md_set(builder: Builder, setdoc: dict):
     return [("solutions.md", make(True)), ("sheet.md", make(False))]
 
 
-FORMAT_PROBLEM: dict[str, Callable] = {"json": _json, "md": _md}
+def _html(builder: Builder, doc: dict):
+    from .html import render_problem_html
+
+    def make(standalone: bool):
+        return lambda: render_problem_html(doc, lang=builder.lang, user_dir=builder.templates, standalone=standalone)
+
+    return [(f"{doc['id']}.html", make(True)), (f"{doc['id']}.fragment.html", make(False))]
+
+
+def _html_set(builder: Builder, setdoc: dict):
+    from .html import render_set_html
+
+    def make(solutions: bool):
+        return lambda: render_set_html(setdoc, lang=builder.lang, user_dir=builder.templates, solutions=solutions)
+
+    return [("solutions.html", make(True)), ("sheet.html", make(False))]
+
+
+FORMAT_PROBLEM: dict[str, Callable] = {"json": _json, "md": _md, "html": _html}
 UNTEMPLATED = {"json"}  # formats that do not go through templates
-FORMAT_SET: dict[str, Callable] = {"md": _md_set}
+FORMAT_SET: dict[str, Callable] = {"md": _md_set, "html": _html_set}
 FORMATS = tuple(FORMAT_PROBLEM)

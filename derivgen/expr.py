@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, Iterator
 
-Dim = int | str
+Dim = int | str | tuple  # a tuple is a product of dimensions, e.g. ("m", "n") for mn
 Shape = tuple[Dim, Dim]
 SCALAR: Shape = (1, 1)
 
@@ -31,11 +31,32 @@ def is_scalar_shape(shape: Shape) -> bool:
     return shape[0] == 1 and shape[1] == 1
 
 
+def dim_mul(*dims: Dim) -> Dim:
+    """The product of dimensions, canonical: ints folded, symbols sorted (`n·m` = `m·n`)."""
+    coeff, syms = 1, []
+    for d in dims:
+        for x in (d if isinstance(d, tuple) else (d,)):
+            if isinstance(x, int):
+                coeff *= x
+            else:
+                syms.append(x)
+    syms.sort()
+    if not syms:
+        return coeff
+    if coeff == 1 and len(syms) == 1:
+        return syms[0]
+    return tuple(([coeff] if coeff != 1 else []) + syms)
+
+
+def dim_str(d: Dim) -> str:
+    return "".join(map(str, d)) if isinstance(d, tuple) else str(d)
+
+
 def shape_str(shape: Shape) -> str:
     """`m×n`, `n×1` or `scalar`, for messages."""
     if is_scalar_shape(shape):
         return "scalar (1×1)"
-    return f"{shape[0]}×{shape[1]}"
+    return f"{dim_str(shape[0])}×{dim_str(shape[1])}"
 
 
 class Expr:
@@ -248,6 +269,34 @@ class Func(Expr):
 
 
 @dataclass(frozen=True, slots=True)
+class Kron(Expr):
+    """The Kronecker product A ⊗ B."""
+
+    a: Expr
+    b: Expr
+    shape: Shape = field(compare=False)
+
+    def children(self):
+        return (self.a, self.b)
+
+    def rebuild(self, children):
+        return kron(children[0], children[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Commutation(Expr):
+    """The commutation matrix K with vec(Xᵀ) = K vec(X) for an m×n matrix X."""
+
+    m: Dim
+    n: Dim
+    shape: Shape = field(init=False)
+
+    def __post_init__(self):
+        size = dim_mul(self.m, self.n)
+        object.__setattr__(self, "shape", (size, size))
+
+
+@dataclass(frozen=True, slots=True)
 class D(Expr):
     """The differential d(arg), not yet expanded."""
 
@@ -264,9 +313,10 @@ class D(Expr):
 # ----------------------------------------------------------------------------- functions
 
 ELEMENTWISE = ("exp", "log", "sigma", "tanh", "sqrt")
+STRUCTURAL = ("vec",)
 SCALAR_OF_MATRIX = ("tr", "det", "logdet", "sum", "norm")
 VECTOR_FUNCS = ("softmax", "logsumexp")
-FUNCTIONS = ELEMENTWISE + SCALAR_OF_MATRIX + VECTOR_FUNCS + ("diag", "diagvec")
+FUNCTIONS = ELEMENTWISE + SCALAR_OF_MATRIX + VECTOR_FUNCS + ("diag", "diagvec") + STRUCTURAL
 
 
 def func_shape(name: str, arg_shape: Shape) -> Shape:
@@ -292,6 +342,8 @@ def func_shape(name: str, arg_shape: Shape) -> Shape:
         if r != c:
             raise ValueError("diagvec needs a square matrix")
         return (r, 1)
+    if name == "vec":
+        return (dim_mul(r, c), 1)
     raise ValueError(f"unknown function {name}")
 
 
@@ -439,6 +491,8 @@ def tp(e: Expr) -> Expr:
         return Zero((e.shape[1], e.shape[0]))
     if isinstance(e, Ones) and e.shape[0] != 1 and e.shape[1] != 1:
         return Ones((e.shape[1], e.shape[0]))
+    if isinstance(e, Commutation):  # K_mnᵀ = K_nm
+        return Commutation(e.n, e.m)
     return Transpose(e, (e.shape[1], e.shape[0]))
 
 
@@ -527,6 +581,23 @@ def fn(name: str, arg: Expr) -> Expr:
     except ValueError as err:
         raise ShapeMismatch(f"{err}, but the argument is {shape_str(arg.shape)}") from None
     return Func(name, arg, shape)
+
+
+def kron(a: Expr, b: Expr) -> Expr:
+    """A ⊗ B; a scalar factor is an ordinary product, I₁ ⊗ B = B."""
+    if a.is_scalar or b.is_scalar:
+        return mul(a, b)
+    if isinstance(a, Eye) and isinstance(b, Eye):
+        return Eye(dim_mul(a.n, b.n))
+    shape = (dim_mul(a.shape[0], b.shape[0]), dim_mul(a.shape[1], b.shape[1]))
+    return Kron(a, b, shape)
+
+
+def vec(a: Expr) -> Expr:
+    """vec(A): the columns of A stacked; a column vector is its own vec."""
+    if a.shape[1] == 1:
+        return a
+    return fn("vec", a)
 
 
 def dif(e: Expr) -> D:

@@ -72,6 +72,10 @@ _EN: dict[str, str] = {
     "list_sep": ", ",
     "list_last": " and ",
     "meta_sep": " · ",
+    # HTML handouts: the foldable derivation of each result
+    "derivation": "Derivation",
+    "steps_one": "{n} step",
+    "steps_other": "{n} steps",
 }
 
 _ZH: dict[str, str] = {
@@ -122,6 +126,9 @@ _ZH: dict[str, str] = {
     "tag_sep": "；",
     "list_sep": "、",
     "list_last": "、",
+    "derivation": "推导过程",
+    "steps_one": "{n} 步",
+    "steps_other": "{n} 步",
 }
 
 _CATALOGUES: dict[str, dict[str, str]] = {"en": _EN, "zh": _ZH}

@@ -27,6 +27,7 @@ class Evaluator:
             E.Inverse: lambda e: np.linalg.inv(self(e.arg)), E.Power: self.power,
             E.Hadamard: self.hadamard, E.HadDiv: lambda e: self(e.num) / self(e.den),
             E.HadPow: lambda e: self(e.base) ** float(e.exp), E.Func: self.func, E.D: self.d,
+            E.Kron: lambda e: np.kron(self(e.a), self(e.b)), E.Commutation: self.commutation,
         }
 
     def __call__(self, e: Expr) -> np.ndarray:
@@ -37,7 +38,17 @@ class Evaluator:
         return out
 
     def size(self, d) -> int:
+        if isinstance(d, tuple):
+            return int(np.prod([self.size(x) for x in d]))
         return d if isinstance(d, int) else self.sizes[d]
+
+    def commutation(self, e):
+        m, n = self.size(e.m), self.size(e.n)
+        k = np.zeros((m * n, m * n))
+        for i in range(m):
+            for j in range(n):
+                k[i * n + j, j * m + i] = 1.0  # vec(Xᵀ)[i*n + j] = X[i, j] = vec(X)[j*m + i]
+        return k
 
     def sym(self, e):
         if e.role == "dim":
@@ -131,6 +142,8 @@ class Evaluator:
             return np.diag(a[:, 0])
         if name == "diagvec":
             return np.diag(a).reshape(-1, 1).copy()
+        if name == "vec":
+            return a.reshape(-1, 1, order="F").copy()
         raise ValueError(f"no numeric rule for {name}")  # pragma: no cover
 
 

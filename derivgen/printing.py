@@ -45,6 +45,8 @@ def name_latex(name: str) -> str:
 
 
 def dim_latex(d) -> str:
+    if isinstance(d, tuple):
+        return " ".join(dim_latex(x) for x in d)
     return str(d) if isinstance(d, int) else name_latex(d)
 
 
@@ -59,6 +61,17 @@ def fraction_latex(q: Fraction) -> str:
     if q.denominator == 1:
         return str(q.numerator)
     return f"\\frac{{{q.numerator}}}{{{q.denominator}}}"
+
+
+def paren(inner: str, open_: str = "(", close: str = ")") -> str:
+    """Parentheses that grow only around tall content (fractions, sums)."""
+    if "\\frac" in inner or "\\sum" in inner or "\\boxed" in inner:
+        return f"\\left{open_}{inner}\\right{close}"
+    return f"{open_}{inner}{close}"
+
+
+def bracket(inner: str) -> str:
+    return paren(inner, "[", "]")
 
 
 def precedence(e: Expr) -> int:
@@ -126,7 +139,7 @@ class LatexPrinter:
     def wrap(self, e: Expr, min_prec: int, brackets: bool = False) -> str:
         s = self(e)
         if precedence(e) < min_prec:
-            return f"\\left[{s}\\right]" if brackets else f"\\left({s}\\right)"
+            return bracket(s) if brackets else paren(s)
         return s
 
     def sym(self, e):
@@ -163,9 +176,9 @@ class LatexPrinter:
     def factor(self, f: Expr) -> str:
         """A factor of a product: sums and Hadamard products get brackets."""
         if isinstance(f, (E.Hadamard, E.HadDiv)):
-            return f"\\left[{self(f)}\\right]"
+            return bracket(self(f))
         if isinstance(f, E.MatMul):
-            return f"\\left({self(f)}\\right)"
+            return paren(self(f))
         return self.wrap(f, P_POST)
 
     def matmul(self, e):
@@ -202,7 +215,7 @@ class LatexPrinter:
             return f"\\sqrt{{{self(e.base)}}}"
         base = self.wrap(e.base, P_ATOM)
         if isinstance(e.base, E.Func) and e.base.name not in ("norm",):
-            base = f"\\left({self(e.base)}\\right)"
+            base = paren(self(e.base))
         return f"{base}^{{{self(e.exp)}}}"
 
     def hadamard(self, e):
@@ -231,8 +244,8 @@ class LatexPrinter:
         if e.name == "det" and precedence(e.arg) >= P_ATOM:
             return f"\\det {inner}"
         if e.name == "logdet":
-            return f"\\log\\left\\lvert \\det {self.wrap(e.arg, P_ATOM)} \\right\\rvert" if precedence(e.arg) >= P_ATOM else f"\\log\\left\\lvert \\det\\left({inner}\\right) \\right\\rvert"
-        return f"{self.FUNC[e.name]}\\left({inner}\\right)"
+            return f"\\log\\left\\lvert \\det {self.wrap(e.arg, P_ATOM)} \\right\\rvert" if precedence(e.arg) >= P_ATOM else f"\\log\\left\\lvert \\det{paren(inner)} \\right\\rvert"
+        return f"{self.FUNC[e.name]}{paren(inner)}"
 
     def d(self, e):
         a = e.arg
@@ -240,7 +253,7 @@ class LatexPrinter:
             return "\\mathrm{d}" + self(a)
         if isinstance(a, E.Func):
             return "\\mathrm{d}" + self(a)
-        return f"\\mathrm{{d}}\\left({self(a)}\\right)"
+        return "\\mathrm{d}" + paren(self(a))
 
 
 class TextPrinter:

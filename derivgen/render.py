@@ -32,6 +32,7 @@ from typing import Any
 
 import jinja2
 from jinja2 import pass_context
+from markupsafe import Markup
 
 from . import i18n
 from .errors import Location, RenderError, source_line
@@ -54,7 +55,8 @@ def environment(user_dir: str | Path | None = None) -> jinja2.Environment:
     them. Undefined variables are errors; templates keep their trailing newline, and a line
     holding only a block tag (``{% if %}``, ``{% for %}``, ...) leaves nothing in the output
     (``trim_blocks``, ``lstrip_blocks``). Output is not autoescaped, except for templates whose
-    name ends in ``.html``/``.xml`` (+ ``.j2``).
+    name ends in ``.html``/``.xml`` (+ ``.j2``) and templates under ``html/`` (so that
+    ``html/macros.j2`` escapes like the pages importing it).
     """
     defaults = jinja2.FileSystemLoader(TEMPLATE_DIR)
     loaders: list[jinja2.BaseLoader] = []
@@ -72,11 +74,7 @@ def environment(user_dir: str | Path | None = None) -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        autoescape=jinja2.select_autoescape(
-            enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2", "xml.j2"),
-            default_for_string=False,
-            default=False,
-        ),
+        autoescape=_autoescape,
     )
     env.filters.update(
         md=md_escape,
@@ -89,13 +87,38 @@ def environment(user_dir: str | Path | None = None) -> jinja2.Environment:
         shown_rules=shown_rules,
         rule_name=_rule_name,
     )
+    from . import html  # imported here: derivgen.html imports this module
+
+    env.filters.update(html.FILTERS)  # math, display_math, markdown, slug
+    from . import latex  # imported here: derivgen.latex imports this module
+
+    env.filters.update(latex.FILTERS)  # tex, tex_markdown, tex_math, tex_verbatim, math_lines
+    env.globals.update(latex.GLOBALS)  # t_tex
     env.globals.update(t=_t, plural=_plural)
     env.tests.update(published=is_published)
     return env
 
 
+_AUTOESCAPED = jinja2.select_autoescape(
+    enabled_extensions=("html", "htm", "xml", "html.j2", "htm.j2", "xml.j2"),
+    default_for_string=False,
+    default=False,
+)
+
+
+def _autoescape(name: str | None) -> bool:
+    if name is not None and f"/{name}".startswith(("/html/", f"/{DEFAULT_PREFIX}/html/")):
+        return True
+    return _AUTOESCAPED(name)
+
+
 @pass_context
 def _t(context: jinja2.runtime.Context, key: str, **fields: Any) -> str:
+    if context.eval_ctx.autoescape:
+        # HTML: the catalogue's text is escaped; fields are escaped unless already markup
+        # (a formula, a link), so t("find", targets=…) can carry rendered math.
+        raw = Markup.escape(i18n.text(key, context["lang"]))
+        return raw.format(**fields) if fields else raw
     return i18n.text(key, context["lang"], **fields)
 
 
@@ -160,6 +183,15 @@ def render_set_md(
         solutions=solutions,
         in_set=True,
     )
+
+
+def render_template(name: str, user_dir: str | Path | None = None, **context: Any) -> str:
+    """Render the template `name` (found as `environment` finds it) with `context`.
+
+    Errors in templates become `RenderError` with the template line; the text ends with
+    exactly one newline. The format modules (`derivgen.html`) render through this.
+    """
+    return _render(name, user_dir, **context)
 
 
 def _language(lang: str) -> str:

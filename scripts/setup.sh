@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Set up derivgen in a virtual environment inside the checkout (.venv), idempotently.
-# Everything the project needs is installed here; nothing is assumed to be on the machine
-# beyond Python 3.11+ with venv and pip.
+# Everything the project needs is installed by this script and the ones it calls; nothing is
+# assumed to be on the machine beyond Python 3.11+ with venv and pip.
+#   scripts/setup-katex.sh    KaTeX (npm, pinned in package-lock.json) for the HTML handouts
+#   scripts/setup-tex.sh      TeX Live from Debian's packages, for the PDF handouts
+#   scripts/setup-browser.sh  Chromium, for the browser tests (scripts/test.sh calls it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,3 +23,4 @@ if [ ! -f "$STAMP" ]; then
   rm -f "$VENV"/.installed-*
   touch "$STAMP"
 fi
+bash scripts/setup-katex.sh

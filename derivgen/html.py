@@ -1,0 +1,258 @@
+"""HTML handouts: a standalone page and an embeddable fragment, with math rendered offline.
+
+The templates (``templates/html/``) mirror the Markdown ones block for block and are rendered
+through the one Jinja environment of `derivgen.render`, autoescaped. Formulas go through the
+filters ``math`` (inline) and ``display_math``, and statements through ``markdown``
+(markdown-it-py, raw HTML off, ``$…$`` math kept for KaTeX). Those filters leave a placeholder
+per formula; once the page is rendered, all its formulas are typeset in one batch by KaTeX
+(`derivgen.katex`) and put in place, so a template may compose any LaTeX it likes.
+
+A standalone page links ``<assets>/derivgen.css`` and ``<assets>/katex/katex.min.css`` (with
+KaTeX's fonts); `write_assets` copies them next to the pages. Nothing is fetched from the
+network, when building or when reading. The fragment is one ``<div class="derivgen">`` whose
+stylesheet is scoped under ``.derivgen`` and whose ids all start with ``derivgen-``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import re
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup, escape
+
+from . import katex
+from .output import write_atomic
+
+#: The default templates' stylesheet and the small client-side renderer (fallback mode).
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+#: Where pages look for their assets, relative to themselves, unless told otherwise.
+ASSETS = "derivgen-assets"
+
+
+# --- public rendering functions --------------------------------------------------------------
+
+
+def render_problem_html(
+    doc: Mapping[str, Any],
+    lang: str = "en",
+    user_dir: str | Path | None = None,
+    solutions: bool = True,
+    standalone: bool = True,
+    assets: str | None = ASSETS,
+) -> str:
+    """Render one problem document as HTML: a whole page, or with ``standalone=False`` a
+    fragment (one ``<div class="derivgen">``) to embed into another page.
+
+    `assets` is the URL of the directory `write_assets` fills, relative to the page (or
+    absolute, e.g. ``/static/derivgen``). A fragment with ``assets=None`` links no stylesheet:
+    the embedding site includes ``derivgen.css`` and KaTeX's CSS itself. With
+    ``solutions=False`` the result is the problem sheet. Raises `RenderError` (`MathError`
+    when KaTeX cannot render a formula).
+    """
+    from .render import _language
+
+    return _render_html(
+        "html/problem.html.j2",
+        user_dir,
+        standalone=standalone,
+        assets=assets,
+        where=str(doc.get("source") or doc.get("id") or ""),
+        doc=doc,
+        lang=_language(lang),
+        solutions=solutions,
+        in_set=False,
+        number=None,
+        anchor="derivgen-" + slug(doc.get("id") or "problem"),
+    )
+
+
+def render_set_html(
+    setdoc: Mapping[str, Any],
+    lang: str | None = None,
+    user_dir: str | Path | None = None,
+    solutions: bool = True,
+    standalone: bool = True,
+    assets: str | None = ASSETS,
+) -> str:
+    """Render a set document as one HTML handout: every problem, then the rules used.
+
+    `lang` defaults to the set's ``language``; the other arguments are as for
+    `render_problem_html`.
+    """
+    from .render import _language
+
+    if lang is None:
+        lang = setdoc.get("language") or "en"
+    return _render_html(
+        "html/set.html.j2",
+        user_dir,
+        standalone=standalone,
+        assets=assets,
+        where=str(setdoc.get("title") or "the set handout"),
+        setdoc=setdoc,
+        lang=_language(lang),
+        solutions=solutions,
+        in_set=True,
+        anchor="derivgen-" + slug(setdoc.get("title") or "set"),
+    )
+
+
+def write_assets(out_dir: str | Path, assets: str = ASSETS) -> list[Path]:
+    """Copy what the pages in `out_dir` load into ``out_dir/<assets>/`` and return the files.
+
+    That is ``derivgen.css``, KaTeX's CSS and fonts (``katex/``) and, for pages whose math is
+    rendered in the browser, ``katex/katex.min.js`` and ``derivgen-math.js``. Files already
+    up to date are left alone. Raises `RenderError` when no KaTeX copy is found.
+    """
+    found = katex.find_katex()
+    if found is None:
+        katex.math_mode()  # raises the explanatory error
+        raise AssertionError("unreachable")
+    target = Path(out_dir) / assets
+    copies: list[tuple[Path, Path]] = [
+        (STATIC_DIR / "derivgen.css", target / "derivgen.css"),
+        (STATIC_DIR / "derivgen-math.js", target / "derivgen-math.js"),
+        (found.css, target / "katex" / "katex.min.css"),
+        (found.script, target / "katex" / "katex.min.js"),
+    ]
+    fonts = sorted(found.fonts.glob("KaTeX_*.woff2")) or sorted(found.fonts.glob("KaTeX_*.*"))
+    copies += [(font, target / "katex" / "fonts" / font.name) for font in fonts]
+    written = []
+    for source, dest in copies:
+        data = source.read_bytes()
+        if not dest.is_file() or dest.read_bytes() != data:
+            write_atomic(dest, data)
+        written.append(dest)
+    return written
+
+
+# --- rendering with math placeholders --------------------------------------------------------
+
+
+class _Formulas:
+    """The formulas of one page being rendered: each gets a placeholder, typeset at the end."""
+
+    def __init__(self) -> None:
+        # Placeholders carry a random nonce, so no text in a problem file can forge one.
+        self.nonce = secrets.token_hex(8)
+        self.items: list[tuple[str, bool]] = []
+        self.pattern = re.compile(f"dgmath{self.nonce}-([0-9]+)-")
+
+    def add(self, tex: str, display: bool) -> str:
+        self.items.append((tex, display))
+        return f"dgmath{self.nonce}-{len(self.items) - 1}-"
+
+    def typeset(self, text: str, mode: str, where: str) -> str:
+        """Replace every placeholder in `text` by its formula, rendered for `mode`."""
+        if not self.items:
+            return text
+        if mode == katex.PRERENDER:
+            rendered = katex.render(self.items)
+            errors = [(tex, r.error) for (tex, _), r in zip(self.items, rendered) if r.error]
+            if errors:
+                raise katex.MathError(list(dict.fromkeys(errors)), where)
+            html = [r.html for r in rendered]
+        else:
+            html = [
+                f'<span class="dg-tex" data-display="{str(display).lower()}">{escape(tex)}</span>'
+                for tex, display in self.items
+            ]
+        return self.pattern.sub(lambda m: html[int(m.group(1))], text)
+
+
+_current: contextvars.ContextVar[_Formulas | None] = contextvars.ContextVar("derivgen_formulas", default=None)
+
+
+def _render_html(name: str, user_dir: str | Path | None, *, standalone: bool, assets: str | None,
+                 where: str, **context: Any) -> str:
+    from .render import render_template
+
+    mode = katex.math_mode()
+    if standalone and assets is None:
+        assets = ASSETS
+    formulas = _Formulas()
+    token = _current.set(formulas)
+    try:
+        text = render_template(
+            "html/page.html.j2",
+            user_dir,
+            body=name,
+            standalone=standalone,
+            assets=assets,
+            math_mode=mode,
+            **context,
+        )
+    finally:
+        _current.reset(token)
+    return formulas.typeset(text, mode, where)
+
+
+def _placeholder(tex: object, display: bool) -> Markup:
+    formulas = _current.get()
+    if formulas is None:
+        # Outside render_*_html (e.g. a test rendering a template directly): leave the TeX
+        # for the browser, escaped.
+        return Markup('<span class="dg-tex" data-display="{}">{}</span>').format(
+            str(display).lower(), str(tex)
+        )
+    return Markup(formulas.add(str(tex), display))
+
+
+def math_filter(tex: object) -> Markup:
+    """Jinja filter ``math``: `tex` typeset as inline math."""
+    return _placeholder(tex, False)
+
+
+def display_math_filter(tex: object) -> Markup:
+    """Jinja filter ``display_math``: `tex` typeset as display math."""
+    return _placeholder(tex, True)
+
+
+@functools.cache
+def _markdown():
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+    # Problem files are untrusted: no raw HTML, no images (nothing a page would fetch), no
+    # labelled equations (their ids could clash with the page's).
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.disable("image")
+    dollarmath_plugin(
+        md,
+        allow_labels=False,
+        double_inline=True,
+        renderer=lambda tex, options: str(_placeholder(tex, bool(options.get("display_mode")))),
+    )
+    return md
+
+
+def markdown_filter(text: object) -> Markup:
+    """Jinja filter ``markdown``: a statement (Markdown with ``$…$`` math) as HTML.
+
+    Raw HTML in the text is shown as text, never passed through.
+    """
+    return Markup(_markdown().render(str(text)))
+
+
+_SLUG = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def slug(value: object) -> str:
+    """Jinja filter ``slug``: a string safe inside an HTML id (``A-Za-z0-9_-``), never empty."""
+    text = _SLUG.sub("-", str(value)).strip("-")
+    return text or "x"
+
+
+#: The filters `derivgen.render.environment` adds for the HTML templates.
+FILTERS = {
+    "math": math_filter,
+    "display_math": display_math_filter,
+    "markdown": markdown_filter,
+    "slug": slug,
+}
