@@ -418,6 +418,8 @@ def mul(*factors: Expr) -> Expr:
     groups: list[list[Expr]] = []
     has_zero = False
     for f in factors:
+        if isinstance(f, Eye) and is_scalar_shape(f.shape):
+            continue  # the 1×1 identity is the number 1
         if isinstance(f, Num):
             coeff *= f.value
         elif isinstance(f, MatMul):
@@ -552,10 +554,17 @@ def had(*factors: Expr) -> Expr:
     flat = [f for f in flat if not isinstance(f, Ones)] or [flat[0]]
     if len(flat) == 1:
         return flat[0]
-    for i, f in enumerate(flat):  # (1 ⊘ B) ⊙ C = C ⊘ B
-        if isinstance(f, HadDiv) and isinstance(f.num, Ones):
-            return hdiv(had(*flat[:i], *flat[i + 1:]), f.den)
+    for i, f in enumerate(flat):  # (1 ⊘ B) ⊙ C = C ⊘ B, and (A ⊘ B) ⊙ B = A
+        if isinstance(f, HadDiv) and (isinstance(f.num, Ones) or f.den in flat[:i] + flat[i + 1:]):
+            return hdiv(had(*flat[:i], *flat[i + 1:]), f.den) if isinstance(f.num, Ones) else had(
+                f.num, *_without(flat[:i] + flat[i + 1:], f.den))
     return Hadamard(tuple(flat), flat[0].shape)
+
+
+def _without(items: list[Expr], item: Expr) -> list[Expr]:
+    out = list(items)
+    out.remove(item)
+    return out
 
 
 def hdiv(a: Expr, b: Expr) -> Expr:
@@ -563,6 +572,10 @@ def hdiv(a: Expr, b: Expr) -> Expr:
         raise ShapeMismatch(f"elementwise quotient of {shape_str(a.shape)} and {shape_str(b.shape)}")
     if a.is_scalar:
         return mul(a, power(b, Num(Fraction(-1))))
+    if isinstance(a, Hadamard) and b in a.factors:  # (b ⊙ c) ⊘ b = c
+        rest = list(a.factors)
+        rest.remove(b)
+        return had(*rest)
     return HadDiv(a, b, a.shape)
 
 

@@ -15,6 +15,13 @@ from __future__ import annotations
 LANGUAGES: tuple[str, ...] = ("en", "zh")
 
 _EN: dict[str, str] = {
+    # notes under a result's heading (plain text: they go into every format)
+    "note_gradient_numerator": "Numerator layout: the gradient is written as a row, the transpose of the denominator-layout result.",
+    "note_jacobian_denominator": "Denominator layout: rows follow the variable {x}, columns follow f; this is the transpose of the Jacobian J read off from df = J d{x}.",
+    "note_jacobian_numerator": "Numerator layout: rows follow f, columns follow the variable {x}; this is the Jacobian J read off from df = J d{x}.",
+    "note_jacobian_vec": " Matrices are vectorised by stacking their columns (vec).",
+    "note_hessian": "The Hessian is the Jacobian of the gradient ∂f/∂{x}, derived below from its differential.",
+    "note_symmetric": "Gradient constrained to symmetric matrices: the entries of {x} on and above the diagonal are the independent variables.",
     # document titles and headings
     "problem": "Problem",
     "problem_numbered": "Problem {number}",
@@ -79,6 +86,12 @@ _EN: dict[str, str] = {
 }
 
 _ZH: dict[str, str] = {
+    "note_gradient_numerator": "分子布局：梯度写成行向量，即分母布局结果的转置。",
+    "note_jacobian_denominator": "分母布局：行对应变量 {x}，列对应 f；即由 df = J d{x} 读出的雅可比矩阵 J 的转置。",
+    "note_jacobian_numerator": "分子布局：行对应 f，列对应变量 {x}；即由 df = J d{x} 读出的雅可比矩阵 J。",
+    "note_jacobian_vec": "矩阵按列堆叠向量化（vec）。",
+    "note_hessian": "黑塞矩阵是梯度 ∂f/∂{x} 的雅可比矩阵，下面由其微分推导。",
+    "note_symmetric": "对称约束下的梯度：{x} 对角线及其上方的元素是独立变量。",
     "problem": "题目",
     "problem_numbered": "第 {number} 题",
     "problem_titled": "第 {number} 题：{title}",

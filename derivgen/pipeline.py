@@ -52,25 +52,61 @@ def build_context(problem: Problem) -> Context:
     return Context(function, variables, where, assume)
 
 
-def solve(problem: Problem, seed: int = 0) -> Solved:
-    """Derive and verify every result of a problem; raises DerivgenError on the first failure."""
+def solve(problem: Problem, seed: int = 0, layout: str = "denominator") -> Solved:
+    """Derive and verify every result of a problem; raises DerivgenError on the first failure.
+
+    A scalar f gives one gradient per variable (and, with `order: 2`, its Hessian); a vector- or
+    matrix-valued f gives one Jacobian per variable. `layout` is the set's default; the
+    problem's own `layout:` wins."""
     ctx = build_context(problem)
+    layout = problem.options.get("layout", layout)
+    order = problem.options.get("order", 1)
     derivations, reports = [], []
     for i, wrt in enumerate(problem.wrt):
         where = problem.locations.get(f"wrt.{i}") or problem.function.location
         try:
-            if not ctx.function.is_scalar:
-                raise UnsupportedError(
-                    f"the function is {E.shape_str(ctx.function.shape)}, not a scalar: a gradient needs a scalar function",
-                    problem.function.location,
-                    "wrap it in tr(...), sum(...) or norm(...)^2 to get a scalar",
-                )
-            derivation = derive_gradient(ctx, wrt)
-            reports.append(verify(ctx, derivation, seed=seed + i))
+            for derivation, verifier in _derivations(problem, ctx, wrt, layout, order):
+                reports.append(verifier(ctx, derivation, seed=seed + i))
+                derivations.append(derivation)
         except DerivgenError as err:
             raise err.with_location(where) from None
-        derivations.append(derivation)
     return Solved(problem, ctx, derivations, reports)
+
+
+def _derivations(problem: Problem, ctx: Context, wrt: str, layout: str, order: int):
+    """(derivation, verifier) pairs for one variable, in the order a handout shows them."""
+    from .derive.jacobian import derive_jacobian
+    from .derive.layout import numerator_gradient, symmetric_gradient
+    from .verify import verify_jacobian
+
+    if not ctx.function.is_scalar:
+        if order == 2:
+            raise UnsupportedError(
+                f"a Hessian needs a scalar function, but f is {E.shape_str(ctx.function.shape)}",
+                problem.function.location,
+                "remove `order: 2` to get the Jacobian of f",
+            )
+        yield derive_jacobian(ctx.function, wrt, ctx.variables[wrt], ctx.where, ctx.assume, layout), verify_jacobian
+        return
+    gradient = derive_gradient(ctx, wrt)
+    if problem.options.get("constrain_symmetric") and ctx.assume.get(wrt, set()) & {"symmetric", "spd", "diagonal"}:
+        gradient = symmetric_gradient(gradient, ctx)
+    if layout == "numerator":
+        gradient = numerator_gradient(gradient, ctx)
+    yield gradient, verify
+    if order == 2:  # for a matrix variable, the Hessian over the entries of vec X
+        g = _gradient_expr(gradient)
+        yield derive_jacobian(g, wrt, ctx.variables[wrt], ctx.where, ctx.assume, layout, kind="hessian"), verify_jacobian
+
+
+def _gradient_expr(gradient: Derivation) -> E.Expr:
+    """The denominator-layout gradient of a gradient derivation (what a Hessian differentiates)."""
+    result = gradient.result
+    if gradient.layout == "numerator":
+        from .derive.simplify import push_transposes
+
+        result = push_transposes(E.tp(result))
+    return result
 
 
 # ----------------------------------------------------------------------------- documents
@@ -86,18 +122,74 @@ def dim_sources(problem: Problem) -> dict[str, str]:
     return out
 
 
-def _lhs(block, ctx: Context) -> tuple[str, str]:
+def result_lhs(kind: str, wrt: str, shape, layout: str, f_shape=E.SCALAR, symmetric: bool = False) -> tuple[str, str]:
+    """The left-hand side of a result, as text and LaTeX, by kind and layout."""
+    x = name_latex(wrt)
+    matrix = shape[1] != 1 or f_shape[1] != 1
+    if kind == "hessian":
+        if shape[1] != 1:
+            return (f"d2f/dvec({wrt})dvec({wrt})'",
+                    f"\\frac{{\\partial^2 f}}{{\\partial \\operatorname{{vec}} {x}\\,\\partial (\\operatorname{{vec}} {x})^{{\\top}}}}")
+        return f"d2f/d{wrt}d{wrt}'", f"\\frac{{\\partial^2 f}}{{\\partial {x}\\,\\partial {x}^{{\\top}}}}"
+    if kind == "jacobian" and matrix:
+        num, den = "\\operatorname{vec} f", f"\\operatorname{{vec}} {x}"
+        if layout == "numerator":
+            return f"dvec(f)/dvec({wrt})'", f"\\frac{{\\partial {num}}}{{\\partial ({den})^{{\\top}}}}"
+        return f"dvec(f)/dvec({wrt})", f"\\frac{{\\partial {num}}}{{\\partial {den}}}"
+    if layout == "numerator":
+        return f"df/d{wrt}'", f"\\frac{{\\partial f}}{{\\partial {x}^{{\\top}}}}"
+    if symmetric:
+        return f"df/d{wrt} (symmetric)", f"\\left.\\frac{{\\partial f}}{{\\partial {x}}}\\right|_{{\\mathrm{{sym}}}}"
+    return f"df/d{wrt}", f"\\frac{{\\partial f}}{{\\partial {x}}}"
+
+
+def result_note(derivation: Derivation, ctx: Context, lang: str) -> str | None:
+    """What a reader must know about a result's kind and layout (from the prose catalogue)."""
+    from . import i18n
+
+    x = derivation.wrt
+    if derivation.kind == "hessian":
+        return i18n.text("note_hessian", lang, x=x)
+    if derivation.kind == "jacobian":
+        note = i18n.text(f"note_jacobian_{derivation.layout}", lang, x=x)
+        if ctx.variables[x][1] != 1 or ctx.function.shape[1] != 1:
+            note += i18n.text("note_jacobian_vec", lang)
+        return note
+    if derivation.symmetric:
+        return i18n.text("note_symmetric", lang, x=x)
+    if derivation.layout == "numerator":
+        return i18n.text("note_gradient_numerator", lang)
+    return None
+
+
+def _lhs(block, ctx: Context, derivation: Derivation) -> tuple[str, str]:
+    x = derivation.wrt
+    shape = ctx.variables[x]
     if block.kind in LHS:
         return LHS[block.kind]
     if block.kind == "dY":
         return f"d{block.var}", "\\mathrm{d}" + name_latex(block.var)
+    if block.kind == "dF":
+        if derivation.kind == "hessian":
+            return f"d(df/d{x})", f"\\mathrm{{d}}\\frac{{\\partial f}}{{\\partial {name_latex(x)}}}"
+        return LHS["df"]
+    if block.kind == "vecdF":
+        if derivation.kind == "hessian":
+            return f"vec(d(df/d{x}))", f"\\operatorname{{vec}}\\mathrm{{d}}\\frac{{\\partial f}}{{\\partial {name_latex(x)}}}"
+        return "vec(df)", "\\operatorname{vec}(\\mathrm{d}f)"
+    if block.kind == "jac":
+        if derivation.kind == "hessian" and derivation.layout == "numerator" or derivation.kind == "jacobian":
+            return result_lhs(derivation.kind, x, shape, "numerator", ctx.function.shape)
+        return "J", "J"
+    if block.kind in ("jacT", "gradT", "gradS"):
+        return result_lhs(derivation.kind, x, shape, derivation.layout, ctx.function.shape, derivation.symmetric)
     return f"df/d{block.var}", f"\\frac{{\\partial f}}{{\\partial {name_latex(block.var)}}}"
 
 
 def _steps(derivation: Derivation, ctx: Context) -> list[dict]:
     steps = []
     for block in derivation.blocks:
-        lhs_text, lhs_latex = _lhs(block, ctx)
+        lhs_text, lhs_latex = _lhs(block, ctx, derivation)
         for k, step in enumerate(block.steps):
             steps.append({
                 "lhs": lhs_text if k == 0 else None,
@@ -112,7 +204,7 @@ def _steps(derivation: Derivation, ctx: Context) -> list[dict]:
 
 def _numpy(problem: Problem, ctx: Context, result: E.Expr, wrt: str) -> str:
     code = NumpyPrinter(dim_sources(problem), ctx.where)(result)
-    shape = ctx.variables[wrt]
+    shape = result.shape
     if E.is_scalar_shape(shape):
         return f"float(np.asarray({code}).item())"
     if isinstance(result, (E.Eye, E.Ones, E.Zero)) or not _has_variable(result):
@@ -158,16 +250,23 @@ def document(solved: Solved, lang: str = "en") -> dict:
     all_rules: list[str] = []
     for derivation, report in zip(solved.derivations, solved.reports):
         all_rules += derivation.rule_ids()
+        lhs_text, lhs_latex = result_lhs(derivation.kind, derivation.wrt, ctx.variables[derivation.wrt],
+                                         derivation.layout, ctx.function.shape, derivation.symmetric)
         results.append({
             "wrt": derivation.wrt,
             "wrt_latex": name_latex(derivation.wrt),
             "kind": derivation.kind,
-            "lhs_latex": f"\\frac{{\\partial f}}{{\\partial {name_latex(derivation.wrt)}}}",
+            "layout": derivation.layout,
+            "symmetric": derivation.symmetric,
+            "lhs": lhs_text,
+            "lhs_latex": lhs_latex,
             "latex": latex(derivation.result),
             "text": text(derivation.result),
             "numpy": _numpy(problem, ctx, derivation.result, derivation.wrt),
+            "shape": [E.dim_str(d) if isinstance(d, tuple) else d for d in derivation.result.shape],
             "steps": _steps(derivation, ctx),
             "verification": report.as_dict(),
+            "note": result_note(derivation, ctx, lang),
         })
     return {
         **_header(problem),

@@ -44,6 +44,10 @@ def name_latex(name: str) -> str:
     return out
 
 
+def dim_text(d) -> str:
+    return "*".join(map(str, d)) if isinstance(d, tuple) else str(d)
+
+
 def dim_latex(d) -> str:
     if isinstance(d, tuple):
         return " ".join(dim_latex(x) for x in d)
@@ -79,7 +83,7 @@ def precedence(e: Expr) -> int:
         return P_ADD
     if isinstance(e, E.MatMul):
         return P_UNARY if e.coeff < 0 else P_MUL
-    if isinstance(e, (E.Hadamard, E.HadDiv)):
+    if isinstance(e, (E.Hadamard, E.HadDiv, E.Kron)):
         return P_MUL
     if isinstance(e, E.Num):
         return P_ATOM if e.value >= 0 and e.value.denominator == 1 else P_MUL
@@ -131,10 +135,17 @@ class LatexPrinter:
             E.Zero: self.zero, E.Add: self.add, E.MatMul: self.matmul, E.Transpose: self.transpose,
             E.Inverse: self.inverse, E.Power: self.power, E.Hadamard: self.hadamard,
             E.HadDiv: self.haddiv, E.HadPow: self.hadpow, E.Func: self.func, E.D: self.d,
+            E.Kron: self.kron, E.Commutation: self.commutation,
         }
 
     def __call__(self, e: Expr) -> str:
         return self.dispatch[type(e)](e)
+
+    def kron(self, e):
+        return f"{self.wrap(e.a, P_POST)} \\otimes {self.wrap(e.b, P_POST)}"
+
+    def commutation(self, e):
+        return f"K_{{{dim_latex(e.m)}{dim_latex(e.n)}}}"
 
     def wrap(self, e: Expr, min_prec: int, brackets: bool = False) -> str:
         s = self(e)
@@ -177,7 +188,7 @@ class LatexPrinter:
         """A factor of a product: sums and Hadamard products get brackets."""
         if isinstance(f, (E.Hadamard, E.HadDiv)):
             return bracket(self(f))
-        if isinstance(f, E.MatMul):
+        if isinstance(f, (E.MatMul, E.Kron)):
             return paren(self(f))
         return self.wrap(f, P_POST)
 
@@ -231,7 +242,7 @@ class LatexPrinter:
         "tr": "\\operatorname{tr}", "det": "\\det", "exp": "\\exp", "log": "\\log",
         "sigma": "\\sigma", "tanh": "\\tanh", "sum": "\\operatorname{sum}",
         "softmax": "\\operatorname{softmax}", "logsumexp": "\\operatorname{logsumexp}",
-        "diag": "\\operatorname{diag}", "diagvec": "\\operatorname{diag}",
+        "diag": "\\operatorname{diag}", "diagvec": "\\operatorname{diag}", "vec": "\\operatorname{vec}",
     }
 
     def func(self, e):
@@ -266,6 +277,8 @@ class TextPrinter:
             E.MatMul: self.matmul, E.Transpose: self.transpose, E.Inverse: self.inverse,
             E.Power: self.power, E.Hadamard: self.hadamard, E.HadDiv: self.haddiv,
             E.HadPow: self.hadpow, E.Func: self.func, E.D: lambda e: f"d({self(e.arg)})",
+            E.Kron: lambda e: f"kron({self(e.a)}, {self(e.b)})",
+            E.Commutation: lambda e: f"commutation({dim_text(e.m)}, {dim_text(e.n)})",
         }
 
     def __call__(self, e: Expr) -> str:
@@ -357,6 +370,9 @@ class NumpyPrinter:
             E.Hadamard: lambda e: " * ".join(self.atom(f) for f in e.factors),
             E.HadDiv: lambda e: f"{self.atom(e.num)} / {self.atom(e.den)}",
             E.HadPow: lambda e: f"{self.atom(e.base)} ** {self.numlit(e.exp)}", E.Func: self.func,
+            E.Kron: lambda e: f"np.kron({self(e.a)}, {self(e.b)})",
+            E.Commutation: lambda e: (f"(lambda m, n: np.eye(m * n)[np.arange(m * n).reshape(m, n, order='F').ravel()])"
+                                      f"({self.dim(e.m)}, {self.dim(e.n)})"),
         }
 
     def __call__(self, e: Expr) -> str:
@@ -371,6 +387,8 @@ class NumpyPrinter:
         return f"({s})"
 
     def dim(self, d) -> str:
+        if isinstance(d, tuple):
+            return " * ".join(self.dim(x) for x in d)
         return str(d) if isinstance(d, int) else self.dim_source[d]
 
     def sym(self, e):
@@ -428,6 +446,7 @@ class NumpyPrinter:
             "softmax": f"np.exp(({a}) - np.max({a})) / np.sum(np.exp(({a}) - np.max({a})))",
             "logsumexp": f"(np.max({a}) + np.log(np.sum(np.exp(({a}) - np.max({a})))))",
             "diag": f"np.diag(np.ravel({a}))", "diagvec": f"np.diag({a}).reshape(-1, 1)",
+            "vec": f"np.reshape({a}, (-1, 1), order='F')",
         }[e.name]
 
 

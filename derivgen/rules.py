@@ -69,6 +69,21 @@ _RULES = [
     # identification and chain rule
     ("I1", "identification of the gradient", "由微分识别梯度", f"{_d}f = {_tr}(G{_T}{_d}X) \\;\\Rightarrow\\; \\frac{{\\partial f}}{{\\partial X}} = G", "identification"),
     ("C1", "chain rule: substitute the differential", "链式法则：代入微分", f"{_d}f = {_tr}\\left(\\left(\\tfrac{{\\partial f}}{{\\partial Y}}\\right){_T}{_d}Y\\right),\\ {_d}Y = \\ldots", "identification"),
+    # Jacobians, vectorisation, layouts
+    ("J0", "identification of the Jacobian", "由微分识别雅可比矩阵", f"{_d}f = J\\,{_d}x \\;\\Rightarrow\\; J = \\frac{{\\partial f}}{{\\partial x^{{\\top}}}}", "identification"),
+    ("J1", "Hadamard product as a diagonal matrix", "哈达玛积写成对角矩阵", "u \\odot v = \\operatorname{diag}(u)\\,v", "trace"),
+    ("J2", "a scalar factor commutes", "标量因子可交换", f"(a{_T}{_d}x)\\,v = v\\,a{_T}{_d}x", "trace"),
+    ("J3", "diagonal matrix of the differential", "微分的对角矩阵", f"\\operatorname{{diag}}({_d}x)\\,v = \\operatorname{{diag}}(v)\\,{_d}x", "trace"),
+    ("J4", "a scalar equals its transpose", "标量等于其转置", f"{_d}x{_T}a = a{_T}{_d}x", "trace"),
+    ("V1", "vec of a product", "乘积的向量化", "\\operatorname{vec}(P\\,X\\,Q) = (Q^{\\top} \\otimes P)\\operatorname{vec}X", "trace"),
+    ("V2", "vec of a transpose", "转置的向量化", "\\operatorname{vec}(X^{\\top}) = K\\operatorname{vec}X \\text{ (commutation matrix } K)", "trace"),
+    ("V3", "vec of a Hadamard product", "哈达玛积的向量化", "\\operatorname{vec}(U \\odot C) = \\operatorname{diag}(\\operatorname{vec}U)\\operatorname{vec}C", "trace"),
+    ("V4", "vec is linear", "向量化是线性的", "\\operatorname{vec}(aA + bB) = a\\operatorname{vec}A + b\\operatorname{vec}B", "trace"),
+    ("V5", "a trace as an inner product", "迹写成内积", f"{_tr}(K\\,{_d}X) = \\operatorname{{vec}}(K^{{\\top}}){_T}\\operatorname{{vec}}({_d}X)", "trace"),
+    ("L1", "denominator layout", "分母布局", "\\frac{\\partial f}{\\partial x} = J^{\\top} \\text{ (rows follow } x)", "identification"),
+    ("L2", "numerator layout", "分子布局", "\\frac{\\partial f}{\\partial x} = J \\text{ (rows follow } f)", "identification"),
+    ("Y1", "gradient constrained to symmetric matrices", "对称约束下的梯度", "\\frac{\\partial f}{\\partial X}\\Big|_{X = X^{\\top}} = G + G^{\\top} - I \\odot G", "identification"),
+    ("H1", "the Hessian is the Jacobian of the gradient", "黑塞矩阵是梯度的雅可比矩阵", "H = \\frac{\\partial}{\\partial x}\\left(\\frac{\\partial f}{\\partial x}\\right)", "identification"),
     # simplification
     ("S1", "transpose of a product", "乘积的转置", f"(AB){_T} = B{_T}A{_T},\\ (A + B){_T} = A{_T} + B{_T},\\ (A{_T}){_T} = A", "simplification"),
     ("S2", "collect like terms", "合并同类项", "aA + bA = (a + b)A", "simplification"),
@@ -79,6 +94,8 @@ _RULES = [
     ("S7", "powers of a scalar", "标量的幂", "s^a s^b = s^{a+b}", "simplification"),
     ("S8", "use the definition", "代回定义", "\\sigma(WX) \\to Y \\text{ where } Y = \\sigma(WX) \\text{ is defined}", "simplification"),
     ("S9", "products of powers of a matrix", "矩阵幂的乘积", "A^a A^b = A^{a+b}", "simplification"),
+    ("S10", "product of diagonal matrices", "对角矩阵的乘积", "\\operatorname{diag}(a)\\operatorname{diag}(b) = \\operatorname{diag}(a \\odot b)", "simplification"),
+    ("S11", "the logistic function", "logistic 函数", "\\exp(u) \\oslash (\\mathbf{1} + \\exp(u)) = \\sigma(u)", "simplification"),
 ]
 
 RULES: dict[str, Rule] = {

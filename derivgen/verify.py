@@ -237,11 +237,28 @@ def _check_point(ctx: Context, derivation: Derivation, check: Checker, wrt: str,
                     compare(check.value(e, env), want, where, 1e-5 * (1.0 + float(np.linalg.norm(want))))
                 elif block.kind == "grad":
                     compare(*_gradient_check(check, ctx, block.var, wrt, e, env, direction, dfdv, rng), where, scale)
+                elif block.kind == "gradT":  # numerator layout: the transpose of the gradient
+                    compare(float(np.sum(check.value(e, env).T * direction)), dfdv, where, scale)
+                elif block.kind == "gradS":
+                    compare(*_symmetric_check(check, wrt, e, env, rng), where, scale)
     with np.errstate(all="ignore"):
-        compare(
-            float(np.sum(check.value(derivation.result, env) * direction)), dfdv, "the result ⟨G, V⟩", scale
-        )
+        if derivation.symmetric:
+            compare(*_symmetric_check(check, wrt, derivation.result, env, rng), "the result on symmetric directions", scale)
+        else:
+            g = check.value(derivation.result, env)
+            g = g.T if derivation.layout == "numerator" else g
+            compare(float(np.sum(g * direction)), dfdv, "the result ⟨G, V⟩", scale)
     return worst, checks
+
+
+def _symmetric_check(check: Checker, wrt: str, g: Expr, env, rng):
+    """Σ_{i≤j} Gₛᵢⱼ Wᵢⱼ against the derivative of f along a random symmetric W."""
+    base = env[wrt]
+    w = rng.standard_normal(base.shape)
+    w = (w + w.T) / 2
+    w /= np.linalg.norm(w)
+    value = check.value(g, env)
+    return float(np.sum(np.triu(value * w))), check.directional(lambda o: check.f(o), wrt, w, base)
 
 
 def _gradient_check(check: Checker, ctx: Context, var: str, wrt: str, g: Expr, env, direction, dfdv, rng):
@@ -257,3 +274,92 @@ def _gradient_check(check: Checker, ctx: Context, var: str, wrt: str, g: Expr, e
         return check.f(o)
 
     return float(np.sum(value * w)), check.directional(f_of, var, w, base)
+
+
+# ----------------------------------------------------------------------------- Jacobians and Hessians
+
+
+def _vec(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a).reshape(-1, 1, order="F")
+
+
+def verify_jacobian(ctx: Context, derivation: Derivation, seed: int = 0) -> Report:
+    """Check a Jacobian (or Hessian) derivation entry by entry against finite differences.
+
+    `derivation.function` is what was differentiated (a Hessian: the verified gradient). Every
+    line of `dF = …` must equal the finite-difference change of F along a random V, every line
+    of `vec dF = …` its vec, and every line of `J = …` (`∂f/∂x = Jᵀ = …`) the finite-difference
+    Jacobian, column by column."""
+    sizes = dimension_sizes(ctx)
+    rng = np.random.default_rng(seed)
+    sampler = Sampler(ctx, sizes, rng)
+    wrt, F = derivation.wrt, derivation.function
+    worst, checks, trials, attempts = 0.0, 0, 0, 0
+    while trials < TRIALS:
+        attempts += 1
+        if attempts > 4 * TRIALS:
+            raise VerificationError(
+                "the function could not be evaluated at random values (not finite)",
+                hint="add assumptions (e.g. `positive`, `spd`) so that f is defined at random values",
+            )
+        values = sampler.point(positive=attempts > 2)
+
+        def value(e: Expr, overrides=None, difs=None) -> np.ndarray:
+            env = {**values, **(overrides or {}), **(difs or {})}
+            return Evaluator(env, sizes)(e)
+
+        with np.errstate(all="ignore"):
+            try:
+                f0 = value(F)
+            except np.linalg.LinAlgError:
+                continue
+        if not _finite(f0):
+            continue
+        trials += 1
+        x0 = values[wrt]
+        check = Checker(ctx, sizes, values)
+        with np.errstate(all="ignore"):
+            fd = lambda direction: check.directional(lambda o: value(F, o), wrt, direction, x0)  # noqa: E731
+            v = rng.standard_normal(x0.shape)
+            v /= np.linalg.norm(v)
+            dF = fd(v)
+            columns = []
+            for k in range(x0.size):
+                e = np.zeros(x0.size)
+                e[k] = 1.0
+                columns.append(_vec(fd(e.reshape(x0.shape, order="F"))))
+            jac_fd = np.hstack(columns)
+        scale = 1e-5 * (1.0 + float(np.linalg.norm(f0)))
+        difs = {("d", wrt): v}
+
+        def compare(got, want, what: str):
+            nonlocal worst, checks
+            err = rel_error(got, want, scale)
+            checks += 1
+            if not (_finite(got) and err <= TOLERANCE):
+                raise VerificationError(
+                    f"numeric check failed: {what} (relative error {err:.2e} > {TOLERANCE:g})",
+                    hint="this is a bug in derivgen, not in your problem; please report it with the problem file",
+                )
+            worst = max(worst, err)
+
+        for b_index, block in enumerate(derivation.blocks):
+            for s_index, step in enumerate(block.steps):
+                what = f"step {s_index + 1} of block {b_index + 1} ({block.kind})"
+                e = step.expr
+                if any(isinstance(n, E.D) for n in E.walk(e)):
+                    continue
+                with np.errstate(all="ignore"):
+                    got = value(e, difs=difs)
+                if block.kind == "dF":
+                    compare(got, dF, what)
+                elif block.kind == "vecdF":
+                    compare(got, _vec(dF), what)
+                elif block.kind == "jac":
+                    compare(got, jac_fd, what)
+                elif block.kind == "jacT":
+                    compare(got.T, jac_fd, what)
+        with np.errstate(all="ignore"):
+            final = value(derivation.result)
+        compare(final.T if derivation.layout == "denominator" else final, jac_fd, "the result, entry by entry")
+    return Report(True, worst, TOLERANCE, sizes, trials, checks)

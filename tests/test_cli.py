@@ -216,7 +216,7 @@ def test_show_an_expression_with_an_assumption_in_latex(capsys):
     (["show", "--expr", "x'*A*x", "--var", "x=n", "--var", "A=n,n"], "--wrt is required"),
     (["show"], "give a problem file or --expr"),
     (["show", "--expr", "x'*A*q", "--var", "x=n", "--var", "A=n,n", "--wrt", "x"], "unknown name 'q'"),
-    (["show", BAD / "not_scalar.yaml"], "not a scalar"),
+    (["show", BAD / "not_scalar.yaml"], "a Hessian needs a scalar function"),
 ])
 def test_show_errors(capsys, argv, message):
     status, stdout, stderr = run(capsys, *argv)
@@ -315,7 +315,8 @@ BAD_CASES = [
     Bad("unsupported_function.yaml", "function:", "sin", "unsupported function 'sin'", "supported: "),
     # the engine has no source positions: the error points at the variable in `wrt:`
     Bad("matrix_power_symbolic.yaml", "wrt:", "X", "matrix power with a symbolic exponent", "integer power"),
-    Bad("not_scalar.yaml", "function:", "A*X", "not a scalar", "tr(...)"),
+    # a non-scalar f has a Jacobian, but its Hessian (order: 2) is asked
+    Bad("not_scalar.yaml", "function:", "A*X", "a Hessian needs a scalar function", "order: 2"),
 ]
 
 

@@ -352,7 +352,11 @@ def test_the_engine_reads_the_same_f_as_the_test():
 # ----------------------------------------------------------------------------- the catalogue
 
 def test_every_rule_is_shown_by_a_case():
-    shown = {rule for c in CASES for rule in c.rules}
+    try:
+        from test_jacobian import CITED as jacobian_rules
+    except ModuleNotFoundError:
+        from tests.test_jacobian import CITED as jacobian_rules
+    shown = {rule for c in CASES for rule in c.rules} | jacobian_rules
     missing = [rid for rid in RULES if rid not in shown]
     assert not missing, f"rules without a case in tests/test_rules.py: {missing}"
     unknown = sorted(shown - set(RULES))
@@ -374,7 +378,7 @@ def test_catalogue_ids_are_unique_and_well_formed():
 # The LaTeX commands a formula may use: all known to LaTeX (amsmath), MathJax and KaTeX.
 KNOWN_COMMANDS = {
     "mathrm", "operatorname", "top", "lVert", "rVert", "lvert", "rvert", "left", "right", "quad",
-    "text", "to", "frac", "tfrac", "sum", "odot", "oslash", "sqrt", "exp", "log", "tanh", "sigma",
+    "text", "to", "otimes", "Big", "frac", "tfrac", "sum", "odot", "oslash", "sqrt", "exp", "log", "tanh", "sigma",
     "det", "mathbf", "Rightarrow", "ldots", "partial", ",", ";", " ",
 }
 

@@ -46,7 +46,10 @@ class Derivation:
     wrt: str
     blocks: list[Block]
     result: Expr
-    kind: str = "gradient"
+    kind: str = "gradient"  # "gradient" | "jacobian" | "hessian"
+    function: Expr | None = None  # what was differentiated, when not the problem's f (a Hessian: the gradient)
+    layout: str = "denominator"
+    symmetric: bool = False  # the gradient constrained to symmetric matrices
 
     def rule_ids(self) -> list[str]:
         return [r for b in self.blocks for s in b.steps for r in s.rules]

@@ -8,6 +8,7 @@ terms collected (S2), common factors taken out (S3), repeated factors as powers 
 
 from __future__ import annotations
 
+from collections import Counter
 from fractions import Fraction
 from typing import Callable
 
@@ -30,12 +31,10 @@ def transpose_of(a: Expr, in_product: bool = False) -> Expr:
     if isinstance(a, E.MatMul):
         return E.mul(E.Num(a.coeff), *a.scalars, *(transpose_of(f, True) for f in reversed(a.chain)))
     if isinstance(a, E.Add):
-        if in_product:
-            pushed = E.add(*(transpose_of(t) for t in a.terms))
-            if pushed == a:  # a symmetric sum such as diag(s) - s sᵀ
-                return a
-            return E.tp(a)  # (A + B)ᵀ stays a unit inside a product
-        return E.add(*(transpose_of(t) for t in a.terms))
+        pushed = E.add(*(transpose_of(t) for t in a.terms))
+        if isinstance(pushed, E.Add) and Counter(pushed.terms) == Counter(a.terms):
+            return a  # a symmetric sum such as diag(s) - s sᵀ or A + Aᵀ keeps its order
+        return E.tp(a) if in_product else pushed  # (A + B)ᵀ stays a unit inside a product
     if isinstance(a, E.Hadamard):
         return E.had(*(transpose_of(f) for f in a.factors))
     if isinstance(a, E.HadDiv):
@@ -48,6 +47,8 @@ def transpose_of(a: Expr, in_product: bool = False) -> Expr:
         return a
     if isinstance(a, E.Power):
         return E.power(transpose_of(a.base, True), a.exp)
+    if isinstance(a, E.Kron):  # (A ⊗ B)ᵀ = Aᵀ ⊗ Bᵀ
+        return E.kron(transpose_of(a.a, True), transpose_of(a.b, True))
     if isinstance(a, E.Ones) and a.shape[1] != 1:
         return E.Ones((a.shape[1], a.shape[0]))
     if isinstance(a, (E.Eye, E.Zero, E.Num)):
@@ -230,6 +231,37 @@ def _base_exp(f: Expr) -> tuple[Expr, Expr]:
     return f, E.ONE
 
 
+def diagonal_products(e: Expr) -> Expr:
+    """diag(a) diag(b) = diag(a ⊙ b) (S10)."""
+
+    def pair(a, b):
+        if isinstance(a, E.Func) and isinstance(b, E.Func) and a.name == b.name == "diag":
+            return [E.fn("diag", E.had(a.arg, b.arg))]
+        return None
+
+    return _chain_rewrite(e, pair)
+
+
+def sigmoids(e: Expr) -> Expr:
+    """exp(u) ⊘ (1 + exp(u)) = σ(u) (S11)."""
+
+    def visit(n: Expr):
+        num, den = None, None
+        if isinstance(n, E.HadDiv):
+            num, den = n.num, n.den
+        elif isinstance(n, E.MatMul) and not n.chain and len(n.scalars) == 2 and n.coeff == 1:
+            a, b = n.scalars
+            if isinstance(b, E.Power) and isinstance(b.exp, E.Num) and b.exp.value == -1:
+                num, den = a, b.base
+        if isinstance(num, E.Func) and num.name == "exp" and isinstance(den, E.Add) and len(den.terms) == 2:
+            one = E.ONE if num.is_scalar else E.Ones(num.shape)
+            if set(den.terms) == {one, num}:
+                return E.fn("sigma", num.arg)
+        return None
+
+    return E.transform(e, visit)
+
+
 def matrix_powers(e: Expr) -> Expr:
     """AA = A², AᵃAᵇ = Aᵃ⁺ᵇ for integer powers (S9)."""
 
@@ -299,7 +331,7 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
         passes.append(("S4", lambda x: symmetric(x, sym)))
     if orth:
         passes.append(("S5", lambda x: orthogonal(x, orth)))
-    passes += [("S2", collect), ("S3", factor), ("S9", matrix_powers)]
+    passes += [("S2", collect), ("S3", factor), ("S9", matrix_powers), ("S10", diagonal_products), ("S11", sigmoids)]
     if where:
         passes.append(("S8", lambda x: use_definitions(x, where)))
     steps: list[Step] = []

@@ -1,0 +1,36 @@
+"""Layouts and the symmetric-constrained gradient: last blocks added to a gradient derivation.
+
+Denominator layout (the default, the notes' choice): ∂f/∂X has the shape of X. Numerator layout
+writes it transposed, ∂f/∂X = Gᵀ (rule L2). For a symmetric X whose independent entries are
+Xᵢⱼ, i ≤ j, the constrained gradient is G + Gᵀ − I ⊙ G (rule Y1), labelled as such.
+"""
+
+from __future__ import annotations
+
+from .. import expr as E
+from .engine import Context
+from .model import Block, Derivation
+from .simplify import push_transposes, simplify_steps
+
+
+def numerator_gradient(d: Derivation, ctx: Context) -> Derivation:
+    block = Block("gradT", d.wrt)
+    block.add(push_transposes(E.tp(d.result)), "L2")
+    block.steps += simplify_steps(block.last, ctx.assume)
+    d.blocks.append(block)
+    d.result = block.last
+    d.layout = "numerator"
+    return d
+
+
+def symmetric_gradient(d: Derivation, ctx: Context) -> Derivation:
+    g = d.result
+    n = ctx.variables[d.wrt][0]
+    block = Block("gradS", d.wrt)
+    gt = push_transposes(E.tp(g))
+    block.add(E.add(g, gt, E.neg(E.had(E.Eye(n), g))), "Y1")
+    block.steps += simplify_steps(block.last, ctx.assume)
+    d.blocks.append(block)
+    d.result = block.last
+    d.symmetric = True
+    return d
