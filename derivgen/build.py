@@ -53,7 +53,16 @@ class Output:
 
     name: str
     key: str
-    make: Callable[[], str | bytes | None]  # None: produced elsewhere (e.g. a PDF compiled in a batch)
+    make: Callable[[], "str | bytes | PdfJob"]  # a PdfJob is compiled later, with the others, in parallel
+
+
+@dataclass(frozen=True)
+class PdfJob:
+    """A PDF to compile after every other output is written (all PDFs compile in parallel)."""
+
+    tex: str
+    lang: str
+    source: str | None  # the problem file it comes from, for error messages
 
 
 @dataclass
@@ -121,6 +130,7 @@ class Builder:
         self.cache = Cache(self.out)
         self.tfp = templates_fingerprint(templates)
         self.result = BuildResult()
+        self.pdf_jobs: list[tuple[Output, PdfJob]] = []
 
     # -- documents
     def document(self, path: Path) -> tuple[dict, str]:
@@ -164,6 +174,9 @@ class Builder:
             self.result.errors.append(err)
             self.cache.manifest.pop(output.name, None)
             return
+        if isinstance(content, PdfJob):
+            self.pdf_jobs.append((output, content))
+            return
         if content is not None:
             try:
                 write_atomic(self.out / output.name, content)
@@ -187,6 +200,7 @@ class Builder:
             setdoc = set_document(self.result.docs)
             for output in self.set_outputs(setdoc, keys):
                 self.write(output)
+        self.compile_pdfs()
         if "html" in self.formats:
             from .html import write_assets
 
@@ -196,6 +210,30 @@ class Builder:
                 self.result.errors.append(err if isinstance(err, DerivgenError) else RenderError(str(err)))
         self.cache.save()
         return self.result
+
+
+    def compile_pdfs(self) -> None:
+        """Compile the collected PDFs in parallel; a missing TeX engine is one clear error."""
+        if not self.pdf_jobs:
+            return
+        from .pdf import compile_many, tex_available
+
+        for lang in sorted({job.lang for _, job in self.pdf_jobs}):
+            missing = tex_available(lang)
+            if missing:
+                self.result.errors.append(RenderError(f"cannot make PDFs: {missing}",
+                                                      hint="the other formats were built; run scripts/setup-tex.sh"))
+                self.pdf_jobs = [(o, j) for o, j in self.pdf_jobs if j.lang != lang]
+        errors = compile_many([(job.tex, self.out / output.name, job.lang) for output, job in self.pdf_jobs])
+        for (output, job), err in zip(self.pdf_jobs, errors):
+            if err is None:
+                self.cache.manifest[output.name] = output.key
+                self.result.written.append(output.name)
+            else:
+                err.message = f"{output.name} (from {job.source or 'the set'}): {err.message}"
+                self.result.errors.append(err)
+                self.cache.manifest.pop(output.name, None)
+        self.pdf_jobs = []
 
 
 # ----------------------------------------------------------------------------- formats
@@ -238,7 +276,41 @@ def _html_set(builder: Builder, setdoc: dict):
     return [("solutions.html", make(True)), ("sheet.html", make(False))]
 
 
-FORMAT_PROBLEM: dict[str, Callable] = {"json": _json, "md": _md, "html": _html}
+def _tex(builder: Builder, doc: dict):
+    from .latex import render_problem_tex
+
+    return [(f"{doc['id']}.tex", lambda: render_problem_tex(doc, lang=builder.lang, user_dir=builder.templates))]
+
+
+def _tex_set(builder: Builder, setdoc: dict):
+    from .latex import render_set_tex
+
+    def make(solutions: bool):
+        return lambda: render_set_tex(setdoc, lang=builder.lang, user_dir=builder.templates, solutions=solutions)
+
+    return [("solutions.tex", make(True)), ("sheet.tex", make(False))]
+
+
+def _pdf(builder: Builder, doc: dict):
+    from .latex import render_problem_tex
+
+    def make():
+        return PdfJob(render_problem_tex(doc, lang=builder.lang, user_dir=builder.templates), builder.lang, doc.get("source"))
+
+    return [(f"{doc['id']}.pdf", make)]
+
+
+def _pdf_set(builder: Builder, setdoc: dict):
+    from .latex import render_set_tex
+
+    def make(solutions: bool):
+        return lambda: PdfJob(render_set_tex(setdoc, lang=builder.lang, user_dir=builder.templates, solutions=solutions),
+                              builder.lang, None)
+
+    return [("solutions.pdf", make(True)), ("sheet.pdf", make(False))]
+
+
+FORMAT_PROBLEM: dict[str, Callable] = {"json": _json, "md": _md, "html": _html, "tex": _tex, "pdf": _pdf}
 UNTEMPLATED = {"json"}  # formats that do not go through templates
-FORMAT_SET: dict[str, Callable] = {"md": _md_set, "html": _html_set}
+FORMAT_SET: dict[str, Callable] = {"md": _md_set, "html": _html_set, "tex": _tex_set, "pdf": _pdf_set}
 FORMATS = tuple(FORMAT_PROBLEM)

@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("paths", nargs="+", metavar="DIR|FILE", help="problem files (.yaml) or directories of them")
     b.add_argument("-o", "--output", default="out", metavar="OUT", help="output directory (default: out)")
     b.add_argument("--format", default=None, metavar="FORMATS",
-                   help="comma-separated formats among md, json, html (default: the set's `formats:` or md,json)")
+                   help="comma-separated formats among md, json, html, tex, pdf (default: the set's `formats:` or md,json)")
     b.add_argument("--lang", choices=("en", "zh"), default=None, help="language of the handouts (default: the set's `language:` or en)")
     b.add_argument("--templates", default=None, metavar="DIR", help="a directory of templates overriding the defaults by name")
     b.add_argument("-q", "--quiet", action="store_true", help="print only errors")

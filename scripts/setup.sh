@@ -24,3 +24,4 @@ if [ ! -f "$STAMP" ]; then
   touch "$STAMP"
 fi
 bash scripts/setup-katex.sh
+bash scripts/setup-tex.sh
