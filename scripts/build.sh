@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/derivgen build problems/ -o out/ --format md,json "$@"
+exec .venv/bin/derivgen build problems/ -o out/ --format md,json,tex,pdf,html "$@"
