@@ -297,6 +297,21 @@ class Commutation(Expr):
 
 
 @dataclass(frozen=True, slots=True)
+class Eq(Expr):
+    """An equation lhs = rhs (a line of a solution); its value is lhs − rhs."""
+
+    lhs: Expr
+    rhs: Expr
+    shape: Shape = field(compare=False)
+
+    def children(self):
+        return (self.lhs, self.rhs)
+
+    def rebuild(self, children):
+        return Eq(children[0], children[1], children[0].shape)
+
+
+@dataclass(frozen=True, slots=True)
 class D(Expr):
     """The differential d(arg), not yet expanded."""
 
@@ -572,6 +587,8 @@ def hdiv(a: Expr, b: Expr) -> Expr:
         raise ShapeMismatch(f"elementwise quotient of {shape_str(a.shape)} and {shape_str(b.shape)}")
     if a.is_scalar:
         return mul(a, power(b, Num(Fraction(-1))))
+    if isinstance(a, Zero):
+        return a
     if isinstance(a, Hadamard) and b in a.factors:  # (b ⊙ c) ⊘ b = c
         rest = list(a.factors)
         rest.remove(b)
@@ -585,7 +602,13 @@ def hpow(base: Expr, k: Fraction) -> Expr:
         return power(base, Num(k))
     if k == 1:
         return base
+    if isinstance(base, Zero) and k > 0:
+        return base
     return HadPow(base, k, base.shape)
+
+
+ZERO_IN = {"exp": "ones", "tanh": "zero", "sqrt": "zero", "tr": "zero", "sum": "zero", "norm": "zero",
+           "diag": "zero", "diagvec": "zero", "vec": "zero"}
 
 
 def fn(name: str, arg: Expr) -> Expr:
@@ -593,6 +616,8 @@ def fn(name: str, arg: Expr) -> Expr:
         shape = func_shape(name, arg.shape)
     except ValueError as err:
         raise ShapeMismatch(f"{err}, but the argument is {shape_str(arg.shape)}") from None
+    if isinstance(arg, Zero) and name in ZERO_IN:  # exp(0) = 1, tr(0) = 0, …
+        return zero(shape) if ZERO_IN[name] == "zero" else (ONE if is_scalar_shape(shape) else Ones(shape))
     return Func(name, arg, shape)
 
 

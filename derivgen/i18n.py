@@ -22,6 +22,7 @@ _EN: dict[str, str] = {
     "note_jacobian_vec": " Matrices are vectorised by stacking their columns (vec).",
     "note_hessian": "The Hessian is the Jacobian of the gradient ∂f/∂{x}, derived below from its differential.",
     "note_symmetric": "Gradient constrained to symmetric matrices: the entries of {x} on and above the diagonal are the independent variables.",
+    "note_solution": "The stationary point: the gradient ∂f/∂{x} set to zero and solved for {x}; checked by evaluating the gradient there.",
     # document titles and headings
     "problem": "Problem",
     "problem_numbered": "Problem {number}",
@@ -92,6 +93,7 @@ _ZH: dict[str, str] = {
     "note_jacobian_vec": "矩阵按列堆叠向量化（vec）。",
     "note_hessian": "黑塞矩阵是梯度 ∂f/∂{x} 的雅可比矩阵，下面由其微分推导。",
     "note_symmetric": "对称约束下的梯度：{x} 对角线及其上方的元素是独立变量。",
+    "note_solution": "驻点：令梯度 ∂f/∂{x} 为零并解出 {x}；在该点计算梯度加以检验。",
     "problem": "题目",
     "problem_numbered": "第 {number} 题",
     "problem_titled": "第 {number} 题：{title}",

@@ -28,6 +28,7 @@ class Evaluator:
             E.Hadamard: self.hadamard, E.HadDiv: lambda e: self(e.num) / self(e.den),
             E.HadPow: lambda e: self(e.base) ** float(e.exp), E.Func: self.func, E.D: self.d,
             E.Kron: lambda e: np.kron(self(e.a), self(e.b)), E.Commutation: self.commutation,
+            E.Eq: lambda e: self(e.lhs) - self(e.rhs),
         }
 
     def __call__(self, e: Expr) -> np.ndarray:

@@ -28,6 +28,7 @@ USER_FUNCTIONS = {
     "tr": "tr", "det": "det", "logdet": "logdet", "exp": "exp", "log": "log",
     "sigma": "sigma", "tanh": "tanh", "sqrt": "sqrt", "sum": "sum", "norm": "norm",
     "softmax": "softmax", "logsumexp": "logsumexp", "diag": "diag", "inv": "inv",
+    "ones": "ones", "eye": "eye",  # explicitly sized constants: ones(m, n), ones(n), eye(n)
 }
 RESERVED = frozenset(USER_FUNCTIONS) | {"I", "T"}
 
@@ -216,7 +217,10 @@ class _Typer:
         handler = getattr(self, "t_" + t.data, None)
         if handler is None:  # pragma: no cover - the grammar has no other rules
             raise ExprSyntaxError(f"unsupported construct {t.data}", self.loc(t))
-        return handler(t, expected)
+        try:
+            return handler(t, expected)
+        except E.ShapeMismatch as err:  # from the tree's constructors, e.g. inv(0)
+            raise self.shape_error(t, str(err)) from None
 
     def t_number(self, t, expected):
         text = str(t.children[0])
@@ -273,7 +277,9 @@ class _Typer:
             typed = [e if e is not None else self.infer(node, shape) for e, (node, _) in zip(typed, parts)]
             # a flexible term typed first as a scalar may now need the sum's shape
         typed = [
-            self.infer(node, shape) if (e.is_scalar and not E.is_scalar_shape(shape) and self._is_flexible(node)) else e
+            self.infer(node, shape)
+            if (e.is_scalar and not E.is_scalar_shape(shape) and (self._is_flexible(node) or self._scales_a_constant(node)))
+            else e
             for e, (node, _) in zip(typed, parts)
         ]
         a, b = typed
@@ -288,6 +294,12 @@ class _Typer:
                 at_op=True,
             )
         return E.add(a, b) if parts[1][1] == 1 else E.sub(a, b)
+
+    def _scales_a_constant(self, node) -> bool:
+        """`s*1`, `sigma(s)*1`, `1*s`: a scalar times a flexible constant."""
+        if isinstance(node, Tree) and node.data in ("mul", "div", "neg"):
+            return any(self._is_flexible(c) or self._scales_a_constant(c) for c in node.children)
+        return False
 
     @classmethod
     def _is_number(cls, node) -> bool:
@@ -498,6 +510,36 @@ class _Typer:
             raise ExprSyntaxError("`^T` is only a transpose", self.loc(node))
         raise ExprSyntaxError("bad exponent", self.loc(node))  # pragma: no cover
 
+    def _dimension(self, a):
+        """A dimension written in ones(...)/eye(...): a letter, a positive integer or a product `m*n`."""
+        if isinstance(a, Tree) and a.data == "number" and str(a.children[0]).isdigit() and int(a.children[0]) > 0:
+            return int(a.children[0])
+        if isinstance(a, Tree) and a.data == "name" and str(a.children[0]) in self.scope.dims:
+            return str(a.children[0])
+        if isinstance(a, Tree) and a.data == "mul":
+            parts = [self._dimension(c) for c in a.children]
+            return E.dim_mul(*parts) if all(p is not None for p in parts) else None
+        return None
+
+    def sized_constant(self, t, name: str, args) -> Expr:
+        """ones(n) (a column), ones(m, n), eye(n): the size written out."""
+        dims = []
+        for a in args:
+            d = self._dimension(a)
+            if d is not None:
+                dims.append(d)
+            else:
+                raise ShapeError(f"{name}(...) takes dimensions (a dimension letter or a positive integer)",
+                                 self.loc(a), f"e.g. `{name}(n)`" + (" or `ones(m, n)`" if name == "ones" else ""))
+        if name == "eye":
+            if len(dims) != 1:
+                raise ShapeError("eye(n) takes one dimension", self.loc(t))
+            return E.Eye(dims[0]) if dims[0] != 1 else E.ONE
+        if len(dims) not in (1, 2):
+            raise ShapeError("ones takes one or two dimensions", self.loc(t))
+        shape = (dims[0], dims[1] if len(dims) == 2 else 1)
+        return E.ONE if E.is_scalar_shape(shape) else E.Ones(shape)
+
     # -- function calls
     def t_call(self, t, expected):
         name_tok = t.children[0]
@@ -510,6 +552,8 @@ class _Typer:
             close = difflib.get_close_matches(name, list(USER_FUNCTIONS), n=1, cutoff=0.75)
             hint = (f"did you mean {close[0]!r}? " if close else "") + "supported: " + ", ".join(sorted(USER_FUNCTIONS))
             raise UnsupportedError(f"unsupported function {name!r}", self.loc(name_tok), hint)
+        if name in ("ones", "eye"):
+            return self.sized_constant(t, name, args)
         if len(args) != 1:
             raise ExprSyntaxError(f"{name} takes one argument, got {len(args)}", self.loc(name_tok))
         arg_expected = expected if name in E.ELEMENTWISE else None

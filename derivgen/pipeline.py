@@ -94,6 +94,14 @@ def _derivations(problem: Problem, ctx: Context, wrt: str, layout: str, order: i
     if layout == "numerator":
         gradient = numerator_gradient(gradient, ctx)
     yield gradient, verify
+    if problem.options.get("solve"):
+        from .derive.jacobian import _inline
+        from .derive.solve import solve_stationary
+        from .verify import verify_solution
+
+        g = _inline(_gradient_expr(gradient), ctx.where)
+        solution = solve_stationary(g, wrt, ctx.variables[wrt], ctx.assume)
+        yield solution, lambda c, d, seed=0: verify_solution(c, d, g, seed)
     if order == 2:  # for a matrix variable, the Hessian over the entries of vec X
         g = _gradient_expr(gradient)
         yield derive_jacobian(g, wrt, ctx.variables[wrt], ctx.where, ctx.assume, layout, kind="hessian"), verify_jacobian
@@ -125,6 +133,8 @@ def dim_sources(problem: Problem) -> dict[str, str]:
 def result_lhs(kind: str, wrt: str, shape, layout: str, f_shape=E.SCALAR, symmetric: bool = False) -> tuple[str, str]:
     """The left-hand side of a result, as text and LaTeX, by kind and layout."""
     x = name_latex(wrt)
+    if kind == "solution":
+        return f"{wrt}*", f"\\hat{{{x}}}"
     matrix = shape[1] != 1 or f_shape[1] != 1
     if kind == "hessian":
         if shape[1] != 1:
@@ -148,6 +158,8 @@ def result_note(derivation: Derivation, ctx: Context, lang: str) -> str | None:
     from . import i18n
 
     x = derivation.wrt
+    if derivation.kind == "solution":
+        return i18n.text("note_solution", lang, x=x)
     if derivation.kind == "hessian":
         return i18n.text("note_hessian", lang, x=x)
     if derivation.kind == "jacobian":
@@ -181,6 +193,8 @@ def _lhs(block, ctx: Context, derivation: Derivation) -> tuple[str, str]:
         if derivation.kind == "hessian" and derivation.layout == "numerator" or derivation.kind == "jacobian":
             return result_lhs(derivation.kind, x, shape, "numerator", ctx.function.shape)
         return "J", "J"
+    if block.kind == "solve":
+        return None, None  # every line is an equation
     if block.kind in ("jacT", "gradT", "gradS"):
         return result_lhs(derivation.kind, x, shape, derivation.layout, ctx.function.shape, derivation.symmetric)
     return f"df/d{block.var}", f"\\frac{{\\partial f}}{{\\partial {name_latex(block.var)}}}"
@@ -189,6 +203,9 @@ def _lhs(block, ctx: Context, derivation: Derivation) -> tuple[str, str]:
 def _steps(derivation: Derivation, ctx: Context) -> list[dict]:
     steps = []
     for block in derivation.blocks:
+        if block.kind == "solve":
+            steps += _equation_steps(block)
+            continue
         lhs_text, lhs_latex = _lhs(block, ctx, derivation)
         for k, step in enumerate(block.steps):
             steps.append({
@@ -200,6 +217,20 @@ def _steps(derivation: Derivation, ctx: Context) -> list[dict]:
                 "rules": list(step.rules),
             })
     return steps
+
+
+def _equation_steps(block) -> list[dict]:
+    """A solution: `∂f/∂X = 0`, then each equivalent equation on its own line after ⟺."""
+    out = []
+    for k, step in enumerate(block.steps):
+        eq = step.expr
+        if k == 0:
+            out.append({"lhs": text(eq.lhs), "lhs_latex": latex(eq.lhs), "rel": "=", "block": "solve",
+                        "latex": latex(eq.rhs), "text": text(eq.rhs), "rules": list(step.rules)})
+        else:
+            out.append({"lhs": None, "lhs_latex": None, "rel": "\\Leftrightarrow", "block": "solve",
+                        "latex": latex(eq), "text": text(eq), "rules": list(step.rules)})
+    return out
 
 
 def _numpy(problem: Problem, ctx: Context, result: E.Expr, wrt: str) -> str:

@@ -92,6 +92,23 @@ def precedence(e: Expr) -> int:
     return P_ATOM
 
 
+def _definite(e: Expr) -> bool:
+    """True when a term has its shape without help: it can size a bare `1`, `I` or `0` beside it."""
+    if e.is_scalar:
+        return False
+    if isinstance(e, (E.Sym, E.Dif, E.Kron, E.Commutation)):
+        return True
+    if isinstance(e, (E.Num, E.Ones, E.Eye, E.Zero)):
+        return False
+    if isinstance(e, E.MatMul):
+        return any(_definite(f) for f in e.chain)
+    return any(_definite(c) for c in e.children())
+
+
+def _constant_only(e: Expr) -> bool:
+    return not _definite(e)
+
+
 def leading_positive(terms: tuple[Expr, ...]) -> tuple[Expr, ...]:
     """Terms reordered so that a sum does not start with a minus when it has a positive term."""
 
@@ -136,6 +153,7 @@ class LatexPrinter:
             E.Inverse: self.inverse, E.Power: self.power, E.Hadamard: self.hadamard,
             E.HadDiv: self.haddiv, E.HadPow: self.hadpow, E.Func: self.func, E.D: self.d,
             E.Kron: self.kron, E.Commutation: self.commutation,
+            E.Eq: lambda e: f"{self(e.lhs)} = {self(e.rhs)}",
         }
 
     def __call__(self, e: Expr) -> str:
@@ -268,21 +286,46 @@ class LatexPrinter:
 
 
 class TextPrinter:
-    """Expression → the problem-file syntax (`A'*(A*x - b)`); parses back to the same value."""
+    """Expression → the problem-file syntax (`A'*(A*x - b)`); parses back to the same value.
+
+    `1`, `I` and `0` are written bare only where the parser sizes them from a neighbouring term
+    of a sum (`1 - Y`, `A + I`); anywhere else they are written with their size (`ones(m, n)`,
+    `eye(n)`)."""
 
     def __init__(self):
+        self.sized = False  # inside a sum whose other terms give the constants their size
         self.dispatch = {
             E.Sym: lambda e: e.name, E.Dif: lambda e: "d" + e.name, E.Num: self.num,
-            E.Ones: lambda e: "1", E.Eye: lambda e: "I", E.Zero: lambda e: "0", E.Add: self.add,
+            E.Ones: self.ones, E.Eye: self.eye, E.Zero: self.zero, E.Add: self.add,
             E.MatMul: self.matmul, E.Transpose: self.transpose, E.Inverse: self.inverse,
             E.Power: self.power, E.Hadamard: self.hadamard, E.HadDiv: self.haddiv,
             E.HadPow: self.hadpow, E.Func: self.func, E.D: lambda e: f"d({self(e.arg)})",
             E.Kron: lambda e: f"kron({self(e.a)}, {self(e.b)})",
             E.Commutation: lambda e: f"commutation({dim_text(e.m)}, {dim_text(e.n)})",
+            E.Eq: lambda e: f"{self(e.lhs)} = {self(e.rhs)}",
         }
 
     def __call__(self, e: Expr) -> str:
         return self.dispatch[type(e)](e)
+
+    def unsized(self, e: Expr) -> str:
+        """Print e where nothing around it gives a bare constant its size."""
+        saved, self.sized = self.sized, False
+        try:
+            return self(e)
+        finally:
+            self.sized = saved
+
+    def ones(self, e):
+        return "1" if self.sized else self.sized_ones(e)
+
+    def eye(self, e):
+        return "I" if self.sized else f"eye({dim_text(e.n)})"
+
+    def zero(self, e):
+        if self.sized:
+            return "0"
+        return f"0*{self.sized_ones(E.Ones(e.shape))}"
 
     def wrap(self, e, min_prec):
         s = self(e)
@@ -296,20 +339,50 @@ class TextPrinter:
 
     def add(self, e):
         terms = leading_positive(e.terms)
-        out = self(terms[0])
-        for t in terms[1:]:
-            if isinstance(t, E.MatMul) and t.coeff < 0:
-                out += " - " + self.wrap(E.neg(t), P_MUL + 1 if isinstance(E.neg(t), E.Add) else P_MUL)
-            elif isinstance(t, E.Num) and t.value < 0:
-                out += " - " + self.num(E.Num(-t.value))
-            else:
-                out += " + " + self(t)
+        saved = self.sized
+        self.sized = not e.is_scalar and any(not _constant_only(t) for t in terms)
+        try:
+            out = self(terms[0])
+            for t in terms[1:]:
+                if isinstance(t, E.MatMul) and t.coeff < 0:
+                    out += " - " + self.wrap(E.neg(t), P_MUL + 1 if isinstance(E.neg(t), E.Add) else P_MUL)
+                elif isinstance(t, E.Num) and t.value < 0:
+                    out += " - " + self.num(E.Num(-t.value))
+                else:
+                    out += " + " + self(t)
+        finally:
+            self.sized = saved
         return out
 
     def factor(self, f):
         if isinstance(f, (E.MatMul, E.Hadamard, E.HadDiv, E.Add)) or (isinstance(f, E.Num) and (f.value < 0 or f.value.denominator != 1)):
             return f"({self(f)})"
+        if isinstance(f, E.Ones):  # inside a product a bare `1` would be sized by its neighbours
+            return self.sized_ones(f)
+        if isinstance(f, E.Transpose) and isinstance(f.arg, E.Ones):
+            return self.sized_ones(f.arg) + "'"
+        if not f.is_scalar and not isinstance(f, E.Eye):
+            saved, self.sized = self.sized, False  # a chain factor's own constants are not sized by the sum
+            try:
+                return self.wrap(f, P_POST)
+            finally:
+                self.sized = saved
         return self.wrap(f, P_POST)
+
+    @staticmethod
+    def sized_ones(f: E.Ones) -> str:
+        r, c = f.shape
+        return f"ones({dim_text(r)})" if c == 1 else f"ones({dim_text(r)}, {dim_text(c)})"
+
+    def top(self, e: Expr) -> str:
+        """The whole expression: a lone constant is written with its size."""
+        if isinstance(e, E.Ones):
+            return self.sized_ones(e)
+        if isinstance(e, E.Eye):
+            return f"eye({dim_text(e.n)})"
+        if isinstance(e, E.Zero):
+            return f"0*ones({dim_text(e.shape[0])}, {dim_text(e.shape[1])})" if e.shape[1] != 1 else f"0*ones({dim_text(e.shape[0])})"
+        return self(e)
 
     def matmul(self, e):
         num, den = split_denominator(e)
@@ -330,9 +403,12 @@ class TextPrinter:
         return self.wrap(e.arg, P_ATOM) + "'"
 
     def inverse(self, e):
-        return f"inv({self(e.arg)})"
+        return f"inv({self.unsized(e.arg)})"
 
     def power(self, e):
+        if not e.base.is_scalar:  # a matrix power: its base is not sized by a surrounding sum
+            base = e.base.name if isinstance(e.base, E.Sym) else f"({self.unsized(e.base)})"
+            return f"{base}^{self(e.exp)}"
         exp = self(e.exp)
         if isinstance(e.exp, E.Num) and (e.exp.value < 0 or e.exp.value.denominator != 1):
             exp = f"({exp})"
@@ -351,7 +427,8 @@ class TextPrinter:
 
     def func(self, e):
         name = "diag" if e.name == "diagvec" else e.name
-        return f"{name}({self(e.arg)})"
+        inner = self(e.arg) if e.name in E.ELEMENTWISE else self.unsized(e.arg)
+        return f"{name}({inner})"
 
 
 class NumpyPrinter:
@@ -443,7 +520,7 @@ class NumpyPrinter:
             "tr": f"np.trace({a})", "det": f"np.linalg.det({a})", "logdet": f"np.linalg.slogdet({a})[1]",
             "exp": f"np.exp({a})", "log": f"np.log({a})", "tanh": f"np.tanh({a})", "sqrt": f"np.sqrt({a})",
             "sigma": f"(1 / (1 + np.exp(-({a}))))", "sum": f"np.sum({a})", "norm": f"np.linalg.norm({a})",
-            "softmax": f"np.exp(({a}) - np.max({a})) / np.sum(np.exp(({a}) - np.max({a})))",
+            "softmax": f"(np.exp(({a}) - np.max({a})) / np.sum(np.exp(({a}) - np.max({a}))))",
             "logsumexp": f"(np.max({a}) + np.log(np.sum(np.exp(({a}) - np.max({a})))))",
             "diag": f"np.diag(np.ravel({a}))", "diagvec": f"np.diag({a}).reshape(-1, 1)",
             "vec": f"np.reshape({a}, (-1, 1), order='F')",
@@ -451,4 +528,9 @@ class NumpyPrinter:
 
 
 latex = LatexPrinter()
-text = TextPrinter()
+_text_printer = TextPrinter()
+
+
+def text(e: Expr) -> str:
+    """An expression in the problem-file syntax; it parses back to the same shape and value."""
+    return _text_printer.top(e)

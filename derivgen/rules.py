@@ -84,6 +84,13 @@ _RULES = [
     ("L2", "numerator layout", "分子布局", "\\frac{\\partial f}{\\partial x} = J \\text{ (rows follow } f)", "identification"),
     ("Y1", "gradient constrained to symmetric matrices", "对称约束下的梯度", "\\frac{\\partial f}{\\partial X}\\Big|_{X = X^{\\top}} = G + G^{\\top} - I \\odot G", "identification"),
     ("H1", "the Hessian is the Jacobian of the gradient", "黑塞矩阵是梯度的雅可比矩阵", "H = \\frac{\\partial}{\\partial x}\\left(\\frac{\\partial f}{\\partial x}\\right)", "identification"),
+    # stationary points
+    ("E0", "a stationary point", "驻点", "\\frac{\\partial f}{\\partial X} = 0", "solution"),
+    ("E1", "collect the unknown on one side", "把未知量移到一边", "L X R + C = 0 \\;\\Leftrightarrow\\; L X R = -C", "solution"),
+    ("E2", "multiply by the inverse", "两边乘以逆矩阵", "L X R = B \\;\\Rightarrow\\; X = L^{-1} B R^{-1}", "solution"),
+    ("E3", "multiply both sides by the unknown", "两边同乘未知矩阵", "G(X) = 0 \\;\\Rightarrow\\; X\\,G(X)\\,X = 0 \\text{ for invertible } X", "solution"),
+    ("E4", "inverse of a product", "乘积的逆", "(cAB)^{-1} = c^{-1}B^{-1}A^{-1}", "solution"),
+    ("E5", "inner product of ones", "全一向量的内积", "\\mathbf{1}^{\\top}\\mathbf{1} = N \\text{ for } \\mathbf{1} \\in \\mathbb{R}^N", "solution"),
     # simplification
     ("S1", "transpose of a product", "乘积的转置", f"(AB){_T} = B{_T}A{_T},\\ (A + B){_T} = A{_T} + B{_T},\\ (A{_T}){_T} = A", "simplification"),
     ("S2", "collect like terms", "合并同类项", "aA + bA = (a + b)A", "simplification"),

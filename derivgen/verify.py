@@ -30,6 +30,8 @@ TRIALS = 3
 STEP = 1e-3
 SIZES = (3, 4, 5, 2, 6, 7, 8, 9, 10, 11)
 SQUARE_NEEDS_INVERSE = ("det", "logdet")
+# a second choice for solutions: well-separated sizes keep AᵀA well conditioned when A is tall
+SOLUTION_SIZES = (12, 5, 3, 2, 7, 8, 9, 10, 11, 4)
 
 
 @dataclass
@@ -363,3 +365,72 @@ def verify_jacobian(ctx: Context, derivation: Derivation, seed: int = 0) -> Repo
             final = value(derivation.result)
         compare(final.T if derivation.layout == "denominator" else final, jac_fd, "the result, entry by entry")
     return Report(True, worst, TOLERANCE, sizes, trials, checks)
+
+
+# ----------------------------------------------------------------------------- stationary points
+
+
+def verify_solution(ctx: Context, derivation: Derivation, gradient: Expr, seed: int = 0) -> Report:
+    """Check a stationary point: the gradient vanishes there, and every line of the solution holds.
+
+    The solution of a linear equation exists only when its matrix is invertible (AᵀA needs
+    more rows than columns), so when the first choice of sizes makes it singular, the sizes are
+    drawn again in the other order before the check fails."""
+    wrt = derivation.wrt
+    last_error: VerificationError | None = None
+    for pool in (SIZES, SOLUTION_SIZES, tuple(reversed(SOLUTION_SIZES))):
+        try:
+            return _verify_solution(ctx, derivation, gradient, wrt, seed, pool)
+        except VerificationError as err:
+            last_error = err
+    raise last_error  # type: ignore[misc]
+
+
+def _verify_solution(ctx, derivation, gradient, wrt, seed, pool) -> Report:
+    global SIZES
+    saved, SIZES = SIZES, pool
+    try:
+        sizes = dimension_sizes(ctx)
+    finally:
+        SIZES = saved
+    rng = np.random.default_rng(seed)
+    sampler = Sampler(ctx, sizes, rng)
+    worst, checks = 0.0, 0
+    for _ in range(TRIALS):
+        values = sampler.point()
+        with np.errstate(all="ignore"):
+            try:
+                x_star = Evaluator(values, sizes)(derivation.result)
+                at_star = {**values, wrt: x_star}
+                g_star = Evaluator(at_star, sizes)(gradient)
+                g_typical = Evaluator(values, sizes)(gradient)
+            except np.linalg.LinAlgError as exc:
+                raise VerificationError(f"the stationary point could not be evaluated ({exc})") from None
+        scale = max(float(np.linalg.norm(g_typical)), 1e-12)
+        err = float(np.linalg.norm(g_star)) / scale
+        checks += 1
+        if not (_finite(x_star) and _finite(g_star) and err <= TOLERANCE):
+            raise VerificationError(
+                f"numeric check failed: the gradient does not vanish at the solution (relative size {err:.2e})",
+                hint="this is a bug in derivgen, not in your problem; please report it with the problem file",
+            )
+        worst = max(worst, err)
+        for block in derivation.blocks:
+            for s_index, step in enumerate(block.steps):
+                e = step.expr
+                if not isinstance(e, E.Eq):
+                    continue
+                with np.errstate(all="ignore"):
+                    lhs, rhs = Evaluator(at_star, sizes)(e.lhs), Evaluator(at_star, sizes)(e.rhs)
+                # relative to the sides, or to a typical gradient for the line `∂f/∂X = 0`
+                denom = max(float(np.linalg.norm(lhs)), float(np.linalg.norm(rhs)), scale)
+                line_err = float(np.linalg.norm(lhs - rhs)) / denom
+                checks += 1
+                if not (_finite(lhs) and _finite(rhs) and line_err <= TOLERANCE):
+                    raise VerificationError(
+                        f"numeric check failed: line {s_index + 1} of the solution does not hold at the solution "
+                        f"(relative error {line_err:.2e})",
+                        hint="this is a bug in derivgen, not in your problem; please report it with the problem file",
+                    )
+                worst = max(worst, line_err)
+    return Report(True, worst, TOLERANCE, sizes, TRIALS, checks)

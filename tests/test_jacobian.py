@@ -197,7 +197,7 @@ HESSIANS = [
         function: tr(X'*X)
         wrt: [X]
         order: 2
-        """, "2*I"),
+        """, "2*eye(m*n)"),
 ]
 
 

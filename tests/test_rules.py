@@ -354,9 +354,11 @@ def test_the_engine_reads_the_same_f_as_the_test():
 def test_every_rule_is_shown_by_a_case():
     try:
         from test_jacobian import CITED as jacobian_rules
+        from test_solve import CITED as solve_rules
     except ModuleNotFoundError:
         from tests.test_jacobian import CITED as jacobian_rules
-    shown = {rule for c in CASES for rule in c.rules} | jacobian_rules
+        from tests.test_solve import CITED as solve_rules
+    shown = {rule for c in CASES for rule in c.rules} | jacobian_rules | solve_rules
     missing = [rid for rid in RULES if rid not in shown]
     assert not missing, f"rules without a case in tests/test_rules.py: {missing}"
     unknown = sorted(shown - set(RULES))
@@ -368,8 +370,8 @@ def test_catalogue_ids_are_unique_and_well_formed():
     for rid in RULES:
         assert re.fullmatch(r"[A-Z][0-9]{1,2}", rid), rid
     groups = {r.group for r in RULES.values()}
-    assert groups <= {"rewrite", "differential", "trace", "identification", "simplification"}
-    for prefix, group in {"D": "differential", "T": "trace", "S": "simplification", "R": "rewrite"}.items():
+    assert groups <= {"rewrite", "differential", "trace", "identification", "simplification", "solution"}
+    for prefix, group in {"D": "differential", "T": "trace", "S": "simplification", "R": "rewrite", "E": "solution"}.items():
         for rid, rule in RULES.items():
             if rid.startswith(prefix):
                 assert rule.group == group, f"{rid} is in group {rule.group}"
@@ -378,7 +380,7 @@ def test_catalogue_ids_are_unique_and_well_formed():
 # The LaTeX commands a formula may use: all known to LaTeX (amsmath), MathJax and KaTeX.
 KNOWN_COMMANDS = {
     "mathrm", "operatorname", "top", "lVert", "rVert", "lvert", "rvert", "left", "right", "quad",
-    "text", "to", "otimes", "Big", "frac", "tfrac", "sum", "odot", "oslash", "sqrt", "exp", "log", "tanh", "sigma",
+    "text", "to", "otimes", "Big", "Leftrightarrow", "in", "mathbb", "frac", "tfrac", "sum", "odot", "oslash", "sqrt", "exp", "log", "tanh", "sigma",
     "det", "mathbf", "Rightarrow", "ldots", "partial", ",", ";", " ",
 }
 

@@ -120,6 +120,8 @@ def group_terms(terms: list[Expr]) -> dict[str, list[Expr]]:
     """Coefficients K of the normal terms tr(K dV), grouped by V (in order of appearance)."""
     groups: dict[str, list[Expr]] = {}
     for t in terms:
+        if not E.has_dif(t):  # a term that cancelled to zero (tr(0·dY))
+            continue
         name, k = coefficient_of(t)
         groups.setdefault(name, []).append(k)
     return groups
@@ -144,7 +146,7 @@ def _identify(block: Block, terms: list[Expr], shapes: dict[str, Shape]) -> dict
         collected = any(len(k) > 1 and (not isinstance(ks[n], E.Add) or len(ks[n].terms) < len(k)) for n, k in groups.items())
         if line != block.last:
             block.add(line, *(("T1", "S2") if collected else ("T1",)))
-    gradients = {name: push_transposes(E.tp(k)) for name, k in ks.items()}
+    gradients = {name: push_transposes(E.tp(k)) for name, k in ks.items() if not E.is_zero(k)}
     line = _trace_line(gradients, shapes)
     if line != block.last:
         block.add(line, "S1")

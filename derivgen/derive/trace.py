@@ -172,7 +172,7 @@ def normal_form(df: Expr) -> tuple[list[Step], list[Expr]]:
     """Steps that bring `df` to a sum of `tr(K dV)` terms, and those terms."""
     steps: list[Step] = []
     terms, rules = split(df)
-    terms = [t for t in terms if not E.is_zero(t)]
+    terms = [t for t in terms if not E.is_zero(t) and E.has_dif(t)]
     if len(terms) > 1 and rules:
         steps.append(Step(E.add(*terms), tuple(sorted(rules))))
     for _ in range(100):
@@ -186,7 +186,7 @@ def normal_form(df: Expr) -> tuple[list[Step], list[Expr]]:
             new = m[1] if (m is not None and m[0] == rule) else t
             pieces, _ = split(new)
             new_terms.extend(pieces)
-        terms = [t for t in new_terms if not E.is_zero(t)]
+        terms = [t for t in new_terms if not E.is_zero(t) and E.has_dif(t)]
         steps.append(Step(E.add(*terms, shape=E.SCALAR), (rule,)))
     raise UnsupportedError("the trace normal form did not converge")  # pragma: no cover
 

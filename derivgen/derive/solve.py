@@ -1,0 +1,186 @@
+"""Stationary points: solving ∂f/∂X = 0 where the equation is linear in X.
+
+Steps: set the gradient to zero (E0); if X appears only through X⁻¹, multiply both sides by X on
+the left and the right (E3, the notes' move for the Gaussian covariance); expand so that every
+term holds X at most once (T7); collect the terms L·X·R on one side and move the rest (E1); multiply
+by the inverses (E2) and simplify (E4 inverse of a product, S6 A A⁻¹ = I, E5 1ᵀ1 = N, …). Where
+the equation is not of that form derivgen says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from .. import expr as E
+from ..errors import UnsupportedError
+from ..expr import Expr
+from .model import Block, Derivation, Step
+from .simplify import cancel_inverses, collect, factor, push_transposes, simplify_steps
+from .trace import parts, split
+
+
+def _only_through_inverse(g: Expr, x: E.Sym) -> bool:
+    """True when every occurrence of X in g is inside X⁻¹."""
+    found = False
+
+    def go(n: Expr, inside: bool) -> bool:
+        nonlocal found
+        if n == x:
+            found = True
+            return inside
+        if isinstance(n, E.Inverse) and n.arg == x:
+            found = True
+            return True
+        return all(go(c, inside) for c in n.children())
+
+    return go(g, False) and found
+
+
+def inverse_of(a: Expr) -> Expr:
+    """(c s A B)⁻¹ = c⁻¹ s⁻¹ B⁻¹ A⁻¹, (A⁻¹)⁻¹ = A (E4)."""
+    if isinstance(a, E.MatMul):
+        scalars = [E.Num(1 / a.coeff), *(E.power(s, E.Num(Fraction(-1))) for s in a.scalars)]
+        if all(f.is_square for f in a.chain):
+            return E.mul(*scalars, *(inverse_of(f) for f in reversed(a.chain)))
+        return E.mul(*scalars, E.inv(E.mul(*a.chain)))  # (AᵀA)⁻¹ does not split: A is not square
+    if isinstance(a, E.Num):
+        return E.Num(1 / a.value)
+    if a.is_scalar:
+        return E.power(a, E.Num(Fraction(-1)))
+    return E.inv(a)
+
+
+def ones_products(e: Expr) -> Expr:
+    """1ᵀ1 = N for the all-ones vector of length N (E5)."""
+
+    def pair(a, b):
+        if isinstance(a, E.Transpose) and isinstance(a.arg, E.Ones) and isinstance(b, E.Ones):
+            n = b.shape[0]
+            return [E.Sym(n, E.SCALAR, "dim") if isinstance(n, str) else E.Num(Fraction(n))]
+        return None
+
+    from .simplify import _chain_rewrite
+
+    return _chain_rewrite(e, pair)
+
+
+def _tidy(e: Expr) -> Expr:
+    """The bookkeeping between solution lines: inverses cancelled, 1ᵀ1 = N, like terms collected."""
+    for f in (ones_products, cancel_inverses, push_transposes, collect, factor):
+        e = f(e)
+    return e
+
+
+def solve_stationary(g: Expr, x_name: str, x_shape, assume: dict[str, set[str]]) -> Derivation:
+    """The stationary point X̂ with ∂f/∂X = g(X) = 0, step by step (a 'solution' derivation)."""
+    x = E.Sym(x_name, x_shape)
+    zero = E.zero(g.shape)
+    block = Block("solve", x_name)
+    block.add(E.Eq(g, zero, g.shape), "E0")
+    lhs = g
+    if _only_through_inverse(g, x) and not x.is_scalar:
+        lhs = _tidy(E.add(*(E.mul(x, t, x) for t in _terms(lhs)), shape=g.shape))
+        block.add(E.Eq(lhs, zero, lhs.shape), "E3", "S6")
+    marked = E.substitute(lhs, {x: E.Dif(x_name, x_shape)})
+    pieces, _ = split(marked)
+    tidied = [ones_products(p) for p in pieces]
+    used_ones = tidied != pieces
+    pieces = tidied
+    linear, constant = [], []
+    for p in pieces:
+        n = sum(isinstance(m, E.Dif) for m in E.walk(p))
+        if n == 0:
+            constant.append(E.substitute(p, {}))
+        elif n == 1:
+            linear.append(p)
+        else:
+            raise _not_linear(x_name)
+    if not linear:
+        raise _not_linear(x_name)
+    expanded = E.add(*(E.substitute(p, {E.Dif(x_name, x_shape): x}) for p in pieces), shape=g.shape)
+    if expanded != lhs:
+        block.add(E.Eq(_tidy_terms(expanded), zero, g.shape), *(("T7", "E5") if used_ones else ("T7",)))
+    lefts, rights = [], []
+    for p in linear:
+        c, sc, ch = parts(p)
+        i = next((k for k, f in enumerate(ch) if isinstance(f, E.Dif)), None)
+        if i is None:
+            j = next((k for k, s in enumerate(sc) if isinstance(s, E.Dif)), None)
+            if j is None:
+                raise _not_linear(x_name)
+            lefts.append(E.mul(E.Num(c), *sc[:j], *sc[j + 1:], *ch))
+            rights.append(())
+            continue
+        after = list(ch[i + 1:])
+        if after and E.mul(*after).is_scalar:  # X 1ᵀ1 = N X: a scalar on the right moves left
+            sc, after = [*sc, E.mul(*after)], []
+        lefts.append(E.mul(E.Num(c), *sc, *ch[:i]) if (i or sc or c != 1) else None)
+        rights.append(tuple(after))
+    if len(set(rights)) != 1:
+        raise UnsupportedError(
+            f"derivgen cannot solve ∂f/∂{x_name} = 0: {x_name} is multiplied from both sides by different factors",
+            hint="only equations L·X·R = B with one L and one R are solved step by step",
+        )
+    right = rights[0]
+    n_rows = x_shape[0]
+    left = E.add(*(lf if lf is not None else E.Eye(n_rows) for lf in (_as_matrix(l, n_rows) for l in lefts)))
+    rhs = _tidy(E.add(*(E.neg(c) for c in constant), shape=(x_shape[0], x_shape[1]) if not right else _rhs_shape(left, x, right))) if constant else E.zero(_rhs_shape(left, x, right))
+    collected = E.mul(left, x, *right)
+    block.add(E.Eq(collected, rhs, collected.shape), "E1")
+    solution = E.mul(_inv(left) if not isinstance(left, E.Eye) else E.ONE, rhs, *(_inv(r) for r in reversed(right)))
+    block.add(E.Eq(x, solution, x.shape), "E2")
+    e = solution
+    for step in _solution_steps(solution, assume):
+        block.add(E.Eq(x, step.expr, x.shape), *step.rules)
+        e = step.expr
+    return Derivation(x_name, [block], e, kind="solution")
+
+
+def _inv(a: Expr) -> Expr:
+    """L⁻¹ as written (E2); distributing it over a product is the next step (E4)."""
+    return E.power(a, E.Num(Fraction(-1))) if a.is_scalar else E.Inverse(a, a.shape)
+
+
+def _terms(e: Expr) -> list[Expr]:
+    return list(e.terms) if isinstance(e, E.Add) else [e]
+
+
+def _tidy_terms(e: Expr) -> Expr:
+    return ones_products(e)
+
+
+def _as_matrix(l: Expr | None, n) -> Expr | None:
+    """A scalar coefficient of a vector unknown becomes a multiple of I (λx = λI x)."""
+    if l is None:
+        return None
+    if l.is_scalar and n != 1:
+        return E.mul(l, E.Eye(n))
+    return l
+
+
+def _rhs_shape(left: Expr, x: Expr, right) -> tuple:
+    return E.mul(left, x, *right).shape
+
+
+def _solution_steps(solution: Expr, assume) -> list[Step]:
+    steps: list[Step] = []
+    e = solution
+    for rule, f in (("E4", _distribute_inverses), ("E5", ones_products), ("S6", cancel_inverses)):
+        new = f(e)
+        if new != e:
+            steps.append(Step(new, (rule,)))
+            e = new
+    steps += simplify_steps(e, assume)
+    return steps
+
+
+def _distribute_inverses(e: Expr) -> Expr:
+    return E.transform(e, lambda n: inverse_of(n.arg) if isinstance(n, E.Inverse) and isinstance(n.arg, E.MatMul) else None)
+
+
+def _not_linear(x: str) -> UnsupportedError:
+    return UnsupportedError(
+        f"derivgen cannot solve ∂f/∂{x} = 0 step by step: the equation is not linear in {x}",
+        hint="solving is done where the gradient is linear in the unknown (least squares, ridge regression) "
+             "or becomes linear after multiplying by the unknown (the Gaussian covariance)",
+    )
