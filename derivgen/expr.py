@@ -91,6 +91,7 @@ class Sym(Expr):
     name: str
     shape: Shape
     role: str = "var"  # "var" | "where" | "dim"
+    index: str | None = None  # for a member x_t of an indexed family: its index t
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +295,36 @@ class Commutation(Expr):
     def __post_init__(self):
         size = dim_mul(self.m, self.n)
         object.__setattr__(self, "shape", (size, size))
+
+
+@dataclass(frozen=True, slots=True)
+class SumOver(Expr):
+    """Σ_{index=1}^{count} body: a sum over the samples of an indexed family (x_t, t = 1..N)."""
+
+    index: str
+    count: Dim
+    body: Expr
+    shape: Shape = field(compare=False)
+
+    def children(self):
+        return (self.body,)
+
+    def rebuild(self, children):
+        return sumover(self.index, self.count, children[0])
+
+
+def uses_index(e: Expr, index: str) -> bool:
+    return any(isinstance(n, Sym) and n.index == index for n in walk(e))
+
+
+def sumover(index: str, count: Dim, body: Expr) -> Expr:
+    """Σ_t body; a body that does not involve t is simply multiplied by the count."""
+    if is_zero(body):
+        return body
+    if not uses_index(body, index):
+        n = Sym(count, SCALAR, "dim") if isinstance(count, str) else Num(Fraction(count))
+        return mul(n, body)
+    return SumOver(index, count, body, body.shape)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ class Evaluator:
             E.Hadamard: self.hadamard, E.HadDiv: lambda e: self(e.num) / self(e.den),
             E.HadPow: lambda e: self(e.base) ** float(e.exp), E.Func: self.func, E.D: self.d,
             E.Kron: lambda e: np.kron(self(e.a), self(e.b)), E.Commutation: self.commutation,
-            E.Eq: lambda e: self(e.lhs) - self(e.rhs),
+            E.Eq: lambda e: self(e.lhs) - self(e.rhs), E.SumOver: self.sumover,
         }
 
     def __call__(self, e: Expr) -> np.ndarray:
@@ -54,7 +54,17 @@ class Evaluator:
     def sym(self, e):
         if e.role == "dim":
             return np.array([[float(self.sizes[e.name])]])
+        if e.index is not None:  # a sample of a family: column t of the stacked samples
+            k = self.env[("index", e.index)]
+            return self.env[e.name][:, [k]]
         return self.env[e.name]
+
+    def sumover(self, e):
+        total = None
+        for k in range(self.size(e.count)):
+            value = Evaluator({**self.env, ("index", e.index): k}, self.sizes)(e.body)
+            total = value if total is None else total + value
+        return total
 
     def dif(self, e):
         return self.env[("d", e.name)]

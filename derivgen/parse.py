@@ -61,6 +61,8 @@ class Scope:
     shapes: dict[str, Shape] = field(default_factory=dict)
     roles: dict[str, str] = field(default_factory=dict)  # name -> "var" | "where"
     dims: set[str] = field(default_factory=set)  # dimension symbols, usable as scalars
+    indices: dict[str, object] = field(default_factory=dict)  # index -> its range (`t: N`)
+    indexed: dict[str, str] = field(default_factory=dict)  # family member x_t -> its index t
 
     def declare(self, name: str, shape: Shape, role: str = "var") -> None:
         self.shapes[name] = shape
@@ -170,6 +172,7 @@ class _Typer:
     def __init__(self, source: Located, scope: Scope):
         self.source = source
         self.scope = scope
+        self.active: list[str] = []  # indices of the sums we are inside
 
     # -- helpers
     def loc(self, node) -> Location:
@@ -240,6 +243,12 @@ class _Typer:
             if expected[0] != expected[1]:
                 raise self.shape_error(t, f"the identity I is square, but {shape_str(expected)} is needed here")
             return E.Eye(expected[0]) if not E.is_scalar_shape(expected) else E.ONE
+        if name in self.scope.indexed:
+            index = self.scope.indexed[name]
+            if index not in self.active:
+                raise ShapeError(f"{name} is one sample of a family indexed by {index}", self.loc(t),
+                                 f"use it inside a sum over the samples: `sum({index}, ...)`")
+            return E.Sym(name, self.scope.shapes[name], "var", index)
         if name in self.scope.shapes:
             return E.Sym(name, self.scope.shapes[name], self.scope.roles.get(name, "var"))
         if name in self.scope.dims:
@@ -510,6 +519,20 @@ class _Typer:
             raise ExprSyntaxError("`^T` is only a transpose", self.loc(node))
         raise ExprSyntaxError("bad exponent", self.loc(node))  # pragma: no cover
 
+    def sum_over(self, t, args, expected) -> Expr:
+        """sum(t, body): Σ over the samples t = 1..N of an indexed family."""
+        first, body = args
+        index = str(first.children[0]) if isinstance(first, Tree) and first.data == "name" else None
+        if index not in self.scope.indices:
+            raise ShapeError("the first argument of sum(t, ...) must be an index declared under `indices:`",
+                             self.loc(first), "e.g. `indices: {t: N}` and `sum(t, x_t' * x_t)`")
+        self.active.append(index)
+        try:
+            value = self.infer(body, expected)
+        finally:
+            self.active.pop()
+        return E.sumover(index, self.scope.indices[index], value)
+
     def _dimension(self, a):
         """A dimension written in ones(...)/eye(...): a letter, a positive integer or a product `m*n`."""
         if isinstance(a, Tree) and a.data == "number" and str(a.children[0]).isdigit() and int(a.children[0]) > 0:
@@ -554,6 +577,8 @@ class _Typer:
             raise UnsupportedError(f"unsupported function {name!r}", self.loc(name_tok), hint)
         if name in ("ones", "eye"):
             return self.sized_constant(t, name, args)
+        if name == "sum" and len(args) == 2:
+            return self.sum_over(t, args, expected)
         if len(args) != 1:
             raise ExprSyntaxError(f"{name} takes one argument, got {len(args)}", self.loc(name_tok))
         arg_expected = expected if name in E.ELEMENTWISE else None

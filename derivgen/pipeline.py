@@ -41,6 +41,12 @@ def build_context(problem: Problem) -> Context:
     for name, dims in problem.variables.items():
         scope.declare(name, shape_from_dims(dims))
         scope.dims |= {d for d in dims if isinstance(d, str)}
+    scope.indices = dict(problem.indices)
+    scope.dims |= {n for n in problem.indices.values() if isinstance(n, str)}
+    for name in problem.variables:
+        base, _, index = name.rpartition("_")
+        if base and index in problem.indices:
+            scope.indexed[name] = index
     where: dict[str, E.Expr] = {}
     for name, source in problem.where:
         definition = parse_expr(source, scope)
@@ -49,7 +55,8 @@ def build_context(problem: Problem) -> Context:
     function = parse_expr(problem.function, scope)
     variables = {name: shape_from_dims(dims) for name, dims in problem.variables.items()}
     assume = {name: set(a) for name, a in problem.assume.items()}
-    return Context(function, variables, where, assume)
+    families = {name: problem.indices[index] for name, index in scope.indexed.items()}
+    return Context(function, variables, where, assume, families)
 
 
 def solve(problem: Problem, seed: int = 0, layout: str = "denominator") -> Solved:
@@ -127,6 +134,11 @@ def dim_sources(problem: Problem) -> dict[str, str]:
         for axis, d in enumerate(dims):
             if isinstance(d, str) and d not in out:
                 out[d] = f"{name}.shape[{axis}]"
+    for name in problem.variables:  # a family x_t is passed with its N samples as columns
+        base, _, index = name.rpartition("_")
+        count = problem.indices.get(index) if base else None
+        if isinstance(count, str) and count not in out:
+            out[count] = f"{name}.shape[1]"
     return out
 
 

@@ -153,11 +153,17 @@ class LatexPrinter:
             E.Inverse: self.inverse, E.Power: self.power, E.Hadamard: self.hadamard,
             E.HadDiv: self.haddiv, E.HadPow: self.hadpow, E.Func: self.func, E.D: self.d,
             E.Kron: self.kron, E.Commutation: self.commutation,
-            E.Eq: lambda e: f"{self(e.lhs)} = {self(e.rhs)}",
+            E.Eq: lambda e: f"{self(e.lhs)} = {self(e.rhs)}", E.SumOver: self.sumover,
         }
 
     def __call__(self, e: Expr) -> str:
         return self.dispatch[type(e)](e)
+
+    def sumover(self, e):
+        body = self(e.body)
+        if isinstance(e.body, (E.Add,)) or (isinstance(e.body, E.MatMul) and e.body.coeff < 0):
+            body = paren(body)
+        return f"\\sum_{{{name_latex(e.index)}=1}}^{{{dim_latex(e.count)}}} {body}"
 
     def kron(self, e):
         return f"{self.wrap(e.a, P_POST)} \\otimes {self.wrap(e.b, P_POST)}"
@@ -206,9 +212,13 @@ class LatexPrinter:
         """A factor of a product: sums and Hadamard products get brackets."""
         if isinstance(f, (E.Hadamard, E.HadDiv)):
             return bracket(self(f))
-        if isinstance(f, (E.MatMul, E.Kron)):
+        if isinstance(f, (E.MatMul, E.Kron, E.SumOver)):
             return paren(self(f))
         return self.wrap(f, P_POST)
+
+    def last_factor(self, f: Expr) -> str:
+        """The last factor of a product: a sum over samples needs no parentheses there."""
+        return self(f) if isinstance(f, E.SumOver) and not isinstance(f.body, E.Add) else self.factor(f)
 
     def matmul(self, e):
         num, den = split_denominator(e)
@@ -216,6 +226,10 @@ class LatexPrinter:
         c = abs(e.coeff)
         parts = [self.factor(f) for f in num]
         chain = [self.factor(f) for f in e.chain]
+        if chain:
+            chain[-1] = self.last_factor(e.chain[-1])
+        elif parts and not den:
+            parts[-1] = self.last_factor(num[-1])
         if den:
             if e.is_scalar:  # a scalar quotient: everything above the bar
                 parts, chain = parts + chain, []
@@ -302,7 +316,8 @@ class TextPrinter:
             E.HadPow: self.hadpow, E.Func: self.func, E.D: lambda e: f"d({self(e.arg)})",
             E.Kron: lambda e: f"kron({self(e.a)}, {self(e.b)})",
             E.Commutation: lambda e: f"commutation({dim_text(e.m)}, {dim_text(e.n)})",
-            E.Eq: lambda e: f"{self(e.lhs)} = {self(e.rhs)}",
+            E.Eq: lambda e: f"{self.unsized(e.lhs)} = {'0' if E.is_zero(e.rhs) else self.unsized(e.rhs)}",
+            E.SumOver: lambda e: f"sum({e.index}, {self.unsized(e.body)})",
         }
 
     def __call__(self, e: Expr) -> str:
@@ -450,6 +465,7 @@ class NumpyPrinter:
             E.Kron: lambda e: f"np.kron({self(e.a)}, {self(e.b)})",
             E.Commutation: lambda e: (f"(lambda m, n: np.eye(m * n)[np.arange(m * n).reshape(m, n, order='F').ravel()])"
                                       f"({self.dim(e.m)}, {self.dim(e.n)})"),
+            E.SumOver: lambda e: f"sum(({self(e.body)}) for {e.index} in range({self.dim(e.count)}))",
         }
 
     def __call__(self, e: Expr) -> str:
@@ -473,6 +489,8 @@ class NumpyPrinter:
             return f"({self(self.where[e.name])})"
         if e.role == "dim":
             return self.dim(e.name)
+        if e.index is not None:  # a family is passed with its samples as columns
+            return f"{e.name}[:, [{e.index}]]"
         return e.name
 
     @staticmethod

@@ -66,7 +66,7 @@ LANGUAGES = ("en", "zh")
 LAYOUTS = ("denominator", "numerator")
 FORMATS = ("md", "tex", "pdf", "html", "json")
 PROBLEM_KEYS = (
-    "title", "statement", "variables", "assume", "where", "function", "wrt",
+    "title", "statement", "variables", "indices", "assume", "where", "function", "wrt",
     "order", "layout", "solve", "constrain_symmetric",
 )
 SET_KEYS = ("title", "course", "author", "date", "language", "order", "formats", "templates", "layout")
@@ -151,6 +151,7 @@ class Problem:
     function: SourceText
     wrt: tuple[str, ...]
     options: dict[str, Any] = field(default_factory=dict)  # order, layout, solve, constrain_symmetric
+    indices: dict[str, int | str] = field(default_factory=dict)  # index -> range: `indices: {t: N}`
     # "title", "variables.X", "variables.X.0", "assume.B", "assume.B.0", "where.Y", "wrt.0", "function"...:
     # a top-level key names its value, "key.name" an entry's name, "….i" item i of a list.
     locations: dict[str, Location] = field(default_factory=dict)
@@ -217,6 +218,7 @@ def load_problem_text(text: str, path: str | None = None, problem_id: str = "pro
         id=problem_id, path=path, title=draft.title, statement=draft.statement,
         variables=draft.variables, assume=draft.assume, where=tuple(draft.where),
         function=draft.function, wrt=draft.wrt, options=draft.options, locations=draft.locations,
+        indices=draft.indices,
     )
 
 
@@ -566,6 +568,7 @@ class _Draft:
     wrt: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
     locations: dict[str, Location] = field(default_factory=dict)
+    indices: dict[str, int | str] = field(default_factory=dict)
 
 
 _VARIABLES_EXAMPLE = "`X: [m, n]` (a matrix), `x: [n]` (a vector), `t: []` (a scalar)"
@@ -588,6 +591,22 @@ def _read_variables(src: _Source, node: Node, draft: _Draft) -> None:
         if symbol in draft.variables:
             raise src.error(f"dimension '{symbol}' is also the name of a variable", use,
                             hint="use different names for sizes and variables, e.g. n for the length of x")
+
+
+def _read_indices(src: _Source, node: Node, draft: _Draft) -> None:
+    """`indices: {t: N}`: t runs over 1..N; a variable named x_t is then a family of N samples."""
+    example = "`indices: {t: N}` (and a variable `x_t: [n]` for the samples x_1 … x_N)"
+    for name, key, value in _entries(src, node, "indices", example):
+        _check_name(src, name, key, "index")
+        if name in draft.variables:
+            raise src.error(f"index '{name}' is also the name of a variable", key, hint="use a new letter, e.g. t")
+        draft.locations[f"indices.{name}"] = src.at(key)
+        draft.indices[name] = _read_dim(src, f"the range of {name}", value, draft)
+    for var, dims in draft.variables.items():
+        base, _, index = var.rpartition("_")
+        if base and index in draft.indices and len(dims) == 2:
+            raise src.error(f"'{var}' is a family indexed by {index}: each sample must be a vector or a scalar",
+                            node, hint=f"declare `{var}: [n]` (a vector per sample)")
 
 
 def _check_name(src: _Source, name: str, node: Node, role: str) -> None:
@@ -746,6 +765,7 @@ _PROBLEM_SECTIONS: dict[str, Callable[[_Source, Node, _Draft], None]] = {
     "title": _read_title,
     "statement": _read_statement,
     "variables": _read_variables,
+    "indices": lambda src, node, draft: _read_indices(src, node, draft),
     "assume": _read_assume,
     "where": _read_where,
     "function": _read_function,

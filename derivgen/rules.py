@@ -57,6 +57,7 @@ _RULES = [
     ("D20", "differential of logsumexp", "logsumexp 的微分", f"{_d}\\operatorname{{logsumexp}}(z) = \\operatorname{{softmax}}(z){_T}{_d}z", "differential"),
     ("D21", "differential of diag", "diag 的微分", f"{_d}\\operatorname{{diag}}(u) = \\operatorname{{diag}}({_d}u)", "differential"),
     ("D22", "differential of a sum of entries", "元素和的微分", f"{_d}\\operatorname{{sum}}(U) = \\mathbf{{1}}{_T}({_d}U)\\mathbf{{1}}", "differential"),
+    ("D23", "differential of a sum over samples", "对样本求和的微分", f"{_d}\\sum_t u_t = \\sum_t {_d}u_t", "differential"),
     # trace normal form
     ("T0", "a scalar is its own trace", "标量等于其迹", f"a = {_tr}(a) \\text{{ for scalar }} a", "trace"),
     ("T1", "linearity of the trace", "迹的线性", f"{_tr}(A + B) = {_tr}A + {_tr}B,\\quad {_tr}(cA) = c\\,{_tr}A", "trace"),
@@ -66,6 +67,7 @@ _RULES = [
     ("T5", "elementwise quotient inside a trace", "迹中的逐元素商", f"{_tr}(A{_T}(B \\oslash C)) = {_tr}((A \\oslash C){_T}B)", "trace"),
     ("T6", "diagonal matrix inside a trace", "迹中的对角矩阵", f"{_tr}(A\\operatorname{{diag}}(u)) = \\operatorname{{diag}}(A){_T}u", "trace"),
     ("T7", "distributivity", "分配律", "A(B + C) = AB + AC", "trace"),
+    ("T8", "a sum over samples inside the trace", "样本求和移入迹内", f"\\sum_t c\\,{_tr}(K_t\\,{_d}X) = {_tr}\\Big(\\Big(\\sum_t c\\,K_t\\Big){_d}X\\Big)", "trace"),
     # identification and chain rule
     ("I1", "identification of the gradient", "由微分识别梯度", f"{_d}f = {_tr}(G{_T}{_d}X) \\;\\Rightarrow\\; \\frac{{\\partial f}}{{\\partial X}} = G", "identification"),
     ("C1", "chain rule: substitute the differential", "链式法则：代入微分", f"{_d}f = {_tr}\\left(\\left(\\tfrac{{\\partial f}}{{\\partial Y}}\\right){_T}{_d}Y\\right),\\ {_d}Y = \\ldots", "identification"),
@@ -101,6 +103,7 @@ _RULES = [
     ("S7", "powers of a scalar", "标量的幂", "s^a s^b = s^{a+b}", "simplification"),
     ("S8", "use the definition", "代回定义", "\\sigma(WX) \\to Y \\text{ where } Y = \\sigma(WX) \\text{ is defined}", "simplification"),
     ("S9", "products of powers of a matrix", "矩阵幂的乘积", "A^a A^b = A^{a+b}", "simplification"),
+    ("S12", "constants out of a sum over samples", "常量提出求和号", "\\sum_t A\\,u_t = A\\sum_t u_t,\\quad \\sum_t c = N c", "simplification"),
     ("S10", "product of diagonal matrices", "对角矩阵的乘积", "\\operatorname{diag}(a)\\operatorname{diag}(b) = \\operatorname{diag}(a \\odot b)", "simplification"),
     ("S11", "the logistic function", "logistic 函数", "\\exp(u) \\oslash (\\mathbf{1} + \\exp(u)) = \\sigma(u)", "simplification"),
 ]

@@ -65,6 +65,9 @@ def dimension_sizes(ctx: Context) -> dict[str, int]:
         for d in shape:
             if isinstance(d, str) and d not in sizes:
                 sizes[d] = pool[len(sizes)]
+    for count in ctx.families.values():
+        if isinstance(count, str) and count not in sizes:
+            sizes[count] = pool[len(sizes)]
     for e in [ctx.function, *ctx.where.values()]:
         for n in E.walk(e):
             if isinstance(n, E.Sym) and n.role == "dim" and n.name not in sizes:
@@ -96,6 +99,8 @@ class Sampler:
 
     def value(self, name: str, positive: bool = False) -> np.ndarray:
         r, c = (self.size(d) for d in self.ctx.variables[name])
+        if name in self.ctx.families:  # the samples side by side, one per column
+            c = self.size(self.ctx.families[name])
         rng = self.rng
         assumptions = self.ctx.assume.get(name, set())
         if "orthogonal" in assumptions:

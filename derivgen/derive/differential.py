@@ -51,6 +51,8 @@ def rule_of(u: Expr, depends: Callable[[Expr], bool] | None = None) -> str:
         return "D12"
     if isinstance(u, E.Func):
         return FUNC_RULES[u.name]
+    if isinstance(u, E.SumOver):
+        return "D23"
     raise UnsupportedError(f"no differential rule for {type(u).__name__}")  # pragma: no cover
 
 
@@ -104,6 +106,8 @@ def expand_one(u: Expr, depends: Callable[[Expr], bool]) -> Expr:
         return E.mul(E.Num(k), E.had(E.hpow(u.base, k - 1), d(u.base)))
     if isinstance(u, E.Func):
         return _func(u)
+    if isinstance(u, E.SumOver):
+        return E.sumover(u.index, u.count, d(u.body))
     raise UnsupportedError(f"no differential rule for {type(u).__name__}")  # pragma: no cover
 
 

@@ -31,6 +31,7 @@ class Context:
     variables: dict[str, Shape]
     where: dict[str, Expr] = field(default_factory=dict)  # in definition order
     assume: dict[str, set[str]] = field(default_factory=dict)
+    families: dict[str, object] = field(default_factory=dict)  # x_t -> N: the family's number of samples
 
     def dependent_where(self, wrt: str) -> list[str]:
         """`where:` names that depend on `wrt`, directly or through earlier names, in order."""

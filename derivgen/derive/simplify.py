@@ -47,6 +47,8 @@ def transpose_of(a: Expr, in_product: bool = False) -> Expr:
         return a
     if isinstance(a, E.Power):
         return E.power(transpose_of(a.base, True), a.exp)
+    if isinstance(a, E.SumOver):
+        return E.sumover(a.index, a.count, transpose_of(a.body))
     if isinstance(a, E.Kron):  # (A ⊗ B)ᵀ = Aᵀ ⊗ Bᵀ
         return E.kron(transpose_of(a.a, True), transpose_of(a.b, True))
     if isinstance(a, E.Ones) and a.shape[1] != 1:
@@ -303,6 +305,30 @@ def scalar_powers(e: Expr) -> Expr:
     return E.transform(e, visit)
 
 
+def sums_over_samples(e: Expr) -> Expr:
+    """Σ_t A u_t B = A (Σ_t u_t) B for A, B free of t; a term free of t adds N times (S12)."""
+
+    def visit(n: Expr):
+        if not isinstance(n, E.SumOver):
+            return None
+        body, t = n.body, n.index
+        if isinstance(body, E.MatMul):
+            c, sc, ch = body.coeff, list(body.scalars), list(body.chain)
+            free_sc = [s for s in sc if not E.uses_index(s, t)]
+            lead = 0
+            while lead < len(ch) - 1 and not E.uses_index(ch[lead], t):
+                lead += 1
+            tail = len(ch)
+            while tail - 1 > lead and not E.uses_index(ch[tail - 1], t):
+                tail -= 1
+            if c != 1 or free_sc or lead > 0 or tail < len(ch):
+                inner = E.mul(*(s for s in sc if E.uses_index(s, t)), *ch[lead:tail])
+                return E.mul(E.Num(c), *free_sc, *ch[:lead], E.sumover(t, n.count, inner), *ch[tail:])
+        return None
+
+    return E.transform(e, visit)
+
+
 def scalar_traces(e: Expr) -> Expr:
     """tr(a) = a for a scalar a (T0)."""
     return E.transform(e, lambda n: n.arg if isinstance(n, E.Func) and n.name == "tr" and n.arg.is_scalar else None)
@@ -326,6 +352,7 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
         ("S6", cancel_inverses),
         ("S7", scalar_powers),
         ("T0", scalar_traces),
+        ("S12", sums_over_samples),
     ]
     if sym:
         passes.append(("S4", lambda x: symmetric(x, sym)))

@@ -79,6 +79,11 @@ def split(e: Expr) -> tuple[list[Expr], set[str]]:
             if len(pieces) > 1:
                 rules.add("T7")
             return [E.hdiv(p, n.den) for p in pieces]
+        if isinstance(n, E.SumOver):
+            pieces = go(n.body)
+            if len(pieces) > 1:
+                rules.add("T7")
+            return [E.sumover(n.index, n.count, p) for p in pieces]
         if isinstance(n, E.Func) and n.name in ("diag", "diagvec"):
             pieces = go(n.arg)
             if len(pieces) > 1:
@@ -94,6 +99,9 @@ def split(e: Expr) -> tuple[list[Expr], set[str]]:
 
 def next_move(t: Expr) -> tuple[str, Expr] | None:
     """The next rewrite of a scalar term towards `tr(K dV)`, or None if it is there."""
+    summed = _sum_move(t)
+    if summed is not None:
+        return summed
     if not is_trace(t):
         c, sc, ch = parts(t)
         i = _index_with_dif(sc)
@@ -143,6 +151,23 @@ def next_move(t: Expr) -> tuple[str, Expr] | None:
     raise UnsupportedError(
         f"cannot bring a term of the differential to trace form ({type(f).__name__} holding the differential)"
     )
+
+
+def _sum_move(t: Expr) -> tuple[str, Expr] | None:
+    """Σ_t terms: move inside the sum; a normal Σ_t tr(K_t dV) becomes tr((Σ_t K_t) dV) (T8)."""
+    c, sc, ch = parts(t)
+    i = _index_with_dif(sc)
+    if i is None or not isinstance(sc[i], E.SumOver):
+        return None
+    s = sc[i]
+    others = [E.Num(c), *sc[:i], *sc[i + 1:], *ch]
+    move = next_move(s.body)
+    if move is not None:
+        return move[0], E.mul(*others, E.sumover(s.index, s.count, move[1]))
+    name, k = coefficient_of(s.body)
+    dv = next(n for n in E.walk(s.body) if isinstance(n, E.Dif))
+    summed = E.sumover(s.index, s.count, E.mul(*others, k))
+    return "T8", E.fn("tr", E.mul(summed, dv)) if not dv.is_scalar else E.mul(summed, dv)
 
 
 def _into_trace(c, sc, ch, i) -> Expr:
