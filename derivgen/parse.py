@@ -29,6 +29,7 @@ USER_FUNCTIONS = {
     "sigma": "sigma", "tanh": "tanh", "sqrt": "sqrt", "sum": "sum", "norm": "norm",
     "softmax": "softmax", "logsumexp": "logsumexp", "diag": "diag", "inv": "inv",
     "ones": "ones", "eye": "eye",  # explicitly sized constants: ones(m, n), ones(n), eye(n)
+    "vec": "vec", "kron": "kron", "commutation": "commutation",  # as results of matrix-by-matrix derivatives
 }
 RESERVED = frozenset(USER_FUNCTIONS) | {"I", "T"}
 
@@ -579,6 +580,16 @@ class _Typer:
             return self.sized_constant(t, name, args)
         if name == "sum" and len(args) == 2:
             return self.sum_over(t, args, expected)
+        if name == "kron":
+            if len(args) != 2:
+                raise ExprSyntaxError(f"kron takes two arguments, got {len(args)}", self.loc(name_tok))
+            return E.kron(self.infer(args[0], None), self.infer(args[1], None))
+        if name == "commutation":
+            dims = [self._dimension(a) for a in args]
+            if len(dims) != 2 or None in dims:
+                raise ShapeError("commutation(m, n) takes two dimensions", self.loc(t),
+                                 "K = commutation(m, n) satisfies vec(X') = K*vec(X) for an m×n matrix X")
+            return E.Commutation(dims[0], dims[1])
         if len(args) != 1:
             raise ExprSyntaxError(f"{name} takes one argument, got {len(args)}", self.loc(name_tok))
         arg_expected = expected if name in E.ELEMENTWISE else None
@@ -590,6 +601,8 @@ class _Typer:
             return E.inv(arg)
         if name == "diag" and arg.shape[1] != 1:
             internal = "diagvec"  # MATLAB's diag(A): the diagonal of a square matrix, as a vector
+        if name == "vec":
+            return E.vec(arg)
         try:
             return E.fn(internal, arg)
         except E.ShapeMismatch as err:

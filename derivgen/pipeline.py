@@ -14,7 +14,7 @@ from . import expr as E
 from .derive import Context, Derivation, derive_gradient
 from .errors import DerivgenError, Location, UnsupportedError
 from .parse import Scope, parse_expr, shape_from_dims
-from .printing import NumpyPrinter, latex, name_latex, shape_latex, text
+from .printing import NumpyPrinter, latex, name_latex, python_name, shape_latex, text
 from .problem import Problem, load_problem
 from .rules import RULES, used
 from .verify import Report, verify
@@ -133,7 +133,7 @@ def dim_sources(problem: Problem) -> dict[str, str]:
     for name, dims in problem.variables.items():
         for axis, d in enumerate(dims):
             if isinstance(d, str) and d not in out:
-                out[d] = f"{name}.shape[{axis}]"
+                out[d] = f"{python_name(name)}.shape[{axis}]"
     for name in problem.variables:  # a family x_t is passed with its N samples as columns
         base, _, index = name.rpartition("_")
         count = problem.indices.get(index) if base else None
@@ -216,7 +216,7 @@ def _steps(derivation: Derivation, ctx: Context) -> list[dict]:
     steps = []
     for block in derivation.blocks:
         if block.kind == "solve":
-            steps += _equation_steps(block)
+            steps += _equation_steps(block, derivation.wrt)
             continue
         lhs_text, lhs_latex = _lhs(block, ctx, derivation)
         for k, step in enumerate(block.steps):
@@ -231,17 +231,14 @@ def _steps(derivation: Derivation, ctx: Context) -> list[dict]:
     return steps
 
 
-def _equation_steps(block) -> list[dict]:
+def _equation_steps(block, wrt: str) -> list[dict]:
     """A solution: `∂f/∂X = 0`, then each equivalent equation on its own line after ⟺."""
-    out = []
+    out = [{"lhs": f"df/d{wrt}", "lhs_latex": f"\\frac{{\\partial f}}{{\\partial {name_latex(wrt)}}}", "rel": "=",
+            "block": "solve", "latex": "0", "text": "0", "rules": list(block.steps[0].rules)}]
     for k, step in enumerate(block.steps):
         eq = step.expr
-        if k == 0:
-            out.append({"lhs": text(eq.lhs), "lhs_latex": latex(eq.lhs), "rel": "=", "block": "solve",
-                        "latex": latex(eq.rhs), "text": text(eq.rhs), "rules": list(step.rules)})
-        else:
-            out.append({"lhs": None, "lhs_latex": None, "rel": "\\Leftrightarrow", "block": "solve",
-                        "latex": latex(eq), "text": text(eq), "rules": list(step.rules)})
+        out.append({"lhs": None, "lhs_latex": None, "rel": "\\Leftrightarrow", "block": "solve",
+                    "latex": latex(eq), "text": text(eq), "rules": [] if k == 0 else list(step.rules)})
     return out
 
 

@@ -7,6 +7,7 @@ loosely than its place needs.
 
 from __future__ import annotations
 
+import keyword
 import re
 from fractions import Fraction
 
@@ -42,6 +43,11 @@ def name_latex(name: str) -> str:
     if sub:
         out += "_{" + (name_latex(sub) if sub.isalpha() and sub in GREEK else sub) + "}"
     return out
+
+
+def python_name(name: str) -> str:
+    """A variable's name in NumPy code: a Python keyword gets a trailing underscore (`lambda_`)."""
+    return name + "_" if keyword.iskeyword(name) else name
 
 
 def dim_text(d) -> str:
@@ -314,7 +320,7 @@ class TextPrinter:
             E.MatMul: self.matmul, E.Transpose: self.transpose, E.Inverse: self.inverse,
             E.Power: self.power, E.Hadamard: self.hadamard, E.HadDiv: self.haddiv,
             E.HadPow: self.hadpow, E.Func: self.func, E.D: lambda e: f"d({self(e.arg)})",
-            E.Kron: lambda e: f"kron({self(e.a)}, {self(e.b)})",
+            E.Kron: lambda e: f"kron({self.unsized(e.a)}, {self.unsized(e.b)})",
             E.Commutation: lambda e: f"commutation({dim_text(e.m)}, {dim_text(e.n)})",
             E.Eq: lambda e: f"{self.unsized(e.lhs)} = {'0' if E.is_zero(e.rhs) else self.unsized(e.rhs)}",
             E.SumOver: lambda e: f"sum({e.index}, {self.unsized(e.body)})",
@@ -490,8 +496,8 @@ class NumpyPrinter:
         if e.role == "dim":
             return self.dim(e.name)
         if e.index is not None:  # a family is passed with its samples as columns
-            return f"{e.name}[:, [{e.index}]]"
-        return e.name
+            return f"{python_name(e.name)}[:, [{e.index}]]"
+        return python_name(e.name)
 
     @staticmethod
     def numlit(q: Fraction) -> str:

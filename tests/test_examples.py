@@ -13,6 +13,7 @@ No expected gradient is written here: the engine's answer is judged only against
 from __future__ import annotations
 
 import json
+import keyword
 import zlib
 from pathlib import Path
 
@@ -50,7 +51,23 @@ def _load_problems() -> dict[str, dict]:
 
 
 PROBLEMS = _load_problems()
-CASES = [(pid, wrt) for pid, problem in PROBLEMS.items() for wrt in problem["wrt"]]
+
+
+def _scalar_valued(problem: dict) -> bool:
+    """Problems whose f is a scalar (gradients); the others have Jacobians."""
+    return not str(problem["title"]).startswith(("Jacobian", "A Jacobian", "Derivative of"))
+
+
+def _plain_gradient(problem: dict) -> bool:
+    """A gradient in denominator layout without the symmetric constraint (checked the usual way)."""
+    return _scalar_valued(problem) and problem.get("layout", "denominator") == "denominator" \
+        and not problem.get("constrain_symmetric")
+
+
+CASES = [(pid, wrt) for pid, problem in PROBLEMS.items() if _plain_gradient(problem) for wrt in problem["wrt"]]
+JACOBIANS = [(pid, wrt) for pid, p in PROBLEMS.items() if not _scalar_valued(p) for wrt in p["wrt"]]
+HESSIANS = [(pid, wrt) for pid, p in PROBLEMS.items() if p.get("order") == 2 for wrt in p["wrt"]]
+SOLUTIONS = [(pid, wrt) for pid, p in PROBLEMS.items() if p.get("solve") for wrt in p["wrt"]]
 
 
 # --------------------------------------------------------------------------------------------
@@ -117,6 +134,26 @@ F = {
     "n003_utxtxu": lambda v: _s(v["U"].T @ v["X"].T @ v["X"] @ v["U"]),
     # beyond the notes
     "ext_rayleigh_quotient": lambda v: _s(v["x"].T @ v["A"] @ v["x"]) / _s(v["x"].T @ v["x"]),
+    # Jacobians (vector- or matrix-valued f: the reference returns the array)
+    "n002_jacobian_linear": lambda v: v["A"] @ v["x"],
+    "n002_jacobian_sigmoid": lambda v: _sigma(v["W"] @ v["x"]),
+    "n002_jacobian_softmax": lambda v: np.exp(_log_softmax(v["z"])),
+    "n002_jacobian_hadamard": lambda v: v["x"] * v["y"],
+    "n002_jacobian_exp": lambda v: np.exp(v["A"] @ v["x"]),
+    "n003_layout_numerator": lambda v: _sigma(v["W"] @ v["x"]),
+    "ext_matrix_axb": lambda v: v["A"] @ v["X"] @ v["B"],
+    "ext_matrix_inverse": lambda v: np.linalg.inv(v["X"]),
+    "ext_matrix_xtx": lambda v: v["X"].T @ v["X"],
+    "ext_matrix_hadamard": lambda v: v["X"] * v["X"],
+    # gradients with Hessians, other layouts, the symmetric gradient, stationary points
+    "n002_hessian_quadratic": lambda v: _s(v["x"].T @ v["A"] @ v["x"]),
+    "ext_hessian_logistic": lambda v: float(np.sum(np.log1p(np.exp(v["X"] @ v["w"])))) - _s(v["y"].T @ v["X"] @ v["w"]),
+    "ext_hessian_logsumexp": lambda v: float(np.log(np.sum(np.exp(v["z"])))),
+    "n003_gradient_numerator": lambda v: _s(v["x"].T @ v["A"] @ v["x"]),
+    "ext_symmetric_gradient": lambda v: float(np.trace(v["A"] @ v["X"]) + np.linalg.slogdet(v["X"])[1]),
+    "n001_least_squares_solution": lambda v: 0.5 * float(np.sum((v["A"] @ v["x"] - v["b"]) ** 2)),
+    "ext_ridge_regression": lambda v: 0.5 * float(np.sum((v["A"] @ v["x"] - v["b"]) ** 2)) + v["lambda"] / 2 * _s(v["x"].T @ v["x"]),
+    "n001_gaussian_mle": lambda v: _gaussian_log_likelihood({"X": v["x_t"], "mu": v["mu"], "Sigma": v["Sigma"]}),
 }
 
 
@@ -129,7 +166,8 @@ KNOWN_ASSUMPTIONS = {"symmetric", "spd", "invertible", "orthogonal", "diagonal",
 
 def dimension_sizes(problem: dict) -> dict[str, int]:
     """A distinct size for every dimension symbol of the problem."""
-    symbols = sorted({d for shape in problem["variables"].values() for d in shape if isinstance(d, str)})
+    symbols = sorted({d for shape in problem["variables"].values() for d in shape if isinstance(d, str)}
+                     | {d for d in (problem.get("indices") or {}).values() if isinstance(d, str)})
     sizes = {}
     taken = {d for shape in problem["variables"].values() for d in shape if isinstance(d, int)}
     taken |= {DIM_SIZES[s] for s in symbols if s in DIM_SIZES}
@@ -178,8 +216,13 @@ def sample_inputs(pid: str, trial: int) -> tuple[dict[str, object], dict[str, in
     assume = problem.get("assume") or {}
     rng = np.random.default_rng([zlib.crc32(pid.encode()), trial])
     values = {}
+    indices = problem.get("indices") or {}
     for name, shape in problem["variables"].items():
         concrete = tuple(sizes[d] if isinstance(d, str) else int(d) for d in shape)
+        base, _, index = name.rpartition("_")
+        if base and index in indices:  # a family: its samples side by side, one per column
+            count = indices[index]
+            concrete = (concrete[0], sizes[count] if isinstance(count, str) else int(count))
         values[name] = sample_value(concrete, list(assume.get(name, [])), rng)
     return values, sizes
 
@@ -203,7 +246,7 @@ def test_reference_function_is_finite(pid):
     for trial in range(TRIALS):
         values, _ = sample_inputs(pid, trial)
         value = F[pid](values)
-        assert np.isfinite(value), f"{pid}: f = {value} at trial {trial}"
+        assert np.all(np.isfinite(value)), f"{pid}: f = {value} at trial {trial}"
 
 
 @pytest.fixture(scope="module")
@@ -226,16 +269,15 @@ def test_build_succeeds(build):
     assert set(PROBLEMS) <= set(written), f"no JSON for {sorted(set(PROBLEMS) - set(written))}"
 
 
-def _result(out: Path, pid: str, wrt: str) -> dict:
+def _result(out: Path, pid: str, wrt: str, kind: str = "gradient") -> dict:
     path = out / f"{pid}.json"
     assert path.exists(), f"{path.name} was not written"
     doc = json.loads(path.read_text(encoding="utf-8"))
     assert doc.get("id") == pid
     assert doc.get("ok") is True, f"{pid} failed to build: {doc.get('error')}"
-    matches = [r for r in doc.get("results", []) if r.get("wrt") == wrt]
-    assert len(matches) == 1, f"{pid}: expected one result for {wrt}, got {len(matches)}"
+    matches = [r for r in doc.get("results", []) if r.get("wrt") == wrt and r.get("kind") == kind]
+    assert len(matches) == 1, f"{pid}: expected one {kind} for {wrt}, got {len(matches)}"
     result = matches[0]
-    assert result.get("kind") == "gradient", f"{pid}/{wrt}: kind is {result.get('kind')!r}"
     assert isinstance(result.get("numpy"), str) and result["numpy"].strip()
     return result
 
@@ -246,7 +288,7 @@ def test_gradient_matches_finite_differences(build, pid, wrt):
     code = _result(out, pid, wrt)["numpy"]
     for trial in range(TRIALS):
         values, sizes = sample_inputs(pid, trial)
-        namespace = {"np": np, **sizes, **values}
+        namespace = _namespace(values, sizes)
         grad = np.asarray(eval(code, namespace), dtype=float)  # our own engine's generated code
         x = np.asarray(values[wrt], dtype=float)
         assert grad.shape == x.shape, (
@@ -266,3 +308,123 @@ def test_gradient_matches_finite_differences(build, pid, wrt):
                 f"(trial {trial}, sizes {sizes})\n  numpy: {code}\n" + "\n".join(lines)
                 + f"\n  engine gradient:\n{grad}\n  finite-difference gradient:\n{numerical_gradient(f_of, x)}"
             )
+
+
+# --------------------------------------------------------------------------------------------
+# Jacobians, Hessians, other layouts, the symmetric gradient, stationary points
+# --------------------------------------------------------------------------------------------
+
+
+def _vec(a) -> np.ndarray:
+    return np.asarray(a, dtype=float).reshape(-1, 1, order="F")
+
+
+def fd_jacobian(f, x, h=1e-5) -> np.ndarray:
+    """Column k: the central difference of vec f along the k-th entry of vec x."""
+    cols = []
+    for k in range(x.size):
+        e = np.zeros(x.size)
+        e[k] = h
+        e = e.reshape(x.shape, order="F")
+        cols.append((_vec(f(x + e)) - _vec(f(x - e))) / (2 * h))
+    return np.hstack(cols)
+
+
+def _namespace(values, sizes):
+    """The names the engine's NumPy code uses: a Python keyword such as lambda is `lambda_`."""
+    return {"np": np, **sizes, **{k + "_" if keyword.iskeyword(k) else k: v for k, v in values.items()}}
+
+
+@pytest.mark.parametrize("pid, wrt", JACOBIANS, ids=[f"{p}-{w}" for p, w in JACOBIANS])
+def test_jacobian_matches_finite_differences(build, pid, wrt):
+    _, out = build
+    result = _result(out, pid, wrt, "jacobian")
+    for trial in range(TRIALS):
+        values, sizes = sample_inputs(pid, trial)
+        got = np.asarray(eval(result["numpy"], _namespace(values, sizes)), dtype=float)
+        want = fd_jacobian(lambda xv: F[pid]({**values, wrt: xv}), np.asarray(values[wrt], dtype=float))
+        if result["layout"] == "denominator":  # rows follow the variable
+            want = want.T
+        assert got.shape == want.shape, f"{pid}: Jacobian shape {got.shape}, expected {want.shape}"
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8 * (1 + np.abs(want).max()))
+
+
+@pytest.mark.parametrize("pid, wrt", HESSIANS, ids=[f"{p}-{w}" for p, w in HESSIANS])
+def test_hessian_matches_second_differences(build, pid, wrt):
+    _, out = build
+    result = _result(out, pid, wrt, "hessian")
+    for trial in range(TRIALS):
+        values, sizes = sample_inputs(pid, trial)
+        x0 = np.asarray(values[wrt], dtype=float)
+        h = 1e-3 * max(1.0, float(np.abs(x0).max()))
+
+        def f_at(steps):
+            x = x0.reshape(-1, order="F").copy()
+            for k, s in steps:
+                x[k] += s
+            return F[pid]({**values, wrt: x.reshape(x0.shape, order="F")})
+
+        n = x0.size
+        want = np.array([[(f_at([(i, h), (j, h)]) - f_at([(i, h), (j, -h)]) - f_at([(i, -h), (j, h)])
+                           + f_at([(i, -h), (j, -h)])) / (4 * h * h) for j in range(n)] for i in range(n)])
+        got = np.asarray(eval(result["numpy"], _namespace(values, sizes)), dtype=float)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * (1 + np.abs(want).max()))
+        np.testing.assert_allclose(got, got.T, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("pid, wrt", SOLUTIONS, ids=[f"{p}-{w}" for p, w in SOLUTIONS])
+def test_gradient_vanishes_at_the_solution(build, pid, wrt):
+    _, out = build
+    result = _result(out, pid, wrt, "solution")
+    problem = PROBLEMS[pid]
+    for trial in range(TRIALS):
+        values, sizes = sample_inputs(pid, trial)
+        ns = _namespace(values, sizes)
+        # the solution for one variable may use another's solution (Σ̂ uses μ̂): solve in wrt order
+        for other in problem["wrt"]:
+            if other == wrt:
+                break
+            ns[other] = values[other] = np.asarray(eval(_result(out, pid, other, "solution")["numpy"], ns), dtype=float)
+        x_star = np.asarray(eval(result["numpy"], ns), dtype=float)
+        x0 = np.asarray(values[wrt], dtype=float)
+        assert x_star.shape == x0.shape
+        f_of = lambda xv, values=values: F[pid]({**values, wrt: xv})  # noqa: E731
+        typical = np.linalg.norm(numerical_gradient(f_of, x0))
+        at_star = np.linalg.norm(numerical_gradient(f_of, x_star))
+        assert at_star <= 1e-6 * max(typical, 1.0), f"{pid}: |grad f| = {at_star:.2e} at the solution"
+
+
+NUMERATOR = [(pid, wrt) for pid, p in PROBLEMS.items()
+             if _scalar_valued(p) and p.get("layout") == "numerator" for wrt in p["wrt"]]
+
+
+@pytest.mark.parametrize("pid, wrt", NUMERATOR, ids=[f"{p}-{w}" for p, w in NUMERATOR])
+def test_numerator_layout_gradient_is_the_transpose(build, pid, wrt):
+    _, out = build
+    result = _result(out, pid, wrt)
+    assert result["layout"] == "numerator" and result["note"]
+    values, sizes = sample_inputs(pid, 0)
+    got = np.asarray(eval(result["numpy"], _namespace(values, sizes)), dtype=float)
+    x0 = np.asarray(values[wrt], dtype=float)
+    want = numerical_gradient(lambda xv: F[pid]({**values, wrt: xv}), x0).T
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)
+
+
+SYMMETRIC = [(pid, wrt) for pid, p in PROBLEMS.items() if p.get("constrain_symmetric") for wrt in p["wrt"]]
+
+
+@pytest.mark.parametrize("pid, wrt", SYMMETRIC, ids=[f"{p}-{w}" for p, w in SYMMETRIC])
+def test_symmetric_gradient_on_symmetric_directions(build, pid, wrt):
+    _, out = build
+    result = _result(out, pid, wrt)
+    assert result["symmetric"] is True
+    values, sizes = sample_inputs(pid, 0)
+    g = np.asarray(eval(result["numpy"], _namespace(values, sizes)), dtype=float)
+    rng = np.random.default_rng(7)
+    x0 = np.asarray(values[wrt], dtype=float)
+    for _ in range(3):
+        w = rng.standard_normal(x0.shape)
+        w = (w + w.T) / 2
+        h = 1e-5
+        df = (F[pid]({**values, wrt: x0 + h * w}) - F[pid]({**values, wrt: x0 - h * w})) / (2 * h)
+        assert abs(np.sum(np.triu(g * w)) - df) <= 1e-6 * max(1.0, abs(df))
