@@ -663,10 +663,23 @@ def kron(a: Expr, b: Expr) -> Expr:
 
 
 def vec(a: Expr) -> Expr:
-    """vec(A): the columns of A stacked; a column vector is its own vec."""
+    """vec(A): the columns of A stacked; a column vector is its own vec, and vec(uᵀ) = u."""
     if a.shape[1] == 1:
         return a
+    if a.shape[0] == 1:
+        if isinstance(a, Transpose):
+            return a.arg
+        if isinstance(a, Func) and a.name in ELEMENTWISE and isinstance(a.arg, Transpose):
+            return fn(a.name, a.arg.arg)
     return fn("vec", a)
+
+
+def commutation(m: Dim, n: Dim) -> Expr:
+    """K with vec(Xᵀ) = K vec(X) for an m×n X; for a vector it is the identity."""
+    if m == 1 or n == 1:
+        size = dim_mul(m, n)
+        return ONE if size == 1 else Eye(size)
+    return Commutation(m, n)
 
 
 def dif(e: Expr) -> D:

@@ -134,7 +134,7 @@ def _vec_move(c, sc, ch, j, f):
             return "V1", E.mul(E.Num(c), *sc, *lead, kr, _vec_node(g))
         if isinstance(g, E.Transpose) and isinstance(g.arg, E.Dif):
             x = g.arg
-            return "V2", E.mul(E.Num(c), *sc, *lead, kr, E.Commutation(x.shape[0], x.shape[1]), _vec_node(x))
+            return "V2", E.mul(E.Num(c), *sc, *lead, kr, E.commutation(x.shape[0], x.shape[1]), _vec_node(x))
         if isinstance(g, E.Hadamard):
             n = _dif_index(list(g.factors))
             rest = E.had(*(h for m, h in enumerate(g.factors) if m != n))
@@ -184,8 +184,21 @@ def jacobian_of_term(t: Expr, rows) -> Expr:
 def derive_jacobian(function: Expr, wrt: str, wrt_shape, where: dict[str, Expr], assume: dict[str, set[str]],
                     layout: str = "denominator", kind: str = "jacobian", lhs_note: str | None = None) -> Derivation:
     """The step-by-step Jacobian of `function` with respect to `wrt` (where-names inlined)."""
+    try:
+        return _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vector=None)
+    except E.ShapeMismatch as err:  # a form the moves do not cover: a clean refusal, never a crash
+        raise UnsupportedError(f"derivgen cannot bring this derivative to the form J·dx ({err})") from None
+
+
+def _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vector) -> Derivation:
     f = _inline(function, where)
-    vector = wrt_shape[1] == 1
+    if vector is None:
+        vector = wrt_shape[1] == 1 and f.shape[1] == 1  # df = J dx; otherwise vec dF = J vec dX
+        if vector:
+            try:
+                return _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vector=True)
+            except (UnsupportedError, E.ShapeMismatch):
+                vector = False  # e.g. x inside an elementwise function of a matrix: vectorise instead
     expander = Expander({wrt})
     blocks: list[Block] = []
     df = Block("dF", None)
@@ -206,7 +219,7 @@ def derive_jacobian(function: Expr, wrt: str, wrt_shape, where: dict[str, Expr],
         vb.steps += steps
         blocks.append(vb)
         current = vb
-    rows = wrt_shape[0] if vector else E.dim_mul(*wrt_shape)
+    rows = E.dim_mul(*wrt_shape)
     out_rows = E.dim_mul(*f.shape)
     if not terms:
         jac = E.zero((out_rows, rows))
