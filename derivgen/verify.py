@@ -158,6 +158,23 @@ class Checker:
         return (v[3] - 9 * v[2] + 45 * v[1] - 45 * v[-1] + 9 * v[-2] - v[-3]) / (60 * h)
 
 
+class Tally:
+    """The comparisons made at one point: their count and the largest relative error."""
+
+    def __init__(self):
+        self.worst, self.checks = 0.0, 0
+
+    def compare(self, got, want, what: str, scale: float) -> None:
+        err = rel_error(got, want, scale)
+        self.checks += 1
+        if not (_finite(got) and err <= TOLERANCE):
+            raise VerificationError(
+                f"numeric check failed: {what} (relative error {err:.2e} > {TOLERANCE:g})",
+                hint="this is a bug in derivgen, not in your problem; please report it with the problem file",
+            )
+        self.worst = max(self.worst, err)
+
+
 class _Unevaluable(Exception):
     """f or its finite differences overflow at this point: another point is drawn."""
 
@@ -173,14 +190,17 @@ def _finite(x) -> bool:
     return bool(np.all(np.isfinite(x)))
 
 
-def verify(ctx: Context, derivation: Derivation, seed: int = 0) -> Report:
-    """Check every step and the result of `derivation`; raise VerificationError on a mismatch."""
+def _at_random_points(ctx: Context, seed: int, check_point) -> Report:
+    """Run `check_point(values, sizes, rng)` → (largest error, checks) at TRIALS random points.
+
+    A point where f cannot be evaluated (singular, not finite) is drawn again, so is one where
+    the finite differences overflow (`_Unevaluable`). An ill-conditioned point (a saturated
+    softmax, say) can defeat finite differences, but a wrong derivation fails at every point:
+    a check must fail at FAILURES_TO_REJECT points before the derivation is rejected."""
     sizes = dimension_sizes(ctx)
     rng = np.random.default_rng(seed)
     sampler = Sampler(ctx, sizes, rng)
-    wrt = derivation.wrt
-    worst, checks, trials = 0.0, 0, 0
-    attempts = 0
+    worst, checks, trials, attempts = 0.0, 0, 0, 0
     failures: list[VerificationError] = []
     while trials < TRIALS:
         attempts += 1
@@ -190,29 +210,32 @@ def verify(ctx: Context, derivation: Derivation, seed: int = 0) -> Report:
                 hint="add assumptions (e.g. `positive`, `spd`) so that f is defined at random values",
             )
         values = sampler.point(positive=attempts > 2)
-        check = Checker(ctx, sizes, values)
         try:
-            with np.errstate(all="ignore"):
-                f0 = check.f()
-        except np.linalg.LinAlgError:
+            err, n = check_point(values, sizes, rng)
+        except (_Unevaluable, np.linalg.LinAlgError):
             continue
-        if not np.isfinite(f0):
-            continue
-        try:
-            err, n = _check_point(ctx, derivation, check, wrt, rng, f0)
-        except _Unevaluable:
-            continue  # overflow near this point: draw another
         except VerificationError as failure:
-            # an ill-conditioned point (a saturated softmax, say) can defeat finite differences;
-            # a wrong derivation fails at every point, so three failing points are a failure
             failures.append(failure)
             if len(failures) >= FAILURES_TO_REJECT:
                 raise failures[0]
             continue
         trials += 1
-        worst = max(worst, err)
-        checks += n
+        worst, checks = max(worst, err), checks + n
     return Report(True, worst, TOLERANCE, sizes, trials, checks)
+
+
+def verify(ctx: Context, derivation: Derivation, seed: int = 0) -> Report:
+    """Check every step and the result of `derivation`; raise VerificationError on a mismatch."""
+
+    def check_point(values, sizes, rng):
+        check = Checker(ctx, sizes, values)
+        with np.errstate(all="ignore"):
+            f0 = check.f()
+        if not np.isfinite(f0):
+            raise _Unevaluable()
+        return _check_point(ctx, derivation, check, derivation.wrt, rng, f0)
+
+    return _at_random_points(ctx, seed, check_point)
 
 
 def _check_point(ctx: Context, derivation: Derivation, check: Checker, wrt: str, rng, f0: float):
@@ -232,19 +255,8 @@ def _check_point(ctx: Context, derivation: Derivation, check: Checker, wrt: str,
     if not (_finite(dfdv) and all(_finite(v) for v in dys.values())):
         raise _Unevaluable()
     difs = {("d", wrt): direction, **{("d", y): v for y, v in dys.items()}}
-    worst, checks = 0.0, 0
-
-    def compare(got, want, what: str, sc: float):
-        nonlocal worst, checks
-        err = rel_error(got, want, sc)
-        checks += 1
-        if not (_finite(got) and err <= TOLERANCE):
-            raise VerificationError(
-                f"numeric check failed: {what} (relative error {err:.2e} > {TOLERANCE:g})",
-                hint="this is a bug in derivgen, not in your problem; please report it with the problem file",
-            )
-        worst = max(worst, err)
-
+    tally = Tally()
+    compare = tally.compare
     env = {**env0, **difs}
     for b_index, block in enumerate(derivation.blocks):
         for s_index, step in enumerate(block.steps):
@@ -273,7 +285,7 @@ def _check_point(ctx: Context, derivation: Derivation, check: Checker, wrt: str,
             g = check.value(derivation.result, env)
             g = g.T if derivation.layout == "numerator" else g
             compare(float(np.sum(g * direction)), dfdv, "the result ⟨G, V⟩", scale)
-    return worst, checks
+    return tally.worst, tally.checks
 
 
 def _symmetric_check(check: Checker, wrt: str, g: Expr, env, rng):
@@ -315,33 +327,16 @@ def verify_jacobian(ctx: Context, derivation: Derivation, seed: int = 0) -> Repo
     line of `dF = …` must equal the finite-difference change of F along a random V, every line
     of `vec dF = …` its vec, and every line of `J = …` (`∂f/∂x = Jᵀ = …`) the finite-difference
     Jacobian, column by column."""
-    sizes = dimension_sizes(ctx)
-    rng = np.random.default_rng(seed)
-    sampler = Sampler(ctx, sizes, rng)
     wrt, F = derivation.wrt, derivation.function
-    worst, checks, trials, attempts = 0.0, 0, 0, 0
-    failures: list[VerificationError] = []
-    while trials < TRIALS:
-        attempts += 1
-        if attempts > 4 * TRIALS:
-            raise VerificationError(
-                "the function could not be evaluated at random values (not finite)",
-                hint="add assumptions (e.g. `positive`, `spd`) so that f is defined at random values",
-            )
-        values = sampler.point(positive=attempts > 2)
 
+    def check_point(values, sizes, rng):
         def value(e: Expr, overrides=None, difs=None) -> np.ndarray:
-            env = {**values, **(overrides or {}), **(difs or {})}
-            return Evaluator(env, sizes)(e)
+            return Evaluator({**values, **(overrides or {}), **(difs or {})}, sizes)(e)
 
         with np.errstate(all="ignore"):
-            try:
-                f0 = value(F)
-            except np.linalg.LinAlgError:
-                continue
+            f0 = value(F)
         if not _finite(f0):
-            continue
-        trials += 1
+            raise _Unevaluable()
         x0 = values[wrt]
         check = Checker(ctx, sizes, values)
         with np.errstate(all="ignore"):
@@ -356,34 +351,13 @@ def verify_jacobian(ctx: Context, derivation: Derivation, seed: int = 0) -> Repo
                 columns.append(_vec(fd(e.reshape(x0.shape, order="F"))))
             jac_fd = np.hstack(columns)
         if not (_finite(dF) and _finite(jac_fd)):
-            trials -= 1
-            continue  # overflow near this point: draw another
+            raise _Unevaluable()
         scale = 1e-5 * (1.0 + float(np.linalg.norm(f0)))
-        difs = {("d", wrt): v}
+        tally = Tally()
+        _compare_blocks(derivation, value, {("d", wrt): v}, dF, jac_fd, lambda g, w, what: tally.compare(g, w, what, scale))
+        return tally.worst, tally.checks
 
-        point_worst, point_checks = 0.0, 0
-
-        def compare(got, want, what: str):
-            nonlocal point_worst, point_checks
-            err = rel_error(got, want, scale)
-            point_checks += 1
-            if not (_finite(got) and err <= TOLERANCE):
-                raise VerificationError(
-                    f"numeric check failed: {what} (relative error {err:.2e} > {TOLERANCE:g})",
-                    hint="this is a bug in derivgen, not in your problem; please report it with the problem file",
-                )
-            point_worst = max(point_worst, err)
-
-        try:
-            _compare_blocks(derivation, value, difs, dF, jac_fd, compare)
-        except VerificationError as failure:
-            failures.append(failure)  # see verify(): three failing points reject
-            if len(failures) >= FAILURES_TO_REJECT:
-                raise failures[0]
-            trials -= 1
-            continue
-        worst, checks = max(worst, point_worst), checks + point_checks
-    return Report(True, worst, TOLERANCE, sizes, trials, checks)
+    return _at_random_points(ctx, seed, check_point)
 
 
 def _compare_blocks(derivation: Derivation, value, difs, dF, jac_fd, compare) -> None:
