@@ -204,7 +204,6 @@ def _problem_from_args(args):
 def show(args, console: Console) -> int:
     """`derivgen show`: one derivation, printed as text with the rule of each step."""
     from .pipeline import solve
-    from .printing import latex, text
     from .problem import load_problem
     from .rules import RULES
 
@@ -221,28 +220,37 @@ def show(args, console: Console) -> int:
     except DerivgenError as err:
         console.error(err.render(), action="derive")
         return 1
-    show_expr = latex if args.latex else text
+    from .pipeline import document
+
+    doc = document(solved)
+    field = "latex" if args.latex else "text"
     console.info(f"f = {problem.function.text}")
     for name, definition in problem.where:
         console.info(f"  where {name} = {definition.text}")
-    for derivation, report in zip(solved.derivations, solved.reports):
+    for result in doc["results"]:
         console.info("")
-        console.info(f"∂f/∂{derivation.wrt}:")
-        lines = []
-        for block in derivation.blocks:
-            lhs = {"f": "f", "df": "df"}.get(block.kind) or (f"d{block.var}" if block.kind == "dY" else f"∂f/∂{block.var}")
-            for k, step in enumerate(block.steps):
-                head = f"  {lhs} = " if k == 0 else " " * (len(lhs) + 3) + "= "
-                tags = "; ".join(f"{r} {RULES[r].name['en']}" for r in step.rules)
-                lines.append((head + show_expr(step.expr), tags))
+        console.info(f"{result['lhs']}:"
+                     + (f"  ({result['note']})" if result.get("note") else ""))
+        lines, lhs = [], ""
+        for step in result["steps"]:
+            if step.get("lhs"):
+                lhs = step["lhs_latex"] if args.latex else step["lhs"]
+                head = f"  {lhs} {step.get('rel', '=')} "
+            else:
+                rel = step.get("rel", "=")
+                rel = "<=>" if rel.startswith("\\Leftrightarrow") and not args.latex else rel
+                head = " " * (len(lhs) + 3) + f"{rel} "
+            tags = "; ".join(f"{r} {RULES[r].name['en']}" for r in step["rules"])
+            lines.append((head + step[field], tags))
         width = min(max(len(body) for body, _ in lines), 72)
         for body, tags in lines:
-            console.info(body.ljust(width) + (f"    [{tags}]" if tags else "") if tags else body)
-        sizes = ", ".join(f"{k}={v}" for k, v in report.sizes.items())
-        console.info(f"  result: ∂f/∂{derivation.wrt} = {show_expr(derivation.result)}")
+            console.info(body.ljust(width) + f"    [{tags}]" if tags else body)
+        v = result["verification"]
+        sizes = ", ".join(f"{k}={n}" for k, n in v["sizes"].items())
+        console.info(f"  result: {result['lhs']} = {result[field]}")
         console.info(
-            f"  verified at {report.trials} random points ({report.checks} checks{', sizes ' + sizes if sizes else ''}); "
-            f"largest relative error {report.max_rel_error:.1e}"
+            f"  verified at {v['trials']} random points ({v['checks']} checks{', sizes ' + sizes if sizes else ''}); "
+            f"largest relative error {v['max_rel_error']:.1e}"
         )
     return 0
 

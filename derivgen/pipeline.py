@@ -150,19 +150,19 @@ def result_lhs(kind: str, wrt: str, shape, layout: str, f_shape=E.SCALAR, symmet
     matrix = shape[1] != 1 or f_shape[1] != 1
     if kind == "hessian":
         if shape[1] != 1:
-            return (f"d2f/dvec({wrt})dvec({wrt})'",
+            return (f"∂²f/∂vec({wrt})∂vec({wrt})'",
                     f"\\frac{{\\partial^2 f}}{{\\partial \\operatorname{{vec}} {x}\\,\\partial (\\operatorname{{vec}} {x})^{{\\top}}}}")
-        return f"d2f/d{wrt}d{wrt}'", f"\\frac{{\\partial^2 f}}{{\\partial {x}\\,\\partial {x}^{{\\top}}}}"
+        return f"∂²f/∂{wrt}∂{wrt}'", f"\\frac{{\\partial^2 f}}{{\\partial {x}\\,\\partial {x}^{{\\top}}}}"
     if kind == "jacobian" and matrix:
         num, den = "\\operatorname{vec} f", f"\\operatorname{{vec}} {x}"
         if layout == "numerator":
-            return f"dvec(f)/dvec({wrt})'", f"\\frac{{\\partial {num}}}{{\\partial ({den})^{{\\top}}}}"
-        return f"dvec(f)/dvec({wrt})", f"\\frac{{\\partial {num}}}{{\\partial {den}}}"
+            return f"∂vec(f)/∂vec({wrt})'", f"\\frac{{\\partial {num}}}{{\\partial ({den})^{{\\top}}}}"
+        return f"∂vec(f)/∂vec({wrt})", f"\\frac{{\\partial {num}}}{{\\partial {den}}}"
     if layout == "numerator":
-        return f"df/d{wrt}'", f"\\frac{{\\partial f}}{{\\partial {x}^{{\\top}}}}"
+        return f"∂f/∂{wrt}'", f"\\frac{{\\partial f}}{{\\partial {x}^{{\\top}}}}"
     if symmetric:
-        return f"df/d{wrt} (symmetric)", f"\\left.\\frac{{\\partial f}}{{\\partial {x}}}\\right|_{{\\mathrm{{sym}}}}"
-    return f"df/d{wrt}", f"\\frac{{\\partial f}}{{\\partial {x}}}"
+        return f"∂f/∂{wrt} (symmetric)", f"\\left.\\frac{{\\partial f}}{{\\partial {x}}}\\right|_{{\\mathrm{{sym}}}}"
+    return f"∂f/∂{wrt}", f"\\frac{{\\partial f}}{{\\partial {x}}}"
 
 
 def result_note(derivation: Derivation, ctx: Context, lang: str) -> str | None:
@@ -195,11 +195,11 @@ def _lhs(block, ctx: Context, derivation: Derivation) -> tuple[str, str]:
         return f"d{block.var}", "\\mathrm{d}" + name_latex(block.var)
     if block.kind == "dF":
         if derivation.kind == "hessian":
-            return f"d(df/d{x})", f"\\mathrm{{d}}\\frac{{\\partial f}}{{\\partial {name_latex(x)}}}"
+            return f"d(∂f/∂{x})", f"\\mathrm{{d}}\\frac{{\\partial f}}{{\\partial {name_latex(x)}}}"
         return LHS["df"]
     if block.kind == "vecdF":
         if derivation.kind == "hessian":
-            return f"vec(d(df/d{x}))", f"\\operatorname{{vec}}\\mathrm{{d}}\\frac{{\\partial f}}{{\\partial {name_latex(x)}}}"
+            return f"vec(d(∂f/∂{x}))", f"\\operatorname{{vec}}\\mathrm{{d}}\\frac{{\\partial f}}{{\\partial {name_latex(x)}}}"
         return "vec(df)", "\\operatorname{vec}(\\mathrm{d}f)"
     if block.kind == "jac":
         if derivation.kind == "hessian" and derivation.layout == "numerator" or derivation.kind == "jacobian":
@@ -209,7 +209,7 @@ def _lhs(block, ctx: Context, derivation: Derivation) -> tuple[str, str]:
         return None, None  # every line is an equation
     if block.kind in ("jacT", "gradT", "gradS"):
         return result_lhs(derivation.kind, x, shape, derivation.layout, ctx.function.shape, derivation.symmetric)
-    return f"df/d{block.var}", f"\\frac{{\\partial f}}{{\\partial {name_latex(block.var)}}}"
+    return f"∂f/∂{block.var}", f"\\frac{{\\partial f}}{{\\partial {name_latex(block.var)}}}"
 
 
 def _steps(derivation: Derivation, ctx: Context) -> list[dict]:
@@ -233,7 +233,7 @@ def _steps(derivation: Derivation, ctx: Context) -> list[dict]:
 
 def _equation_steps(block, wrt: str) -> list[dict]:
     """A solution: `∂f/∂X = 0`, then each equivalent equation on its own line after ⟺."""
-    out = [{"lhs": f"df/d{wrt}", "lhs_latex": f"\\frac{{\\partial f}}{{\\partial {name_latex(wrt)}}}", "rel": "=",
+    out = [{"lhs": f"∂f/∂{wrt}", "lhs_latex": f"\\frac{{\\partial f}}{{\\partial {name_latex(wrt)}}}", "rel": "=",
             "block": "solve", "latex": "0", "text": "0", "rules": list(block.steps[0].rules)}]
     for k, step in enumerate(block.steps):
         eq = step.expr
