@@ -44,12 +44,13 @@ sys.path.insert(0, str(ROOT))
 
 from derivgen import expr as E  # noqa: E402
 from derivgen.derive import derive_gradient  # noqa: E402
+from derivgen.derive.jacobian import derive_jacobian  # noqa: E402
 from derivgen.errors import DerivgenError  # noqa: E402
 from derivgen.interop import IllShapedError, evaluate_sympy, inline_where, to_sympy  # noqa: E402
 from derivgen.numeric import evaluate  # noqa: E402
 from derivgen.pipeline import build_context  # noqa: E402
 from derivgen.problem import load_problem  # noqa: E402
-from derivgen.verify import Sampler, dimension_sizes, verify  # noqa: E402
+from derivgen.verify import Sampler, dimension_sizes, verify, verify_jacobian  # noqa: E402
 
 RATIO_TARGET = 0.2
 CLI_TARGET_S = 2.0
@@ -318,13 +319,22 @@ def bench_problem(path: Path, reps: int, sympy_reps: int, timeout: float) -> lis
         row = Row(path.stem, wrt, parse_ms=parse_ms)
         rows.append(row)
         try:
-            derivation = derive_gradient(ctx, wrt)
-            row.derive_ms = median_ms(lambda: derive_gradient(ctx, wrt), reps)
-            verify(ctx, derivation, seed=i)
-            row.verify_ms = median_ms(lambda: verify(ctx, derivation, seed=i), reps)
+            if ctx.function.is_scalar:
+                derive = lambda: derive_gradient(ctx, wrt)  # noqa: E731
+                check = verify
+            else:  # a vector- or matrix-valued f: its Jacobian (SymPy's side is not compared)
+                derive = lambda: derive_jacobian(ctx.function, wrt, ctx.variables[wrt], ctx.where, ctx.assume)  # noqa: E731
+                check = verify_jacobian
+            derivation = derive()
+            row.derive_ms = median_ms(derive, reps)
+            check(ctx, derivation, seed=i)
+            row.verify_ms = median_ms(lambda: check(ctx, derivation, seed=i), reps)
         except DerivgenError as err:
             row.derivgen_error = err.message
-        sympy_case(row, ctx, wrt, sympy_reps, timeout, seed=1000 + i)
+        if ctx.function.is_scalar:
+            sympy_case(row, ctx, wrt, sympy_reps, timeout, seed=1000 + i)
+        else:
+            row.sympy_correct, row.sympy_note = "n/a", "a Jacobian: not compared with SymPy"
     return rows
 
 
