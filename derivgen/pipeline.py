@@ -168,8 +168,9 @@ def result_lhs(kind: str, wrt: str, shape, layout: str, f_shape=E.SCALAR, symmet
 def result_note(derivation: Derivation, ctx: Context, lang: str) -> str | None:
     """What a reader must know about a result's kind and layout (from the prose catalogue)."""
     from . import i18n
+    from .printing import name_unicode
 
-    x = derivation.wrt
+    x = name_unicode(derivation.wrt)
     if derivation.kind == "solution":
         return i18n.text("note_solution", lang, x=x)
     if derivation.kind == "hessian":

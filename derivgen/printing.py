@@ -45,6 +45,21 @@ def name_latex(name: str) -> str:
     return out
 
 
+def name_unicode(name: str) -> str:
+    """A name as plain text for prose: `mu` → μ, `Sigma` → Σ, `x_t` → x_t."""
+    import unicodedata
+
+    base, sep, sub = name.partition("_")
+    if base in GREEK and not base.startswith("var"):
+        case = "CAPITAL" if base[0].isupper() else "SMALL"
+        letter = {"lambda": "LAMDA", "Lambda": "LAMDA"}.get(base, base.upper())
+        try:
+            base = unicodedata.lookup(f"GREEK {case} LETTER {letter}")
+        except KeyError:
+            pass
+    return base + sep + sub
+
+
 def python_name(name: str) -> str:
     """A variable's name in NumPy code: a Python keyword gets a trailing underscore (`lambda_`)."""
     return name + "_" if keyword.iskeyword(name) else name
