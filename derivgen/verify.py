@@ -165,7 +165,12 @@ class Tally:
         self.worst, self.checks = 0.0, 0
 
     def compare(self, got, want, what: str, scale: float) -> None:
-        err = rel_error(got, want, scale)
+        if not _finite(got) and _has_overflow(got):
+            raise _Unevaluable()  # a line overflows at this point (exp(exp(…))): draw another point
+        with np.errstate(all="ignore"):
+            err = rel_error(got, want, scale)
+        if np.isnan(err) and _finite(got) and _finite(want):
+            raise _Unevaluable()  # values so large that their norm overflows: draw another point
         self.checks += 1
         if not (_finite(got) and err <= TOLERANCE):
             raise VerificationError(
@@ -173,6 +178,11 @@ class Tally:
                 hint="this is a bug in derivgen, not in your problem; please report it with the problem file",
             )
         self.worst = max(self.worst, err)
+
+
+def _has_overflow(a) -> bool:
+    """Infinite entries (an overflow), as opposed to NaN alone (which a wrong line can produce)."""
+    return bool(np.any(np.isinf(np.asarray(a, dtype=float))))
 
 
 class _Unevaluable(Exception):
@@ -350,9 +360,10 @@ def verify_jacobian(ctx: Context, derivation: Derivation, seed: int = 0) -> Repo
                 e[k] = 1.0
                 columns.append(_vec(fd(e.reshape(x0.shape, order="F"))))
             jac_fd = np.hstack(columns)
-        if not (_finite(dF) and _finite(jac_fd)):
+        with np.errstate(all="ignore"):
+            scale = 1e-5 * (1.0 + float(np.linalg.norm(f0)))
+        if not (_finite(dF) and _finite(jac_fd) and np.isfinite(scale)):
             raise _Unevaluable()
-        scale = 1e-5 * (1.0 + float(np.linalg.norm(f0)))
         tally = Tally()
         _compare_blocks(derivation, value, {("d", wrt): v}, dF, jac_fd, lambda g, w, what: tally.compare(g, w, what, scale))
         return tally.worst, tally.checks

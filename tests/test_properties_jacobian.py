@@ -823,7 +823,7 @@ def test_jacobian_is_right_or_refused_cleanly(family, function, wrt):
     # "relative error nan > 1e-06 ... a bug in derivgen" instead of drawing another point or
     # saying that f could not be evaluated
     "sum(log(1 + exp(exp(x))))",
-    pytest.param("sum(exp(exp(A*x)))", marks=bug("verifier: overflow near its point reported as 'relative error nan'")),
+    "sum(exp(exp(A*x)))",
     # the Hessian crashes (ShapeMismatch) where the gradient has a row vector (u ⊙ dx)ᵀ in a
     # product: see a*exp(x)'*a above
     "a'*softmax(2*x)", "a'*softmax(diag(a)*x)",
