@@ -134,11 +134,11 @@ class Builder:
 
     # -- documents
     def document(self, path: Path) -> tuple[dict, str]:
-        from .pipeline import problem_document
-
         key = _key(derivgen_fingerprint(), self.lang, str(path), path.read_bytes().hex() if path.exists() else "")
         doc = self.cache.document(key)
         if doc is None:
+            from .pipeline import problem_document  # NumPy, lark, the engine: only on a cache miss
+
             doc = problem_document(path, self.lang)
             self.result.derived += 1
             if doc["ok"]:

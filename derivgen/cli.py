@@ -157,7 +157,7 @@ def build(args, console: Console) -> int:
 
 def set_document(config, docs: list[dict], lang: str) -> dict:
     """The set document: header from derivgen.yaml, the problems, the union of their rules."""
-    from .pipeline import rules_list
+    from .rules import rules_list
 
     ids = [r["id"] for d in docs for r in d["rules"]]
     return {

@@ -16,7 +16,7 @@ from .errors import DerivgenError, Location, UnsupportedError
 from .parse import Scope, parse_expr, shape_from_dims
 from .printing import NumpyPrinter, latex, name_latex, python_name, shape_latex, text
 from .problem import Problem, load_problem
-from .rules import RULES, used
+from .rules import RULES, rules_list, used
 from .verify import Report, verify
 
 LHS = {
@@ -264,13 +264,6 @@ def _may_be_scalar(e: E.Expr) -> bool:
 def _dims(problem: Problem, shape) -> str:
     src = dim_sources(problem)
     return ", ".join(str(d) if isinstance(d, int) else src[d] for d in shape)
-
-
-def rules_list(ids, lang: str = "en") -> list[dict]:
-    return [
-        {"id": r.id, "name": r.name_in(lang), "names": dict(r.name), "formula": r.formula, "group": r.group}
-        for r in used(ids)
-    ]
 
 
 def _variables(problem: Problem) -> list[dict]:

@@ -114,6 +114,14 @@ RULES: dict[str, Rule] = {
 ORDER = {rid: i for i, rid in enumerate(RULES)}
 
 
+def rules_list(ids, lang: str = "en") -> list[dict]:
+    """The rules among `ids` as document entries (docs/schema.md), in catalogue order."""
+    return [
+        {"id": r.id, "name": r.name_in(lang), "names": dict(r.name), "formula": r.formula, "group": r.group}
+        for r in used(ids)
+    ]
+
+
 def used(rule_ids) -> list[Rule]:
     """The rules among `rule_ids`, once each, in catalogue order."""
     return [RULES[r] for r in sorted(set(rule_ids), key=ORDER.__getitem__)]

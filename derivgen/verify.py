@@ -146,7 +146,11 @@ class Checker:
         return env
 
     def value(self, e: Expr, env: dict) -> np.ndarray:
-        return Evaluator(env, self.sizes)(e)
+        """The value of e in env; lines checked in the same env share one evaluator's cache of
+        subexpressions (a derivation repeats most of its subexpressions from line to line)."""
+        if getattr(self, "_env", None) is not env:
+            self._env, self._evaluator = env, Evaluator(env, self.sizes)
+        return self._evaluator(e)
 
     def f(self, overrides: dict | None = None) -> float:
         return float(self.value(self.ctx.function, self.env(overrides))[0, 0])
@@ -365,7 +369,9 @@ def verify_jacobian(ctx: Context, derivation: Derivation, seed: int = 0) -> Repo
         if not (_finite(dF) and _finite(jac_fd) and np.isfinite(scale)):
             raise _Unevaluable()
         tally = Tally()
-        _compare_blocks(derivation, value, {("d", wrt): v}, dF, jac_fd, lambda g, w, what: tally.compare(g, w, what, scale))
+        shared = Evaluator({**values, ("d", wrt): v}, sizes)  # one cache of subexpressions for every line
+        _compare_blocks(derivation, lambda e, difs=None: shared(e), {("d", wrt): v}, dF, jac_fd,
+                        lambda g, w, what: tally.compare(g, w, what, scale))
         return tally.worst, tally.checks
 
     return _at_random_points(ctx, seed, check_point)
