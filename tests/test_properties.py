@@ -42,7 +42,6 @@ Regression cases found by these properties follow at the end, as plain parametri
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,16 +57,6 @@ from derivgen.parse import Scope, parse_expr
 from derivgen.printing import NumpyPrinter, text
 from derivgen.verify import verify
 
-# On a failure, hypothesis's pytest plugin imports `hypothesis.extra._patching` (libcst) to
-# propose an @example patch; that import warns (mypy_extensions.TypedDict is deprecated), and
-# with warnings as errors the failure turns into a pytest INTERNALERROR that hides the
-# falsifying example. Import it once here with exactly that warning silenced.
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=r"mypy_extensions\.TypedDict is deprecated", category=DeprecationWarning)
-    try:
-        import hypothesis.extra._patching  # noqa: F401
-    except ImportError:  # pragma: no cover - libcst not installed: nothing to import
-        pass
 
 # ----------------------------------------------------------------------------- the problem
 
