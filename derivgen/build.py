@@ -131,6 +131,13 @@ class Builder:
         self.tfp = templates_fingerprint(templates)
         self.result = BuildResult()
         self.pdf_jobs: list[tuple[Output, PdfJob]] = []
+        self._tex: dict[tuple, str] = {}  # LaTeX rendered once for both the .tex and the .pdf
+
+    def tex(self, doc_key: tuple, render: Callable[[], str]) -> str:
+        """The LaTeX of a document, rendered once even when both `tex` and `pdf` are built."""
+        if doc_key not in self._tex:
+            self._tex[doc_key] = render()
+        return self._tex[doc_key]
 
     # -- documents
     def document(self, path: Path) -> tuple[dict, str]:
@@ -276,36 +283,35 @@ def _html_set(builder: Builder, setdoc: dict):
     return [("solutions.html", make(True)), ("sheet.html", make(False))]
 
 
-def _tex(builder: Builder, doc: dict):
+def _problem_tex(builder: Builder, doc: dict) -> str:
     from .latex import render_problem_tex
 
-    return [(f"{doc['id']}.tex", lambda: render_problem_tex(doc, lang=builder.lang, user_dir=builder.templates))]
+    return builder.tex((doc["id"],), lambda: render_problem_tex(doc, lang=builder.lang, user_dir=builder.templates))
+
+
+def _set_tex(builder: Builder, setdoc: dict, solutions: bool) -> str:
+    from .latex import render_set_tex
+
+    return builder.tex(("set", solutions), lambda: render_set_tex(
+        setdoc, lang=builder.lang, user_dir=builder.templates, solutions=solutions))
+
+
+def _tex(builder: Builder, doc: dict):
+    return [(f"{doc['id']}.tex", lambda: _problem_tex(builder, doc))]
 
 
 def _tex_set(builder: Builder, setdoc: dict):
-    from .latex import render_set_tex
-
-    def make(solutions: bool):
-        return lambda: render_set_tex(setdoc, lang=builder.lang, user_dir=builder.templates, solutions=solutions)
-
-    return [("solutions.tex", make(True)), ("sheet.tex", make(False))]
+    return [("solutions.tex", lambda: _set_tex(builder, setdoc, True)),
+            ("sheet.tex", lambda: _set_tex(builder, setdoc, False))]
 
 
 def _pdf(builder: Builder, doc: dict):
-    from .latex import render_problem_tex
-
-    def make():
-        return PdfJob(render_problem_tex(doc, lang=builder.lang, user_dir=builder.templates), builder.lang, doc.get("source"))
-
-    return [(f"{doc['id']}.pdf", make)]
+    return [(f"{doc['id']}.pdf", lambda: PdfJob(_problem_tex(builder, doc), builder.lang, doc.get("source")))]
 
 
 def _pdf_set(builder: Builder, setdoc: dict):
-    from .latex import render_set_tex
-
     def make(solutions: bool):
-        return lambda: PdfJob(render_set_tex(setdoc, lang=builder.lang, user_dir=builder.templates, solutions=solutions),
-                              builder.lang, None)
+        return lambda: PdfJob(_set_tex(builder, setdoc, solutions), builder.lang, None)
 
     return [("solutions.pdf", make(True)), ("sheet.pdf", make(False))]
 
