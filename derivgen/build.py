@@ -10,14 +10,18 @@ missing.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import os
+import secrets
+import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
 from . import __version__
-from .errors import DerivgenError, Location, RenderError
+from .errors import DerivgenError, Location, ProblemError, RenderError
 from .output import write_atomic
 
 CACHE_DIR = ".derivgen-cache"
@@ -54,6 +58,7 @@ class Output:
     name: str
     key: str
     make: Callable[[], "str | bytes | PdfJob"]  # a PdfJob is compiled later, with the others, in parallel
+    source: str = ""  # the problem file it comes from (resolved), or SET_SOURCE
 
 
 @dataclass(frozen=True)
@@ -73,45 +78,337 @@ class BuildResult:
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     errors: list[DerivgenError] = field(default_factory=list)
+    unwritten: list[str] = field(default_factory=list)  # outputs that could not be written
+    removed: list[str] = field(default_factory=list)  # outputs of problems gone or failed, deleted
+    kept_stale: list[str] = field(default_factory=list)  # such outputs left because they were edited
     derived: int = 0
     cached: int = 0
+    verified_now: int = 0  # results verified in this build
+    reused: int = 0  # results of documents taken from the cache (verified when first built)
 
     @property
     def failed(self) -> list[str]:
         return [d["id"] for d in self.docs if not d["ok"]]
 
 
+class OutputError(RenderError):
+    """The output folder cannot be used (not writable, not a folder)."""
+
+
+SET_SOURCE = "set"  # the source recorded for the set's own handouts
+
+#: Names in the output folder that belong to the set, whatever the problems are called.
+RESERVED_OUTPUTS = tuple(f"{stem}.{ext}" for stem in ("solutions", "sheet") for ext in ("md", "json", "html", "tex", "pdf")) + (
+    "derivgen-assets", CACHE_DIR)
+
+
+FRAGMENT_SUFFIX = ".fragment"  # `<id>.fragment.html` is the embeddable page of problem <id>
+
+
+def _source_of(doc: dict) -> str:
+    """The resolved path of a document's problem file: what the manifest records as its source."""
+    source = doc.get("source")
+    if not source:
+        return doc["id"]
+    try:
+        return str(Path(source).resolve())
+    except (OSError, RuntimeError):
+        return str(source)
+
+
+def failed_document(doc: dict, err: DerivgenError) -> dict:
+    """A copy of a document that failed with `err`: no results (pipeline.error_document's shape)."""
+    return {
+        **doc, "ok": False, "results": [], "rules": [], "where": [], "function": None,
+        "error": {"message": err.message, "location": str(err.location) if err.location else None,
+                  "hint": err.hint, "rendered": err.render(), "kind": type(err).__name__},
+    }
+
+
+class OutputLock:
+    """An exclusive lock on an output folder, held for a whole build.
+
+    Two builds into one folder (an English and a Chinese one, say) would otherwise interleave
+    their files; with the lock the second waits for the first and then rewrites what differs.
+    Taking it also proves the folder writable before any work is done. Where `fcntl` is
+    missing (Windows), builds are not serialised.
+    """
+
+    def __init__(self, out: Path, on_wait: Callable[[str], None] | None = None):
+        self.path = out / CACHE_DIR / "lock"
+        self.on_wait = on_wait
+        self.handle = None
+
+    def __enter__(self) -> "OutputLock":
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = open(self.path, "a+b")
+        except OSError as exc:
+            raise OutputError(f"cannot write into the output folder {self.path.parent.parent}: {exc.strerror or exc}",
+                              hint="choose another folder with -o, or make this one writable") from None
+        try:
+            import fcntl
+        except ImportError:
+            return self
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if self.on_wait:
+                self.on_wait(f"waiting for another derivgen build into {self.path.parent.parent} to finish")
+            fcntl.flock(self.handle, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.handle is not None:
+            self.handle.close()  # closing releases the lock
+
+
+def _cache_secret() -> bytes:
+    """The key that signs cache entries: kept outside every output folder, made on first use.
+
+    A cache entry is trusted only when its signature checks, so an output folder that arrives
+    with a contributed problem set (or is edited by hand) cannot make derivgen publish a document
+    it did not derive and verify itself. Without a writable place for the key, a key for this
+    process only is used: nothing cached before is trusted, which only costs time.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = Path(base) / "derivgen" / "cache-key"
+    try:
+        secret = path.read_bytes()
+        if len(secret) >= 32:
+            return secret
+    except OSError:
+        pass
+    secret = secrets.token_bytes(32)
+    try:  # written aside, then linked into place: a build racing this one sees all of it or none
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cache-key.")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(secret)
+            os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+    except FileExistsError:  # another build made it first: use theirs
+        try:
+            theirs = path.read_bytes()
+            return theirs if len(theirs) >= 32 else secret
+        except OSError:
+            return secret
+    except OSError:
+        pass
+    return secret
+
+
+class OutputError(RenderError):
+    """The output folder cannot be used (not writable, not a folder)."""
+
+
+SET_SOURCE = "set"  # the source recorded for the set's own handouts
+
+#: Names in the output folder that belong to the set, whatever the problems are called.
+RESERVED_OUTPUTS = tuple(f"{stem}.{ext}" for stem in ("solutions", "sheet") for ext in ("md", "json", "html", "tex", "pdf")) + (
+    "derivgen-assets", CACHE_DIR)
+
+
+FRAGMENT_SUFFIX = ".fragment"  # `<id>.fragment.html` is the embeddable page of problem <id>
+
+
+def _source_of(doc: dict) -> str:
+    """The resolved path of a document's problem file: what the manifest records as its source."""
+    source = doc.get("source")
+    if not source:
+        return doc["id"]
+    try:
+        return str(Path(source).resolve())
+    except (OSError, RuntimeError):
+        return str(source)
+
+
+def failed_document(doc: dict, err: DerivgenError) -> dict:
+    """A copy of a document that failed with `err`: no results (pipeline.error_document's shape)."""
+    return {
+        **doc, "ok": False, "results": [], "rules": [], "where": [], "function": None,
+        "error": {"message": err.message, "location": str(err.location) if err.location else None,
+                  "hint": err.hint, "rendered": err.render(), "kind": type(err).__name__},
+    }
+
+
+class OutputLock:
+    """An exclusive lock on an output folder, held for a whole build.
+
+    Two builds into one folder (an English and a Chinese one, say) would otherwise interleave
+    their files; with the lock the second waits for the first and then rewrites what differs.
+    Taking it also proves the folder writable before any work is done. Where `fcntl` is
+    missing (Windows), builds are not serialised.
+    """
+
+    def __init__(self, out: Path, on_wait: Callable[[str], None] | None = None):
+        self.path = out / CACHE_DIR / "lock"
+        self.on_wait = on_wait
+        self.handle = None
+
+    def __enter__(self) -> "OutputLock":
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = open(self.path, "a+b")
+        except OSError as exc:
+            raise OutputError(f"cannot write into the output folder {self.path.parent.parent}: {exc.strerror or exc}",
+                              hint="choose another folder with -o, or make this one writable") from None
+        try:
+            import fcntl
+        except ImportError:
+            return self
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if self.on_wait:
+                self.on_wait(f"waiting for another derivgen build into {self.path.parent.parent} to finish")
+            fcntl.flock(self.handle, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.handle is not None:
+            self.handle.close()  # closing releases the lock
+
+
+def _cache_secret() -> bytes:
+    """The key that signs cache entries: kept outside every output folder, made on first use.
+
+    A cache entry is trusted only when its signature checks, so an output folder that arrives
+    with a contributed problem set (or is edited by hand) cannot make derivgen publish a document
+    it did not derive and verify itself. Without a writable place for the key, a key for this
+    process only is used: nothing cached before is trusted, which only costs time.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = Path(base) / "derivgen" / "cache-key"
+    try:
+        secret = path.read_bytes()
+        if len(secret) >= 32:
+            return secret
+    except OSError:
+        pass
+    secret = secrets.token_bytes(32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secret)
+    except FileExistsError:  # another build made it first
+        try:
+            theirs = path.read_bytes()
+            return theirs if len(theirs) >= 32 else secret
+        except OSError:
+            return secret
+    except OSError:
+        pass
+    return secret
+
+
 class Cache:
-    """Documents by key, and the key each output file was last written with."""
+    """Documents by key, and for each output file the key, checksum and source it was written with.
+
+    Every file under the cache folder is signed (HMAC-SHA256 with `_cache_secret`); an entry whose
+    signature, format or content does not check is ignored and rebuilt, never trusted and never a
+    traceback. An output counts as fresh only when its key matches and the file on disk still has
+    the checksum derivgen wrote, so an output edited by hand is rewritten.
+    """
+
+    VERSION = 2
 
     def __init__(self, out: Path):
         self.dir = out / CACHE_DIR
         self.manifest_path = self.dir / "manifest.json"
-        try:
-            self.manifest: dict[str, str] = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            self.manifest = {}
+        self.secret = _cache_secret()
+        self.manifest: dict[str, dict] = {}
+        data = self._load(self.manifest_path)
+        if isinstance(data, dict) and isinstance(data.get("outputs"), dict):
+            self.manifest = {name: entry for name, entry in data["outputs"].items() if _valid_entry(name, entry)}
 
-    def document(self, key: str) -> dict | None:
+    # -- signed files
+    def _sign(self, payload: bytes) -> bytes:
+        return hmac.new(self.secret, payload, hashlib.sha256).hexdigest().encode()
+
+    def _load(self, path: Path):
+        """The JSON in a signed cache file, or None when it is missing, unsigned, forged or broken."""
         try:
-            return json.loads((self.dir / "docs" / f"{key}.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            raw = path.read_bytes()
+        except OSError:
             return None
-
-    def store_document(self, key: str, doc: dict) -> None:
+        mac, _, payload = raw.partition(b"\n")
+        if not hmac.compare_digest(mac, self._sign(payload)):
+            return None
         try:
-            write_atomic(self.dir / "docs" / f"{key}.json", json.dumps(doc, ensure_ascii=False), durable=False)
+            data = json.loads(payload.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return None
+        return data if isinstance(data, dict) and data.get("v") == self.VERSION else None
+
+    def _store(self, path: Path, data: dict) -> None:
+        payload = json.dumps({"v": self.VERSION, **data}, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        try:
+            write_atomic(path, self._sign(payload) + b"\n" + payload, durable=False)
         except OSError:
             pass  # a cache that cannot be written only costs time
 
+    # -- documents
+    def document(self, key: str) -> dict | None:
+        data = self._load(self.dir / "docs" / f"{key}.json")
+        if data is None or data.get("key") != key or not valid_document(data.get("doc")):
+            return None
+        return data["doc"]
+
+    def store_document(self, key: str, doc: dict) -> None:
+        self._store(self.dir / "docs" / f"{key}.json", {"key": key, "doc": doc})
+
+    # -- outputs
     def fresh(self, out: Path, output: Output) -> bool:
-        return self.manifest.get(output.name) == output.key and (out / output.name).exists()
+        entry = self.manifest.get(output.name)
+        if not entry or entry["key"] != output.key:
+            return False
+        try:
+            return _digest((out / output.name).read_bytes()) == entry["sha256"]
+        except OSError:
+            return False
+
+    def record(self, name: str, key: str, content: bytes, source: str) -> None:
+        self.manifest[name] = {"key": key, "sha256": _digest(content), "source": source}
 
     def save(self) -> None:
-        try:
-            write_atomic(self.manifest_path, json.dumps(self.manifest, indent=1, sort_keys=True), durable=False)
-        except OSError:
-            pass
+        self._store(self.manifest_path, {"outputs": self.manifest})
+
+
+def _digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def _valid_entry(name, entry) -> bool:
+    return (isinstance(name, str) and _is_output_name(name) and isinstance(entry, dict)
+            and all(isinstance(entry.get(k), str) for k in ("key", "sha256", "source")))
+
+
+def _is_output_name(name: str) -> bool:
+    """A plain file name inside the output folder (a manifest never names anything else)."""
+    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..") and "\0" not in name
+
+
+def valid_document(doc) -> bool:
+    """Whether `doc` has the shape of a verified problem document (docs/schema.md)."""
+    if not isinstance(doc, dict) or doc.get("ok") is not True or not isinstance(doc.get("id"), str):
+        return False
+    results = doc.get("results")
+    if not isinstance(results, list) or not results or not isinstance(doc.get("rules"), list):
+        return False
+    for result in results:
+        if not isinstance(result, dict) or not isinstance(result.get("steps"), list):
+            return False
+        check = result.get("verification")
+        if not isinstance(check, dict) or check.get("passed") is not True:
+            return False
+        for field_name in ("latex", "text", "numpy", "lhs", "lhs_latex"):
+            if not isinstance(result.get(field_name), str):
+                return False
+    return all(isinstance(doc.get(k), (list, dict, str, type(None))) for k in ("where", "function", "variables"))
 
 
 def _key(*parts: str) -> str:
@@ -121,8 +418,12 @@ def _key(*parts: str) -> str:
 class Builder:
     """Builds documents and outputs for a list of problem files into one directory."""
 
-    def __init__(self, out: Path, formats: list[str], lang: str, templates: str | None, config=None):
+    def __init__(self, out: Path, formats: list[str], lang: str, templates: str | None, config=None,
+                 placeholders: bool = False, on_wait: Callable[[str], None] | None = None):
         self.out = Path(out)
+        self.placeholders = placeholders  # keep error pages of failed problems (the instructor's own copy)
+        self.on_wait = on_wait
+        self.produced: set[str] = set()  # every output name this build wrote or found unchanged
         self.formats = formats
         self.lang = lang
         self.templates = templates
@@ -150,17 +451,20 @@ class Builder:
             self.result.derived += 1
             if doc["ok"]:
                 self.cache.store_document(key, doc)
+                self.result.verified_now += len(doc["results"])
         else:
             self.result.cached += 1
+            self.result.reused += len(doc["results"])
         return doc, key
 
     # -- outputs
     def problem_outputs(self, doc: dict, key: str) -> list[Output]:
         outs = []
+        source = _source_of(doc)
         for fmt in self.formats:
             base = key if fmt in UNTEMPLATED else _key(key, self.tfp)
             for name, make in FORMAT_PROBLEM[fmt](self, doc):
-                outs.append(Output(name, _key(base, fmt, name), make))
+                outs.append(Output(name, _key(base, fmt, name), make, source))
         return outs
 
     def set_outputs(self, setdoc: dict, keys: list[str]) -> list[Output]:
@@ -168,10 +472,11 @@ class Builder:
         base = _key(self.tfp, json.dumps([setdoc.get(k) for k in ("title", "course", "author", "date")]), *keys)
         for fmt in self.formats:
             for name, make in FORMAT_SET.get(fmt, lambda b, s: [])(self, setdoc):
-                outs.append(Output(name, _key(base, fmt, name), make))
+                outs.append(Output(name, _key(base, fmt, name), make, SET_SOURCE))
         return outs
 
     def write(self, output: Output) -> None:
+        self.produced.add(output.name)
         if self.cache.fresh(self.out, output):
             self.result.unchanged.append(output.name)
             return
@@ -184,27 +489,57 @@ class Builder:
         if isinstance(content, PdfJob):
             self.pdf_jobs.append((output, content))
             return
-        if content is not None:
-            try:
-                write_atomic(self.out / output.name, content)
-            except OSError as exc:
-                self.result.errors.append(RenderError(f"cannot write {self.out / output.name}: {exc.strerror or exc}",
-                                                      Location(str(self.out / output.name))))
-                self.cache.manifest.pop(output.name, None)
-                return
-        self.cache.manifest[output.name] = output.key
+        payload = content.encode("utf-8") if isinstance(content, str) else bytes(content)
+        try:
+            write_atomic(self.out / output.name, payload)
+        except OSError as exc:
+            self.write_failed(output, exc)
+            return
+        self.done(output, payload)
+
+    def done(self, output: Output, content: bytes) -> None:
+        """Record a written output (its key, checksum and source) in the manifest."""
+        self.cache.record(output.name, output.key, content, output.source)
         self.result.written.append(output.name)
 
+    def _pdf_done(self, output: Output) -> None:
+        try:
+            self.done(output, (self.out / output.name).read_bytes())
+        except OSError as exc:
+            self.write_failed(output, exc)
+
+    def write_failed(self, output: Output, exc: OSError) -> None:
+        self.result.errors.append(RenderError(f"cannot write {output.name} in {self.out}: {exc.strerror or exc}",
+                                              Location(str(self.out / output.name))))
+        self.result.unwritten.append(output.name)
+        self.cache.manifest.pop(output.name, None)
+
     def run(self, paths: list[Path], set_document: Callable[[list[dict]], dict]) -> BuildResult:
-        keys = []
+        """Derive (or reuse) every document, write its outputs and the set's, then tidy up.
+
+        Holds the output folder's lock throughout, so that two builds into one folder run one
+        after the other. A problem that failed is not published: its error is in the result,
+        its earlier outputs are removed, and the set handouts leave it out (unless
+        `placeholders`, which keeps an error page for the instructor's own copy).
+        """
+        with OutputLock(self.out, self.on_wait):
+            return self._run(paths, set_document)
+
+    def _run(self, paths: list[Path], set_document: Callable[[list[dict]], dict]) -> BuildResult:
+        keys, published = [], []
+        claimed: dict[str, str] = {name.casefold(): "the set" for name in RESERVED_OUTPUTS}
         for path in paths:
             doc, key = self.document(path)
+            if doc["ok"]:
+                doc = self._claim_names(doc, claimed)
             self.result.docs.append(doc)
-            keys.append(key if doc["ok"] else _key(key, "failed", json.dumps(doc["error"])))
-            for output in self.problem_outputs(doc, keys[-1]):
-                self.write(output)
-        if self.result.docs:
-            setdoc = set_document(self.result.docs)
+            if doc["ok"] or self.placeholders:
+                published.append(doc)
+                keys.append(key if doc["ok"] else _key(key, "failed", json.dumps(doc["error"])))
+                for output in self.problem_outputs(doc, keys[-1]):
+                    self.write(output)
+        if published:
+            setdoc = set_document(published)
             for output in self.set_outputs(setdoc, keys):
                 self.write(output)
         self.compile_pdfs()
@@ -215,9 +550,60 @@ class Builder:
                 write_assets(self.out)  # CSS, KaTeX's CSS and fonts, next to the pages: nothing from a CDN
             except (DerivgenError, OSError) as err:
                 self.result.errors.append(err if isinstance(err, DerivgenError) else RenderError(str(err)))
+        self._remove_stale()
         self.cache.save()
         return self.result
 
+    def _claim_names(self, doc: dict, claimed: dict[str, str]) -> dict:
+        """The document, or a failed one when its outputs would overwrite the set's or another problem's.
+
+        Names are compared without case (two names differing only in case are one file on
+        macOS and Windows) and for every format, not only the ones built now.
+        """
+        names = [name for fmt in FORMATS for name, _ in FORMAT_PROBLEM[fmt](self, doc)]
+        hint = ("rename the problem file; 'solutions', 'sheet' and names ending in '.fragment' "
+                "are taken by the set's handouts")
+        if doc["id"].casefold().endswith(FRAGMENT_SUFFIX):  # its page would be another problem's fragment
+            stem = doc["id"][: -len(FRAGMENT_SUFFIX)]
+            err = ProblemError(f"the page of problem '{doc['id']}' would be {doc['id']}.html, the embeddable "
+                               f"page of a problem '{stem}'", Location(doc.get("source")), hint)
+            return failed_document(doc, err)
+        for name in names:
+            owner = claimed.get(name.casefold())
+            if owner is not None:
+                whose = "the set's" if owner == "the set" else f"those of {owner}"
+                err = ProblemError(f"the outputs of problem '{doc['id']}' would overwrite {whose} ({name})",
+                                   Location(doc.get("source")), hint)
+                return failed_document(doc, err)
+        for name in names:
+            claimed[name.casefold()] = doc.get("source") or doc["id"]
+        return doc
+
+    def _remove_stale(self) -> None:
+        """Remove outputs of problems that are gone or failed; report what was removed or kept."""
+        failed = {_source_of(d) for d in self.result.docs if not d["ok"] and not self.placeholders}
+        built_now = {_source_of(d) for d in self.result.docs}
+        for name, entry in sorted(self.cache.manifest.items()):
+            if name in self.produced:
+                continue
+            source = entry["source"]
+            gone = source != SET_SOURCE and source not in built_now and not Path(source).exists()
+            if source not in failed and not gone:
+                continue
+            path = self.out / name
+            try:
+                if path.is_symlink() or _digest(path.read_bytes()) != entry["sha256"]:
+                    self.result.kept_stale.append(name)  # changed since derivgen wrote it: not ours to delete
+                    continue
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                self.result.errors.append(RenderError(f"cannot remove the stale output {name}: {exc.strerror or exc}",
+                                                      Location(str(path))))
+                continue
+            del self.cache.manifest[name]
+            self.result.removed.append(name)
 
     def compile_pdfs(self) -> None:
         """Compile the collected PDFs in parallel; a missing TeX engine is one clear error."""
@@ -234,8 +620,7 @@ class Builder:
         errors = compile_many([(job.tex, self.out / output.name, job.lang) for output, job in self.pdf_jobs])
         for (output, job), err in zip(self.pdf_jobs, errors):
             if err is None:
-                self.cache.manifest[output.name] = output.key
-                self.result.written.append(output.name)
+                self._pdf_done(output)
             else:
                 err.message = f"{output.name} (from {job.source or 'the set'}): {err.message}"
                 self.result.errors.append(err)

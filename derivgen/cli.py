@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="comma-separated formats among md, json, html, tex, pdf (default: the set's `formats:` or md,json)")
     b.add_argument("--lang", choices=("en", "zh"), default=None, help="language of the handouts (default: the set's `language:` or en)")
     b.add_argument("--templates", default=None, metavar="DIR", help="a directory of templates overriding the defaults by name")
+    b.add_argument("--placeholders", action="store_true",
+                   help="keep an error page for each failed problem (for the instructor's own copy; "
+                        "by default a failed problem is left out of every output)")
     b.add_argument("-q", "--quiet", action="store_true", help="print only errors")
 
     s = sub.add_parser("show", help="print one derivation in the terminal, writing nothing",
@@ -135,24 +138,50 @@ def build(args, console: Console) -> int:
     lang = args.lang or config.language or "en"
     templates = args.templates or (str(config.templates_dir) if config.templates_dir else None)
     out = Path(args.output)
-    builder = Builder(out, formats, lang, templates, config)
-    result = builder.run(paths, lambda docs: set_document(config, docs, lang))
+    builder = Builder(out, formats, lang, templates, config, placeholders=args.placeholders,
+                      on_wait=None if args.quiet else console.info)
+    try:
+        result = builder.run(paths, lambda docs: set_document(config, docs, lang))
+    except DerivgenError as err:  # the output folder cannot be used: one error, nothing built
+        console.error(err.render())
+        return 1
     for doc in result.docs:
         if not doc["ok"]:
             console.error(doc["error"]["rendered"])
     for err in result.errors:
         console.error(err.render())
     if not args.quiet:
-        built = [d for d in result.docs if d["ok"]]
-        n_results = sum(len(d["results"]) for d in built)
-        failed = f"{len(result.failed)} failed; " if result.failed else ""
-        head = (
-            f"built {len(built)} problem{'s' if len(built) != 1 else ''} "
-            f"({n_results} result{'s' if n_results != 1 else ''}, all verified); "
-            if built else "no problem built; "
-        )
-        console.info(f"{head}{failed}{len(result.written)} files written, {len(result.unchanged)} unchanged in {out}/")
+        console.info(summary(result, out, args.placeholders))
     return 1 if (result.failed or result.errors) else 0
+
+
+def summary(result, out: Path, placeholders: bool = False) -> str:
+    """The last line of a build: what was built and verified now or reused, and what was written."""
+    built = [d for d in result.docs if d["ok"]]
+    n = sum(len(d["results"]) for d in built)
+    results = f"{n} result{'s' if n != 1 else ''}"
+    if not built:
+        head = "no problem built"
+    elif result.reused == 0:
+        head = f"built {len(built)} problem{'s' if len(built) != 1 else ''} ({results}, all verified)"
+    else:
+        head = (f"built {len(built)} problem{'s' if len(built) != 1 else ''} ({results}: "
+                f"{result.verified_now} verified in this build, {result.reused} reused from the cache)")
+    parts = [head]
+    if result.failed:
+        left = "kept as error pages" if placeholders else "left out of every output"
+        parts.append(f"{len(result.failed)} failed ({left})")
+    files = f"{len(result.written)} files written, {len(result.unchanged)} unchanged"
+    if result.unwritten:
+        files += f", {len(result.unwritten)} could not be written"
+    parts.append(files + f" in {out}/")
+    if result.removed:
+        parts.append(f"{len(result.removed)} stale removed ({', '.join(result.removed[:4])}"
+                     + (", …" if len(result.removed) > 4 else "") + ")")
+    if result.kept_stale:
+        parts.append(f"{len(result.kept_stale)} stale kept because edited by hand ({', '.join(result.kept_stale[:4])}"
+                     + (", …" if len(result.kept_stale) > 4 else "") + ")")
+    return "; ".join(parts)
 
 
 def set_document(config, docs: list[dict], lang: str) -> dict:

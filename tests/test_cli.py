@@ -367,8 +367,18 @@ def test_bad_problem_is_reported_and_the_good_one_built(tmp_path, capsys, bad):
     np.testing.assert_allclose(eval(result["numpy"], {"np": np, "A": a, "x": x}), (a + a.T) @ x, rtol=1e-12)
     assert "\\boxed{" in (out / "quadratic.md").read_text(encoding="utf-8")
 
-    # the bad problem: a JSON document that says it failed, and where; a Markdown page without a result
+    # the bad problem is published nowhere: no page of its own, not in the set handouts
     stem = bad.file.removesuffix(".yaml")
+    solutions = (out / "solutions.md").read_text(encoding="utf-8")
+    assert solutions.count("\\boxed{") == 1
+    assert bad.message not in solutions and "Error" not in solutions
+    assert visible_files(out) == {"quadratic.md", "quadratic.json", "solutions.md", "sheet.md"}
+    assert leftovers(out) == []
+
+    # with --placeholders (the instructor's own copy): a JSON document that says it failed, and where;
+    # a Markdown page without a result
+    status, _, _ = run(capsys, "build", problems, "-o", out, "--placeholders")
+    assert status == 1
     doc = load_json(out / f"{stem}.json")
     assert doc["ok"] is False
     assert doc["results"] == []
@@ -377,10 +387,6 @@ def test_bad_problem_is_reported_and_the_good_one_built(tmp_path, capsys, bad):
     page = (out / f"{stem}.md").read_text(encoding="utf-8")
     assert "\\boxed{" not in page
     assert bad.message in page
-
-    # the set handouts: the good result, the failure, nothing half-written or temporary
-    solutions = (out / "solutions.md").read_text(encoding="utf-8")
-    assert solutions.count("\\boxed{") == 1
     assert visible_files(out) == {"quadratic.md", "quadratic.json", f"{stem}.md", f"{stem}.json",
                                   "solutions.md", "sheet.md"}
     assert leftovers(out) == []
@@ -406,7 +412,7 @@ def test_all_bad_problems_in_one_set(tmp_path, capsys):
     assert stderr.count("error: cannot build ") == len(BAD_CASES)
     assert f"built 1 problem (1 result, all verified); {len(BAD_CASES)} failed" in stdout
     assert load_json(out / "quadratic.json")["ok"] is True
-    assert all(load_json(out / f"{b.file.removesuffix('.yaml')}.json")["ok"] is False for b in BAD_CASES)
+    assert not any((out / f"{b.file.removesuffix('.yaml')}.json").exists() for b in BAD_CASES)
     assert leftovers(out) == []
 
 
