@@ -18,24 +18,34 @@ Templates see, besides the document, ``lang`` and these helpers:
   ``cited`` (rule ids → the document's rule entries), ``shown_rules`` (the rules that the
   published steps of some documents cite), ``rule_name`` (a rule's name in ``lang``);
 - the test ``published``: a result whose numeric check passed, the only kind ever shown.
+
+Templates come with the problem sets, so they are untrusted like the problem files: they run in
+Jinja's immutable sandbox (no attributes starting with ``_``, no method that changes a list or
+a dict, no huge ``*``/``**`` results), and a template file is read only from inside its own
+directory (a symlink that leads out of it is refused, not followed). Anything a template does
+wrong, or tries and may not, is a `RenderError` naming the template file and line.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import os
+import posixpath
 import re
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from jinja2 import pass_context
+from jinja2.loaders import split_template_path
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from markupsafe import Markup
 
 from . import i18n
-from .errors import Location, RenderError, source_line
+from .errors import DerivgenError, Location, RenderError, source_line
 
 #: The default templates shipped with the package.
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -45,6 +55,99 @@ DEFAULT_PREFIX = "default"
 
 
 # --- the environment -------------------------------------------------------------------------
+
+
+#: The largest template file read, and the largest string or list a template may build with ``*``.
+TEMPLATE_BYTES_LIMIT = 1 << 20
+PRODUCT_LIMIT = 1 << 20
+#: The largest exponent of an integer power ``**`` in a template.
+POWER_LIMIT = 1024
+
+
+class TemplateRefused(jinja2.TemplateError):
+    """A template file that is not read: it leads out of its directory, or it is not text.
+
+    Not a `jinja2.TemplateNotFound`, so that the search does not quietly fall back to the
+    default of the same name: the author of the set learns that the file was refused.
+    """
+
+    def __init__(self, message: str, filename: str):
+        super().__init__(message)
+        self.filename = filename
+
+
+class ConfinedLoader(jinja2.FileSystemLoader):
+    """A `FileSystemLoader` for one directory that reads only files inside it.
+
+    A template that is a symlink (or lies under a symlinked folder) resolving outside the
+    directory is refused, as is a file that is not regular, larger than
+    `TEMPLATE_BYTES_LIMIT`, or not UTF-8 text. Template names cannot hold ``..`` (Jinja's own
+    check).
+    """
+
+    def __init__(self, directory: str | Path):
+        super().__init__(str(directory), followlinks=False)
+        self.root = os.path.realpath(directory)
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        pieces = split_template_path(template)
+        filename = os.path.normpath(posixpath.join(self.searchpath[0], *pieces))
+        if not os.path.lexists(filename):
+            raise jinja2.TemplateNotFound(template)
+        if not _inside(os.path.realpath(filename), self.root):
+            raise TemplateRefused(f"template {template} is a symbolic link to a file outside "
+                                  "its template directory: it is not read", filename)
+        try:
+            if not os.path.isfile(filename):
+                raise jinja2.TemplateNotFound(template)
+            mtime = os.path.getmtime(filename)
+            with open(filename, "rb") as handle:
+                data = handle.read(TEMPLATE_BYTES_LIMIT + 1)
+        except OSError as exc:
+            raise TemplateRefused(f"cannot read template {template}: {exc.strerror or exc}", filename) from None
+        if len(data) > TEMPLATE_BYTES_LIMIT:
+            raise TemplateRefused(f"template {template} is larger than {TEMPLATE_BYTES_LIMIT} bytes", filename)
+        try:
+            contents = data.decode(self.encoding)
+        except UnicodeDecodeError:
+            raise TemplateRefused(f"template {template} is not UTF-8 text", filename) from None
+
+        def uptodate() -> bool:
+            try:
+                return os.path.getmtime(filename) == mtime
+            except OSError:
+                return False
+
+        return contents, filename, uptodate
+
+
+def _inside(path: str, root: str) -> bool:
+    """True when the (real) `path` is `root` or lies under it."""
+    try:
+        return os.path.commonpath([path, root]) == root
+    except ValueError:  # different drives
+        return False
+
+
+class TemplateSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, with ``*`` and ``**`` bounded (no gigabyte strings, no
+    ``10 ** 10 ** 9``): what a template tries beyond that raises `SecurityError`."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, int) and isinstance(left, int) and abs(left) > 1 and abs(right) > POWER_LIMIT:
+                raise SecurityError(f"the power {left} ** {right} is too large for a template")
+        elif operator == "*":
+            for sized, count in ((left, right), (right, left)):
+                if isinstance(sized, (str, list, tuple)) and isinstance(count, int) and not isinstance(count, bool):
+                    if len(sized) * count > PRODUCT_LIMIT:
+                        raise SecurityError(f"a template may not build a {type(sized).__name__} "
+                                            f"longer than {PRODUCT_LIMIT} with *")
+        return super().call_binop(context, operator, left, right)
 
 
 def environment(user_dir: str | Path | None = None) -> jinja2.Environment:
@@ -57,18 +160,21 @@ def environment(user_dir: str | Path | None = None) -> jinja2.Environment:
     (``trim_blocks``, ``lstrip_blocks``). Output is not autoescaped, except for templates whose
     name ends in ``.html``/``.xml`` (+ ``.j2``) and templates under ``html/`` (so that
     ``html/macros.j2`` escapes like the pages importing it).
+
+    The environment is a `TemplateSandbox` and every directory is read through a
+    `ConfinedLoader`, the defaults' too.
     """
-    defaults = jinja2.FileSystemLoader(TEMPLATE_DIR)
+    defaults = ConfinedLoader(TEMPLATE_DIR)
     loaders: list[jinja2.BaseLoader] = []
     if user_dir is not None:
         user_path = Path(user_dir)
         if not user_path.is_dir():
             raise RenderError(f"template directory not found: {user_path}")
-        loaders.append(jinja2.FileSystemLoader(user_path))
+        loaders.append(ConfinedLoader(user_path))
     loaders.append(jinja2.PrefixLoader({DEFAULT_PREFIX: defaults}))
     loaders.append(defaults)
 
-    env = jinja2.Environment(
+    env = TemplateSandbox(
         loader=jinja2.ChoiceLoader(loaders),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -215,31 +321,67 @@ def _render(name: str, user_dir: str | Path | None, **context: Any) -> str:
     env = _shared_environment(None if user_dir is None else str(Path(user_dir).resolve()))
     try:
         text = env.get_template(name).render(**context)
+    except DerivgenError:
+        raise  # a filter's own error (a rule not listed, a formula KaTeX refuses)
     except jinja2.TemplateSyntaxError as exc:
-        line = source_line(exc.filename, exc.lineno)
-        where = Location(exc.filename or exc.name, exc.lineno, None, line)
-        raise RenderError(f"template syntax error: {exc.message}", where) from exc
+        raise RenderError(f"template syntax error: {exc.message}",
+                          _location(exc.filename, exc.lineno, user_dir) or Location(exc.name, exc.lineno)) from None
     except jinja2.TemplateNotFound as exc:
-        raise RenderError(f"template not found: {exc.name}") from exc
-    except (jinja2.TemplateError, KeyError, TypeError, ValueError) as exc:
+        raise RenderError(f"template not found: {exc.name}") from None
+    except TemplateRefused as exc:
+        raise RenderError(exc.message or "template refused", _location(exc.filename, None, user_dir),
+                          hint="a template directory holds its templates itself; copy the file in") from None
+    except SecurityError as exc:
+        raise RenderError(f"the template tried what templates may not do: {exc.message}",
+                          _template_location(exc, user_dir),
+                          hint="templates are sandboxed: they format the document they are given, "
+                               "and cannot reach Python objects, files or commands") from None
+    except RecursionError:
+        raise RenderError(f"cannot render {name}: the templates call themselves without end",
+                          hint="check the macros, includes and extends of the templates") from None
+    except MemoryError:
+        raise RenderError(f"cannot render {name}: the template needs too much memory") from None
+    except Exception as exc:  # whatever else a template does wrong: its file and line, not a traceback
         if isinstance(exc, jinja2.TemplateError):
             message = exc.message
         else:
             message = f"{type(exc).__name__}: {exc}"
-        raise RenderError(f"cannot render {name}: {message}", _template_location(exc)) from exc
+        raise RenderError(f"cannot render {name}: {message}", _template_location(exc, user_dir)) from None
     # Every template section ends with a blank line; the file ends with exactly one newline.
     if name.endswith(".md.j2"):
         text = _BLANK_RUNS.sub("\n\n", text)  # a user block without its own blank line can't glue sections
     return text.rstrip() + "\n"
 
 
-def _template_location(exc: BaseException) -> Location | None:
+def _template_location(exc: BaseException, user_dir: str | Path | None = None) -> Location | None:
     """The innermost template line in `exc`'s traceback (Jinja maps frames to template lines)."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".j2")]
+    roots = [os.path.realpath(TEMPLATE_DIR)] + ([os.path.realpath(user_dir)] if user_dir is not None else [])
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if any(_inside(os.path.realpath(f.filename), root) for root in roots)]
     if not frames:
         return None
-    frame = frames[-1]
-    return Location(frame.filename, frame.lineno, None, source_line(frame.filename, frame.lineno))
+    return _location(frames[-1].filename, frames[-1].lineno, user_dir)
+
+
+def _location(filename: str | None, line: int | None, user_dir: str | Path | None) -> Location | None:
+    """The `Location` of line `line` of a template file, named as the user gave its directory
+    (``tpl/md/problem.md.j2``) or as ``derivgen/templates/…`` for a default: never an absolute
+    path of the build machine, in case the message is shown to readers."""
+    if filename is None:
+        return None
+    real = os.path.realpath(filename)
+    shown = None
+    if user_dir is not None:
+        for root in (os.path.abspath(user_dir), os.path.realpath(user_dir)):
+            if _inside(os.path.abspath(filename), root) or _inside(real, root):
+                base = filename if _inside(os.path.abspath(filename), root) else real
+                shown = str(Path(user_dir) / os.path.relpath(os.path.abspath(base), root))
+                break
+    if shown is None and _inside(real, os.path.realpath(TEMPLATE_DIR)):
+        shown = "derivgen/templates/" + Path(os.path.relpath(real, os.path.realpath(TEMPLATE_DIR))).as_posix()
+    if shown is None:
+        shown = os.path.basename(filename)
+    return Location(shown, line, None, source_line(filename, line) if line is not None else None)
 
 
 # --- filters and tests -----------------------------------------------------------------------
