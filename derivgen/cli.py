@@ -129,8 +129,9 @@ def build(args, console: Console) -> int:
     from .build import Builder
     from .problem import find_problems
 
+    refused: list[DerivgenError] = []  # problem files that lead out of their set: reported, not read
     try:
-        config, paths = find_problems(args.paths)
+        config, paths = find_problems(args.paths, refused)
         formats = _formats(args.format, config.formats)
     except DerivgenError as err:
         console.error(err.render())
@@ -145,6 +146,7 @@ def build(args, console: Console) -> int:
     except DerivgenError as err:  # the output folder cannot be used: one error, nothing built
         console.error(err.render())
         return 1
+    result.errors[:0] = refused
     for doc in result.docs:
         if not doc["ok"]:
             console.error(doc["error"]["rendered"])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -237,11 +238,13 @@ def load_set_config(path: str | Path) -> SetConfig:
             locations[key] = src.at(node)
             values[key] = _SET_SECTIONS[key](src, node, locations)
     if "templates" in values:
-        _check_templates_dir(src, entries["templates"][1], path.parent / values["templates"])
+        _check_templates_dir(src, entries["templates"][1], values["templates"], path.parent)
     return SetConfig(**values, path=str(path), locations=locations)
 
 
-def find_problems(paths: Iterable[str | Path]) -> tuple[SetConfig, list[Path]]:
+def find_problems(
+    paths: Iterable[str | Path], refused: list[DerivgenError] | None = None
+) -> tuple[SetConfig, list[Path]]:
     """The set settings and the problem files named by `paths`, in handout order.
 
     A directory gives all its `*.yaml` / `*.yml` files except the set file, sorted by name, then
@@ -250,6 +253,12 @@ def find_problems(paths: Iterable[str | Path]) -> tuple[SetConfig, list[Path]]:
     settings come from the first directory's set file (defaults if there is none). Raises
     `ProblemError` for a path that does not exist, an `order:` item naming no problem, or two
     problems with the same id.
+
+    A problem file is never read from outside its set: a symlink (a file in a directory, or a
+    file named itself, as `problems/*.yaml` names them) that resolves outside the directory it
+    is in is refused. With a list `refused`, each such file is appended to it as a located
+    `ProblemError` and the others are returned, so the rest of the set still builds; without
+    one, the first is raised. A symlink that stays inside the set is followed.
     """
     config: SetConfig | None = None
     found: list[Path] = []
@@ -259,12 +268,22 @@ def find_problems(paths: Iterable[str | Path]) -> tuple[SetConfig, list[Path]]:
             set_config = _set_config_of(path)
             config = config or set_config
             files = _in_set_order(path, _problem_files(path), set_config)
+            directory = path
         elif path.is_file():
             files = [] if path.name in SET_FILE_NAMES else [path]  # `problems/*.yaml` names the set file too
+            directory = path.parent
         else:
             raise ProblemError(f"no such file or directory: {path}", Location(str(path)),
                                hint="give a problem file or a directory of problem files")
         for file in files:
+            error = _outside_error(file, directory)
+            if error is not None:
+                if refused is None:
+                    raise error
+                refused.append(error)
+                continue
+            if not file.is_file():  # a link inside the set to a folder or to nothing
+                continue
             previous = by_id.get(file.stem)
             if previous is None:
                 by_id[file.stem] = file
@@ -273,6 +292,29 @@ def find_problems(paths: Iterable[str | Path]) -> tuple[SetConfig, list[Path]]:
                 raise ProblemError(f"two problems have the id '{file.stem}'", Location(str(file)),
                                    hint=f"{previous} has the same name; rename one of them")
     return config or SetConfig(), found
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    """True when `path`, every symlink resolved, lies inside `directory` (also resolved)."""
+    real, root = os.path.realpath(path), os.path.realpath(directory)
+    try:
+        return os.path.commonpath([real, root]) == root
+    except ValueError:  # different drives
+        return False
+
+
+def _outside_error(file: Path, directory: Path) -> ProblemError | None:
+    """The error refusing `file` when it resolves outside `directory`; None when it is inside.
+
+    The message names the file as it appears in the set, never where the link leads.
+    """
+    if _inside(file, directory):
+        return None
+    return ProblemError(
+        "the problem file is a symbolic link that leads out of its set directory: it was not read",
+        Location(str(file)),
+        hint="a problem set holds its own files: copy the problem into the set instead of linking to it",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -823,7 +865,18 @@ def _set_formats(src: _Source, node: Node, locations: dict[str, Location]) -> tu
     return tuple(formats)
 
 
-def _check_templates_dir(src: _Source, node: Node, directory: Path) -> None:
+def _check_templates_dir(src: _Source, node: Node, written: str, set_dir: Path) -> None:
+    """`templates:` names a folder inside the set directory (symlinks resolved), that exists.
+
+    Templates come with the set and are read when it is built; a folder outside it (``..``, an
+    absolute path, a symlink leading out) is refused. Only ``--templates DIR`` on the command
+    line, the instructor's own choice, may name a folder anywhere.
+    """
+    directory = set_dir / written
+    if not _inside(directory, set_dir):
+        raise src.error(f"templates directory {written!r} is outside the set directory", node,
+                        hint="templates: names a folder inside the set, such as `templates: templates`; "
+                             "to use templates from elsewhere, pass --templates DIR on the command line")
     if not directory.is_dir():
         raise src.error(f"templates directory not found: {directory}", node,
                         hint="templates: is a directory relative to the set file")
@@ -844,17 +897,26 @@ _SET_SECTIONS: dict[str, Callable[[_Source, Node, dict[str, Location]], Any]] = 
 
 def _set_config_of(directory: Path) -> SetConfig:
     for name in SET_FILE_NAMES:
-        if (directory / name).is_file():
-            return load_set_config(directory / name)
+        path = directory / name
+        if os.path.lexists(path) and not _inside(path, directory):
+            raise ProblemError("the set file is a symbolic link that leads out of its set directory: "
+                               "it was not read", Location(str(path)),
+                               hint="a problem set holds its own files: copy the set file into the set")
+        if path.is_file():
+            return load_set_config(path)
     return SetConfig()
 
 
 def _problem_files(directory: Path) -> list[Path]:
-    """The problem files of a set directory, sorted by name (hidden files are skipped)."""
+    """The problem files of a set directory, sorted by name (hidden files are skipped).
+
+    Symlinks are listed whatever they lead to, so that `find_problems` can refuse those that
+    lead out of the set rather than silently follow or skip them.
+    """
     return sorted(
         (path for path in directory.iterdir()
          if path.suffix.lower() in PROBLEM_SUFFIXES and path.name not in SET_FILE_NAMES
-         and not path.name.startswith(".") and path.is_file()),
+         and not path.name.startswith(".") and (path.is_symlink() or path.is_file())),
         key=lambda path: path.name,
     )
 
