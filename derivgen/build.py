@@ -14,6 +14,7 @@ import hmac
 import json
 import os
 import secrets
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -39,16 +40,54 @@ def derivgen_fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
+#: Template files larger than this are fingerprinted by size and time, not read (the template
+#: loader refuses them anyway).
+FINGERPRINT_READ_LIMIT = 1 << 20
+
+
 def templates_fingerprint(user_dir: str | None) -> str:
-    """A hash of a user's template directory (empty when there is none)."""
+    """A hash of a user's template directory (empty when there is none).
+
+    It counts what the template loader may read: the regular files inside the directory,
+    walked without following symlinked folders. A symlink that leads out of the directory is
+    skipped, never read (not even to hash it); a device, a FIFO or a file that cannot be read
+    counts by its name alone, an empty one (as every file under ``/proc`` says it is) or a
+    large one by its size and time. It never raises.
+    """
     if not user_dir:
         return ""
+    root = os.path.realpath(user_dir)
+    entries: list[tuple[str, bytes]] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            rel = Path(os.path.relpath(path, root)).as_posix()
+            entries.append((rel, _template_file_digest(path, root)))
     h = hashlib.sha256()
-    for path in sorted(Path(user_dir).rglob("*")):
-        if path.is_file():
-            h.update(str(path.relative_to(user_dir)).encode())
-            h.update(path.read_bytes())
+    for rel, digest in sorted(entries):
+        h.update(rel.encode("utf-8", "surrogateescape") + b"\0" + digest)
     return h.hexdigest()[:16]
+
+
+def _template_file_digest(path: str, root: str) -> bytes:
+    """What stands for one file of a template directory in `templates_fingerprint`."""
+    real = os.path.realpath(path)
+    try:
+        if os.path.commonpath([real, root]) != root:
+            return b"outside"  # a symlink out of the folder: the loader refuses it, nothing is read
+        info = os.stat(real)
+    except (OSError, ValueError):
+        return b"unreadable"
+    if not stat.S_ISREG(info.st_mode):
+        return b"special"
+    if info.st_size == 0 or info.st_size > FINGERPRINT_READ_LIMIT:
+        return f"size {info.st_size} time {info.st_mtime_ns}".encode()
+    try:
+        with open(real, "rb") as handle:
+            return hashlib.sha256(handle.read(FINGERPRINT_READ_LIMIT + 1)).digest()
+    except OSError:
+        return b"unreadable"
 
 
 @dataclass
