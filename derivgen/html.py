@@ -219,10 +219,14 @@ def _markdown():
     from markdown_it import MarkdownIt
     from mdit_py_plugins.dollarmath import dollarmath_plugin
 
+    from .render import safe_link
+
     # Problem files are untrusted: no raw HTML, no images (nothing a page would fetch), no
-    # labelled equations (their ids could clash with the page's).
+    # labelled equations (their ids could clash with the page's), and links only to http(s),
+    # mailto or relative targets (markdown-it's own check lets data:image/… links through).
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.disable("image")
+    md.validateLink = safe_link
     dollarmath_plugin(
         md,
         allow_labels=False,
@@ -235,7 +239,8 @@ def _markdown():
 def markdown_filter(text: object) -> Markup:
     """Jinja filter ``markdown``: a statement (Markdown with ``$…$`` math) as HTML.
 
-    Raw HTML in the text is shown as text, never passed through.
+    Raw HTML in the text is shown as text, never passed through, and a link whose target
+    is not `derivgen.render.safe_link` (``javascript:``, ``data:``, …) stays text.
     """
     return Markup(_markdown().render(str(text)))
 

@@ -29,6 +29,7 @@ wrong, or tries and may not, is a `RenderError` naming the template file and lin
 from __future__ import annotations
 
 import functools
+import html as html_module
 import math
 import os
 import posixpath
@@ -184,6 +185,7 @@ def environment(user_dir: str | Path | None = None) -> jinja2.Environment:
     )
     env.filters.update(
         md=md_escape,
+        md_statement=md_statement,
         tex_text=tex_text_escape,
         sci=format_sci,
         code_block=code_block,
@@ -498,6 +500,147 @@ def shown_rules(
         for rule_id in step.get("rules") or []
     }
     return [rule for rule in rules if rule["id"] in cited]
+
+
+# --- Markdown that cannot carry script ------------------------------------------------------
+
+#: Link schemes a statement may use; a link without a scheme (relative, ``#anchor``) is kept too.
+SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
+
+_SCHEME = re.compile(r"([a-z][a-z0-9+.\-]*):")
+_IGNORED_IN_URLS = re.compile(r"[\x00-\x20\x7f-\x9f]")  # what browsers drop from or around a URL
+_PUNCT_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+_HTML_START = re.compile(r"<(?=[A-Za-z/!?])")  # what can open a tag, comment, declaration or autolink
+_TARGET_LIMIT = 2048  # the longest head of a link target read; a longer one is taken as unsafe
+_TARGET_HEAD = re.compile(r"[^\s/?()<>\[\]]{0,%d}" % _TARGET_LIMIT)
+
+
+def safe_link(url: str) -> bool:
+    """True when the link target `url` cannot run script: ``http``, ``https``, ``mailto`` or
+    relative (no scheme).
+
+    The target is read as a browser would after Markdown decoded it: entities and backslash
+    escapes resolved, spaces and control characters dropped (``java&#9;script:`` is
+    ``javascript:``), letters lower-cased. Anything else (``javascript:``, ``data:``,
+    ``vbscript:``, ``file:``, unknown schemes) is unsafe.
+    """
+    decoded = _PUNCT_ESCAPE.sub(r"\1", html_module.unescape(str(url)))
+    match = _SCHEME.match(_IGNORED_IN_URLS.sub("", decoded).lower())
+    return match is None or match.group(1) in SAFE_SCHEMES
+
+
+def md_statement(value: object) -> str:
+    """Jinja filter ``md_statement``: a statement's Markdown made safe to publish as Markdown.
+
+    A site may render the Markdown handouts with raw HTML on, so nothing in them may become
+    HTML or a script link: outside math, every ``<`` is written ``&lt;`` (no tag, comment or
+    autolink can start); a link or link reference definition whose target is not
+    `safe_link` loses its closing ``]`` (written ``\\]``), so it reads as text. Math (``$…$``,
+    ``$$…$$``) is kept as written, except that a ``<`` that could open a tag becomes ``\\lt``
+    and an unsafe link's ``]`` gets an empty group ``]{}``: both typeset the same, and a
+    renderer that does not know math still finds no HTML and no link.
+    """
+    text = str(value)
+    out: list[str] = []
+    for start, end, is_math in _math_spans(text):
+        piece = []
+        i = start
+        while i < end:
+            char = text[i]
+            if char == "\\" and i + 1 < end:  # an escape pair: `\<` still becomes safe
+                pair = text[i:i + 2]
+                piece.append(pair if pair != "\\<" else r"\lt " if is_math else "&lt;")
+                i += 2
+                continue
+            if char == "<":
+                if not is_math:
+                    piece.append("&lt;")
+                elif _HTML_START.match(text, i):
+                    piece.append(r"\lt ")
+                else:
+                    piece.append(char)
+            elif char == "]" and not _link_is_safe_after(text, i + 1):
+                piece.append("]{}" if is_math else r"\]")
+            else:
+                piece.append(char)
+            i += 1
+        out.append("".join(piece))
+    return "".join(out)
+
+
+def _link_is_safe_after(text: str, index: int) -> bool:
+    """False when a ``](target`` or ``]: target`` at `index` (just after a ``]``) names an
+    unsafe target; True when it is safe or there is no link there.
+
+    Only the target's head is read, up to the first character no scheme (nor an entity
+    spelling one) can hold: that is where a scheme would be.
+    """
+    if index >= len(text) or text[index] not in "(:":
+        return True
+    i = index + 1
+    while i < len(text) and text[i] in " \t\r\n":
+        i += 1
+    if i < len(text) and text[i] == "<":
+        i += 1
+    head = _TARGET_HEAD.match(text, i).group()
+    if len(head) >= _TARGET_LIMIT:
+        return False  # too long to read cheaply (entities and tabs can hide a scheme): not a link
+    return safe_link(head)
+
+
+def _math_spans(text: str) -> list[tuple[int, int, bool]]:
+    """`text` cut into (start, end, is_math) pieces: ``$$…$$`` and ``$…$`` are math.
+
+    As markdown-it's dollarmath reads them: ``\\$`` is a dollar, an inline ``$`` opens math when
+    a non-space follows it and a closing ``$`` (not after a space) comes before a blank line.
+    A mistake here only changes how a ``<`` is written, never whether it is safe.
+    """
+    spans: list[tuple[int, int, bool]] = []
+    plain = 0
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char != "$":
+            i += 1
+            continue
+        if text.startswith("$$", i):
+            close = _find_dollar(text, i + 2, "$$")
+            width = 2
+        elif i + 1 < len(text) and not text[i + 1].isspace():
+            close = _find_dollar(text, i + 1, "$")
+            width = 1
+            if close is not None and text[close - 1].isspace():
+                close = None
+        else:
+            close = None
+        if close is None:
+            i += 1
+            continue
+        if plain < i:
+            spans.append((plain, i, False))
+        spans.append((i, close + width, True))
+        i = plain = close + width
+    if plain < len(text):
+        spans.append((plain, len(text), False))
+    return spans
+
+
+def _find_dollar(text: str, start: int, delimiter: str) -> int | None:
+    """Index of the next unescaped `delimiter` from `start`, before a blank line (None if none)."""
+    i = start
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text.startswith(delimiter, i):
+            return i
+        if text.startswith("\n", i) and text[i + 1:].lstrip(" \t").startswith("\n"):
+            return None
+        i += 1
+    return None
 
 
 def is_published(result: Mapping[str, Any]) -> bool:
