@@ -147,12 +147,15 @@ FRAGMENT_SUFFIX = ".fragment"  # `<id>.fragment.html` is the embeddable page of 
 def _source_of(doc: dict) -> str:
     """The resolved path of a document's problem file: what the manifest records as its source."""
     source = doc.get("source")
-    if not source:
-        return doc["id"]
+    return _resolved(str(source)) if source else doc["id"]
+
+
+@lru_cache(maxsize=None)
+def _resolved(source: str) -> str:
     try:
         return str(Path(source).resolve())
     except (OSError, RuntimeError):
-        return str(source)
+        return source
 
 
 def failed_document(doc: dict, err: DerivgenError) -> dict:
@@ -494,7 +497,7 @@ class Builder:
         Names are compared without case (two names differing only in case are one file on
         macOS and Windows) and for every format, not only the ones built now.
         """
-        names = [name for fmt in FORMATS for name, _ in FORMAT_PROBLEM[fmt](self, doc)]
+        names = problem_output_names(doc["id"])
         hint = ("rename the problem file; 'solutions', 'sheet' and names ending in '.fragment' "
                 "are taken by the set's handouts")
         if doc["id"].casefold().endswith(FRAGMENT_SUFFIX):  # its page would be another problem's fragment
@@ -633,6 +636,12 @@ def _pdf_set(builder: Builder, setdoc: dict):
         return lambda: PdfJob(_set_tex(builder, setdoc, solutions), builder.lang, None)
 
     return [("solutions.pdf", make(True)), ("sheet.pdf", make(False))]
+
+
+def problem_output_names(problem_id: str) -> list[str]:
+    """Every file a problem has in the output folder, in every format (what FORMAT_PROBLEM makes)."""
+    return [f"{problem_id}.{ext}" for ext in ("json", "md", "html", "tex", "pdf")] + [
+        f"{problem_id}{FRAGMENT_SUFFIX}.html"]
 
 
 FORMAT_PROBLEM: dict[str, Callable] = {"json": _json, "md": _md, "html": _html, "tex": _tex, "pdf": _pdf}

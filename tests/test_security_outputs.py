@@ -238,3 +238,15 @@ def test_two_builds_into_one_folder_are_serialised(tmp_path):
     again = subprocess.run([*cmd, "build", str(d), "-o", str(out), "--lang", lang], env=env,
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "0 files written" in again.stdout, again.stdout + again.stderr
+
+
+def test_the_reserved_names_are_the_names_the_formats_write():
+    from derivgen.build import FORMAT_PROBLEM, FORMATS, RESERVED_OUTPUTS, Builder, problem_output_names
+
+    builder = Builder(Path("unused"), list(FORMATS), "en", None)
+    doc = {"id": "p", "source": None}
+    assert sorted(problem_output_names("p")) == sorted(n for f in FORMATS for n, _ in FORMAT_PROBLEM[f](builder, doc))
+    setdoc = {"problems": []}
+    from derivgen.build import FORMAT_SET
+
+    assert {n for f in FORMAT_SET for n, _ in FORMAT_SET[f](builder, setdoc)} <= set(RESERVED_OUTPUTS)
