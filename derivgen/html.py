@@ -26,6 +26,8 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from . import katex
+from .errors import Location, RenderError
+from .latex import check_math
 from .output import write_atomic
 
 #: The default templates' stylesheet and the small client-side renderer (fallback mode).
@@ -79,28 +81,57 @@ def render_set_html(
     solutions: bool = True,
     standalone: bool = True,
     assets: str | None = ASSETS,
+    errors: list | None = None,
 ) -> str:
     """Render a set document as one HTML handout: every problem, then the rules used.
 
     `lang` defaults to the set's ``language``; the other arguments are as for
-    `render_problem_html`.
+    `render_problem_html`. When KaTeX cannot render a formula of some problems, the handout
+    raises `MathError`, unless `errors` is a list: then those problems are left out of it,
+    a located error for each is appended to `errors`, and the rest of the set is rendered.
     """
     from .render import _language
 
-    if lang is None:
-        lang = setdoc.get("language") or "en"
-    return _render_html(
-        "html/set.html.j2",
-        user_dir,
-        standalone=standalone,
-        assets=assets,
-        where=str(setdoc.get("title") or "the set handout"),
-        setdoc=setdoc,
-        lang=_language(lang),
-        solutions=solutions,
-        in_set=True,
-        anchor="derivgen-" + slug(setdoc.get("title") or "set"),
-    )
+    lang = _language(lang if lang is not None else setdoc.get("language") or "en")
+
+    def render(doc: Mapping[str, Any], typeset: bool = True) -> Any:
+        return _render_html(
+            "html/set.html.j2",
+            user_dir,
+            standalone=standalone,
+            assets=assets,
+            where=str(doc.get("title") or "the set handout"),
+            typeset=typeset,
+            setdoc=doc,
+            lang=lang,
+            solutions=solutions,
+            in_set=True,
+            anchor="derivgen-" + slug(setdoc.get("title") or "set"),
+        )
+
+    try:
+        return render(setdoc)
+    except katex.MathError as err:
+        if errors is None:
+            raise
+        failing = {tex for tex, _ in err.errors}
+        problems = list(setdoc.get("problems") or [])
+        common = render({**setdoc, "problems": []}, typeset=False)  # the header's and appendix's
+        culprits = [doc for doc in problems
+                    if (render({**setdoc, "problems": [doc]}, typeset=False) - common) & failing]
+        if not culprits:
+            raise
+        page = render({**setdoc, "problems": [doc for doc in problems if doc not in culprits]})
+    which = "solutions" if solutions else "problem sheet"
+    for doc in culprits:
+        own = sorted(failing & render({**setdoc, "problems": [doc]}, typeset=False))
+        errors.append(RenderError(
+            f"problem '{doc.get('id')}' is left out of the set's {which} page: KaTeX cannot "
+            f"render {', '.join(repr(tex[:60]) for tex in own[:3])}",
+            Location(str(doc["source"])) if doc.get("source") else None,
+            hint="check the $…$ math in the statement (KaTeX supports most LaTeX math commands)",
+        ))
+    return page
 
 
 def write_assets(out_dir: str | Path, assets: str = ASSETS) -> list[Path]:
@@ -170,7 +201,9 @@ _current: contextvars.ContextVar[_Formulas | None] = contextvars.ContextVar("der
 
 
 def _render_html(name: str, user_dir: str | Path | None, *, standalone: bool, assets: str | None,
-                 where: str, **context: Any) -> str:
+                 where: str, typeset: bool = True, **context: Any) -> Any:
+    """Render a page and typeset its formulas; with ``typeset=False``, only return the set of
+    its formulas (TeX), unrendered."""
     from .render import render_template
 
     mode = katex.math_mode()
@@ -190,10 +223,17 @@ def _render_html(name: str, user_dir: str | Path | None, *, standalone: bool, as
         )
     finally:
         _current.reset(token)
+    if not typeset:
+        return {tex for tex, _ in formulas.items}
     return formulas.typeset(text, mode, where)
 
 
 def _placeholder(tex: object, display: bool) -> Markup:
+    if check_math(str(tex)) is not None:
+        # Not on the whitelist (derivgen.latex.check_math): shown as written, as in the PDF;
+        # the build reports a statement's formula (latex.statement_math_errors).
+        dollars = "$$" if display else "$"
+        return Markup('<code class="dg-math-rejected">{}</code>').format(f"{dollars}{tex}{dollars}")
     formulas = _current.get()
     if formulas is None:
         # Outside render_*_html (e.g. a test rendering a template directly): leave the TeX

@@ -28,14 +28,16 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from jinja2 import pass_context
 
 from . import i18n
-from .errors import RenderError
+from .errors import Location, RenderError
 from .render import render_template
 
 #: The engines a handout can ask for; `derivgen.pdf` reads the choice from the first line.
@@ -76,12 +78,17 @@ def render_set_tex(
     lang: str | None = None,
     user_dir: str | Path | None = None,
     solutions: bool = True,
+    exclude: Collection[str] = (),
 ) -> str:
     """Render a set document as one LaTeX handout: its header, every problem, the rules used.
 
     `lang` defaults to the set's ``language`` (English if it names none). With
-    ``solutions=False`` the result is the problem sheet.
+    ``solutions=False`` the result is the problem sheet. The problems whose ids are in
+    `exclude` are left out (`derivgen.build` leaves out those whose TeX fails, so that the
+    rest of the set still compiles).
     """
+    if exclude:
+        setdoc = {**setdoc, "problems": [d for d in setdoc.get("problems") or [] if d.get("id") not in exclude]}
     lang = _language(lang or setdoc.get("language") or "en")
     title = setdoc.get("title") or i18n.text("solution_set" if solutions else "problem_sheet", lang)
     context = dict(setdoc=setdoc, lang=lang, solutions=solutions, in_set=True)
@@ -334,88 +341,348 @@ def _escape_fragment(value: str) -> str:
 
 # --- math ------------------------------------------------------------------------------------
 
-# Control sequences that read or write files, run programs, define or redefine commands,
-# change category codes or build command names: none has a place in a formula.
-_FORBIDDEN = frozenset("""
-    def edef gdef xdef let futurelet glet global outer long protected csname endcsname
-    expandafter noexpand afterassignment aftergroup scantokens detokenize unexpanded
-    input endinput include includeonly InputIfFileExists IfFileExists openin openout read
-    readline write immediate closein closeout message newwrite newread special shipout output
-    catcode lccode uccode sfcode mathcode delcode lowercase uppercase font loop repeat
-    makeatletter makeatother verb url href hyperlink hypertarget hyperref hyperdef hypersetup
-    usepackage RequirePackage documentclass includegraphics addtocontents addcontentsline
-    directlua latelua luaexec shellescape jobname errmessage errhelp batchmode nonstopmode
-    scrollmode errorstopmode everymath everydisplay everypar everyjob everyeof everyhbox
-    everyvbox everycr everyhelp ExplSyntaxOn ExplSyntaxOff tracingall
-""".split())
-_FORBIDDEN_PREFIXES = ("new", "New", "renew", "Renew", "provide", "Provide", "Declare", "Require",
-                       "pdf", "XeTeX", "every", "tex_", "Hy", "hyper", "AtBegin", "AtEnd", "AddTo")
-_FORBIDDEN_PARTS = ("input", "include", "write", "read", "open", "file", "shell", "catcode",
-                    "csname", "lua", "special", "def")
-_FORBIDDEN_ENVIRONMENTS = frozenset(
-    "document filecontents filecontents* verbatim verbatim* Verbatim BVerbatim LVerbatim "
-    "lstlisting minted comment alltt".split()
+# Math from a problem file reaches TeX only if every control sequence and environment in it is
+# on these lists: what KaTeX supports that the handout's preamble (amsmath, amssymb, mathtools)
+# also defines. None of them reads or writes a file, defines a macro, changes a category code,
+# builds a command name or skips input (\csname, \UseName, \def, \catcode, \input, \iffalse
+# and the like are simply not here). Formulas derivgen prints from the expression tree use a
+# small part of this list (tests/test_security_tex.py checks every example against it).
+_WORDS = """
+    alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa varkappa lambda
+    mu nu xi omicron pi varpi rho varrho sigma varsigma tau upsilon phi varphi chi psi omega
+    Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega varGamma varDelta varTheta
+    varLambda varXi varPi varSigma varUpsilon varPhi varPsi varOmega digamma
+    pm mp times div cdot cdotp ast star circ bullet oplus ominus otimes oslash odot dagger ddagger
+    cap cup sqcap sqcup vee wedge land lor wr setminus smallsetminus amalg diamond uplus
+    bigtriangleup bigtriangledown triangleleft triangleright lhd rhd unlhd unrhd boxplus boxminus
+    boxtimes boxdot ltimes rtimes leftthreetimes rightthreetimes curlywedge curlyvee dotplus
+    divideontimes centerdot barwedge doublebarwedge intercal
+    leq le geq ge neq ne equiv approx approxeq sim simeq cong propto ll gg lll ggg prec succ
+    preceq succeq subset supset subseteq supseteq subsetneq supsetneq sqsubset sqsupset
+    sqsubseteq sqsupseteq in ni notin owns mid parallel nmid nparallel perp vdash dashv models
+    asymp bowtie smile frown doteq doteqdot leqslant geqslant lesssim gtrsim lneq gneq nleq ngeq
+    nless ngtr nsim ncong triangleq coloneqq eqqcolon coloneq eqcolon Coloneqq vcentcolon
+    not colon ldotp
+    to gets rightarrow leftarrow leftrightarrow Rightarrow Leftarrow Leftrightarrow
+    longrightarrow longleftarrow longleftrightarrow Longrightarrow Longleftarrow
+    Longleftrightarrow mapsto longmapsto implies impliedby iff uparrow downarrow updownarrow
+    Uparrow Downarrow Updownarrow nearrow searrow swarrow nwarrow hookrightarrow hookleftarrow
+    rightharpoonup rightharpoondown leftharpoonup leftharpoondown rightleftharpoons
+    leftrightarrows rightleftarrows rightrightarrows leftleftarrows twoheadrightarrow
+    twoheadleftarrow rightsquigarrow leadsto xrightarrow xleftarrow
+    infty partial nabla forall exists nexists emptyset varnothing neg lnot ell hbar hslash imath
+    jmath Re Im aleph beth gimel wp angle measuredangle triangle square blacksquare Box Diamond
+    surd top bot prime backprime flat natural sharp clubsuit diamondsuit heartsuit spadesuit
+    checkmark dag ddag ldots cdots vdots ddots dots dotsb dotsc dotsm dotsi dotso
+    sum prod coprod int iint iiint oint bigcup bigcap bigoplus bigotimes bigodot biguplus
+    bigsqcup bigvee bigwedge
+    log ln lg exp sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh coth det dim ker
+    hom arg deg gcd lim liminf limsup max min sup inf Pr
+    langle rangle lvert rvert lVert rVert vert Vert lfloor rfloor lceil rceil lbrace rbrace
+    lbrack rbrack lgroup rgroup backslash
+    left right middle big Big bigg Bigg bigl bigr Bigl Bigr biggl biggr Biggl Biggr bigm Bigm
+    biggm Biggm
+    mathrm mathbf mathit mathsf mathtt mathcal mathbb mathfrak mathnormal boldsymbol
+    operatorname
+    hat widehat tilde widetilde bar overline underline vec dot ddot acute grave breve check
+    mathring overrightarrow overleftarrow overleftrightarrow underbrace overbrace
+    frac dfrac tfrac cfrac binom dbinom tbinom sqrt stackrel overset underset substack boxed
+    phantom hphantom vphantom
+    quad qquad enspace thinspace medspace thickspace negthinspace negmedspace negthickspace
+    displaystyle textstyle scriptstyle scriptscriptstyle limits nolimits
+    mathop mathbin mathrel mathord mathopen mathclose mathpunct mathinner
+    bmod pmod pod mod hline
+    begin end
+""".split()
+#: The control sequences (named by letters) that math from a problem file may use.
+ALLOWED_COMMANDS = frozenset(_WORDS)
+#: Text-mode commands: allowed in math (their argument is text) and inside such text.
+TEXT_COMMANDS = frozenset("text textrm textbf textit textsf texttt textnormal textup mbox emph".split())
+#: What may follow a backslash besides letters: spacing, escaped specials, a line break.
+ALLOWED_SYMBOLS = frozenset(",;:! {}|_&%#$\\>")
+#: The environments allowed inside math; each of them aligns its cells with & and \\.
+ALLOWED_ENVIRONMENTS = frozenset(
+    "matrix pmatrix bmatrix Bmatrix vmatrix Vmatrix smallmatrix matrix* pmatrix* bmatrix* "
+    "Bmatrix* vmatrix* Vmatrix* cases dcases rcases aligned alignedat gathered array".split()
 )
+#: Tokens that may follow \left, \right, \middle and the \big family.
+DELIMITERS = frozenset(
+    list("()[]|./<>") + [rf"\{n}" for n in (
+        "{", "}", "|", "langle", "rangle", "lvert", "rvert", "lVert", "rVert", "vert", "Vert",
+        "lfloor", "rfloor", "lceil", "rceil", "lbrace", "rbrace", "lbrack", "rbrack", "lgroup",
+        "rgroup", "uparrow", "downarrow", "updownarrow", "Uparrow", "Downarrow", "Updownarrow",
+        "backslash")]
+)
+_SIZED = frozenset("left right middle big Big bigg Bigg bigl bigr Bigl Bigr biggl biggr Biggl "
+                   "Biggr bigm Bigm biggm Biggm".split())
+#: How deeply groups and environments may nest, and how long one formula may be.
+MAX_MATH_DEPTH = 40
+MAX_MATH_LENGTH = 20_000
 
-_MATH_TOKEN = re.compile(r"\\([A-Za-z@]+)|\\(.)|([{}%#])", re.S)
+_MATH_TOKEN = re.compile(r"\\[A-Za-z]+|\\.|\\\Z|\s+|.", re.S)
+_BAD_MATH_CHAR = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
 
 
-def _forbidden(name: str) -> bool:
-    return (
-        name in _FORBIDDEN
-        or name.startswith(_FORBIDDEN_PREFIXES)
-        or any(part in name.lower() for part in _FORBIDDEN_PARTS)
-    )
+@dataclass(frozen=True)
+class MathRejection:
+    """Why a formula may not reach TeX: `reason`, and the offset in the formula it concerns."""
+
+    reason: str
+    offset: int
+
+
+@lru_cache(maxsize=65536)
+def check_math(tex: str) -> MathRejection | None:
+    """Check one formula (the text between the dollars) against the whitelist.
+
+    Returns None when it may be typeset: every control sequence on `ALLOWED_COMMANDS` (or
+    `TEXT_COMMANDS`, `ALLOWED_SYMBOLS`), every ``\\begin``/``\\end`` naming an environment of
+    `ALLOWED_ENVIRONMENTS` and properly nested, braces balanced, ``\\left``/``\\right``
+    paired, ``&`` and ``\\\\`` only inside an environment (or ``\\substack``), no ``^^``
+    (TeX's escape for any character), ``%``, ``#``, ``$`` or control character, text
+    arguments (``\\text{…}``) free of ``^``, ``_`` and ``&``. Otherwise the first offence.
+    """
+    if len(tex) > MAX_MATH_LENGTH:
+        return MathRejection(f"the formula is longer than {MAX_MATH_LENGTH} characters", 0)
+    bad = _BAD_MATH_CHAR.search(tex)
+    if bad:
+        return MathRejection(f"control character U+{ord(bad.group()):04X}", bad.start())
+    hat = tex.find("^^")
+    if hat >= 0:
+        return MathRejection("^^ (TeX's notation for any character) is not allowed", hat)
+    tokens = [(m.group(), m.start()) for m in _MATH_TOKEN.finditer(tex)]
+    # A frame per open group or environment: [kind, name, open \left count, text mode].
+    frames: list[list] = [["math", "", 0, False]]
+    expect_group = None  # (command, offset) whose argument must be a {group}
+    text_group = False
+    i = 0
+    while i < len(tokens):
+        tok, at = tokens[i]
+        i += 1
+        if tok.isspace():
+            continue
+        top = frames[-1]
+        in_text = top[3]
+        if expect_group is not None:
+            if tok != "{":
+                return MathRejection(f"{expect_group[0]} needs its argument in braces", expect_group[1])
+            expect_group = None
+        if tok == "{":
+            if len(frames) > MAX_MATH_DEPTH:
+                return MathRejection(f"groups nested more than {MAX_MATH_DEPTH} deep", at)
+            frames.append(["group", "", 0, in_text or text_group])
+            text_group = False
+            continue
+        if tok == "}":
+            if top[0] != "group":
+                what = "an unmatched }" if top[0] == "math" else rf"}} before \end{{{top[1]}}}"
+                return MathRejection(what, at)
+            if top[2]:
+                return MathRejection(r"\left without \right", at)
+            frames.pop()
+            continue
+        if tok in ("%", "#", "$"):
+            return MathRejection(f"{tok} is not allowed in a formula (write \\{tok})", at)
+        if tok == "\\":
+            return MathRejection("a lone backslash at the end", at)
+        if in_text and tok in ("^", "_", "&"):
+            return MathRejection(f"{tok} inside text (write \\{tok})", at)
+        if tok == "&" and not _aligns(frames):
+            return MathRejection("& outside a matrix or aligned environment", at)
+        if not tok.startswith("\\"):
+            continue
+        name = tok[1:]
+        if len(name) == 1 and not name.isalpha():
+            if name == "\\" and not _aligns(frames):
+                return MathRejection(r"\\ outside a matrix or aligned environment", at)
+            if name not in ALLOWED_SYMBOLS:
+                return MathRejection(f"{tok} is not an allowed command", at)
+            continue
+        if name in TEXT_COMMANDS:
+            expect_group, text_group = (tok, at), True
+            continue
+        if in_text:
+            if name not in ("quad", "qquad", "ldots", "dots"):
+                return MathRejection(f"{tok} is not allowed inside text", at)
+            continue
+        if name not in ALLOWED_COMMANDS:
+            return MathRejection(f"{tok} is not an allowed command", at)
+        if name in ("begin", "end"):
+            match = re.match(r"\s*\{([A-Za-z]+\*?)\}", tex[at + len(tok):])
+            if not match:
+                return MathRejection(f"{tok} needs an environment name in braces", at)
+            env = match.group(1)
+            if env not in ALLOWED_ENVIRONMENTS:
+                return MathRejection(f"the environment {env!r} is not allowed", at)
+            end = at + len(tok) + match.end()
+            while i < len(tokens) and tokens[i][1] < end:
+                i += 1
+            if name == "begin":
+                if len(frames) > MAX_MATH_DEPTH:
+                    return MathRejection(f"environments nested more than {MAX_MATH_DEPTH} deep", at)
+                frames.append(["env", env, 0, False])
+            elif top[0] != "env" or top[1] != env:
+                return MathRejection(rf"\end{{{env}}} without its \begin", at)
+            elif top[2]:
+                return MathRejection(r"\left without \right", at)
+            else:
+                frames.pop()
+            continue
+        if name in _SIZED:
+            j = i
+            while j < len(tokens) and tokens[j][0].isspace():
+                j += 1
+            if j >= len(tokens) or tokens[j][0] not in DELIMITERS:
+                return MathRejection(f"{tok} needs a delimiter after it", at)
+            i = j + 1
+            if name == "left":
+                top[2] += 1
+            elif name in ("right", "middle"):
+                if not top[2]:
+                    return MathRejection(f"{tok} without \\left", at)
+                if name == "right":
+                    top[2] -= 1
+            continue
+        if name == "substack":  # its argument may break lines with \\
+            j = i
+            while j < len(tokens) and tokens[j][0].isspace():
+                j += 1
+            if j >= len(tokens) or tokens[j][0] != "{":
+                return MathRejection(f"{tok} needs its argument in braces", at)
+            if len(frames) > MAX_MATH_DEPTH:
+                return MathRejection(f"groups nested more than {MAX_MATH_DEPTH} deep", at)
+            frames.append(["group", "substack", 0, False])
+            i = j + 1
+    if expect_group is not None:
+        return MathRejection(f"{expect_group[0]} needs its argument in braces", expect_group[1])
+    top = frames[-1]
+    if top[0] == "group":
+        return MathRejection("an unclosed {", len(tex))
+    if top[0] == "env":
+        return MathRejection(rf"\begin{{{top[1]}}} without its \end", len(tex))
+    if top[2]:
+        return MathRejection(r"\left without \right", len(tex))
+    return None
+
+
+def _aligns(frames: list[list]) -> bool:
+    """Whether & and \\\\ may stand here: the innermost environment or \\substack group,
+    with only plain groups between, is an alignment."""
+    for kind, name, _, text in reversed(frames):
+        if text:
+            return False
+        if kind == "env" or name == "substack":
+            return True
+        if kind == "math":
+            return False
+    return False
+
+
+def _math_code(tex: str, delimiter: str = "$") -> str:
+    """A rejected formula as typewriter text, dollars included: it prints as written, breakable
+    at spaces and before each backslash."""
+    text = " ".join(_CONTROL.sub(" ", f"{delimiter}{tex}{delimiter}").split())
+    out = []
+    for c in text:
+        if c == " ":
+            out.append(" ")
+        elif c == "\\":
+            out.append(r"\allowbreak\textbackslash{}")
+        else:
+            out.append(_escape_code_char(c))
+    return r"\texttt{" + "".join(out) + "}"
 
 
 def safe_math(value: object) -> str:
-    """Return math-mode LaTeX that can run no command touching files, macros or catcodes.
+    """Return `value` as math-mode LaTeX if it passes `check_math`, else as escaped text.
 
-    Commands such as ``\\input``, ``\\write``, ``\\openout``, ``\\read``, ``\\immediate``,
-    ``\\catcode``, ``\\def`` or ``\\csname`` (and their kin, see ``_FORBIDDEN``) are shown as
-    their names in typewriter type instead of run; ``^^`` (TeX's way of writing any character,
-    a backslash included) is broken up; ``%`` and ``#`` are escaped; unbalanced braces are
-    balanced and blank lines removed, so a formula cannot end a group or paragraph it did not
-    open. Everything else, ``\\frac`` to ``\\begin{pmatrix}``, passes through.
+    A rejected formula is typeset as ``\\text{\\texttt{…}}`` (its characters printed as
+    written, dollars around it), so the handout still compiles and the reader sees what was
+    written; the build reports statements' rejected formulas (`statement_math_errors`).
+    Blank lines inside a formula (which would end TeX's paragraph) become one line break.
     """
-    text = _CONTROL.sub(" ", str(value))
-    text = re.sub(r"\n\s*\n", "\n", text)
-    # First of all, since TeX reads ^^ before anything else, even inside a command's name
-    # (\^^69nput is \input): an empty superscript and an empty atom keep the two apart.
-    text = re.sub(r"\^(?=\^)", "^{}{}", text)
-    out: list[str] = []
-    depth = 0
-    pos = 0
-    for match in _MATH_TOKEN.finditer(text):
-        out.append(text[pos : match.start()])
-        pos = match.end()
-        name, symbol, special = match.group(1), match.group(2), match.group(3)
-        if name is not None:
-            if _forbidden(name) or (
-                name in ("begin", "end") and _environment_at(text, pos) in _FORBIDDEN_ENVIRONMENTS
-            ):
-                out.append(rf"\mathtt{{\backslash {name.replace('@', '')}}}")
-            else:
-                out.append(match.group())
-        elif symbol is not None:
-            out.append(match.group() if symbol != "\n" else " ")
-        elif special == "{":
-            depth += 1
-            out.append("{")
-        elif special == "}":
-            if depth:
-                depth -= 1
-                out.append("}")
-        else:  # % or #
-            out.append("\\" + special)
-    out.append(text[pos:])
-    out.append("}" * depth)
-    return "".join(out)
+    text = re.sub(r"\n\s*\n", "\n", str(value))
+    if check_math(text) is None:
+        return text
+    return r"\text{" + _math_code(text) + "}"
 
 
-def _environment_at(text: str, pos: int) -> str | None:
-    match = re.match(r"\s*\{([^{}]*)\}", text[pos:])
-    return match.group(1).strip() if match else None
+def statement_formulas(statement: object) -> list[tuple[str, bool]]:
+    """The formulas of a statement as `markdown_to_tex` finds them: ``(tex, display)`` pairs."""
+    raw = str(statement)
+    found = []
+    for match in _INLINE.finditer(_CONTROL.sub(lambda m: "\n" if m.group() in "\u2028\u2029" else " ", raw)):
+        if match.group("display"):
+            found.append((raw[match.start("display_body"):match.end("display_body")].strip(), True))
+        elif match.group("math"):
+            found.append((raw[match.start("math_body"):match.end("math_body")], False))
+    return found
+
+
+def statement_math_errors(doc: Mapping[str, Any]) -> list[RenderError]:
+    """A located error for each formula of a document's statement that `check_math` rejects.
+
+    Such a formula is shown as text in the TeX, PDF and HTML handouts; the error (with the
+    file, line and column of the formula when it can be found in the problem file) tells the
+    author. Cheap: only the statement's own ``$…$`` is checked, and checks are cached.
+    """
+    statement = doc.get("statement")
+    if not statement or "$" not in str(statement):
+        return []
+    errors = []
+    source = doc.get("source")
+    file_text: str | None = None
+    for tex, display in statement_formulas(statement):
+        rejection = check_math(re.sub(r"\n\s*\n", "\n", tex))
+        if rejection is None:
+            continue
+        if file_text is None:
+            file_text = _read_source(source)
+        dollars = "$$" if display else "$"
+        shown = _excerpt(f"{dollars}{tex}{dollars}")
+        errors.append(RenderError(
+            f"the formula {shown} is not allowed: {_excerpt(rejection.reason)}; "
+            "the TeX and HTML handouts show it as text",
+            _formula_location(source, file_text, tex),
+            hint="statements' math may use the LaTeX math commands KaTeX and amsmath share "
+            r"(\frac, \sqrt, \mathrm, \operatorname, \left( \right), Greek letters, "
+            "pmatrix, aligned, cases, …); nothing that defines macros, reads files or "
+            "changes category codes",
+        ))
+    return errors
+
+
+def _read_source(source: object) -> str:
+    if not source:
+        return ""
+    try:
+        path = Path(str(source))
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 1_000_000:
+            return ""
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _excerpt(text: str, limit: int = 60) -> str:
+    """`text` made safe to print on a terminal (control characters shown as escapes), cut."""
+    shown = _BAD_MATH_CHAR.sub(lambda m: f"\\x{ord(m.group()):02x}", text.replace("\n", " "))
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def _formula_location(source: object, file_text: str, tex: str) -> Location:
+    """Where `tex` first appears in the problem file (line and column), else the file alone."""
+    first = tex.split("\n", 1)[0]
+    at = file_text.find(first) if first.strip() else -1
+    if at < 0:
+        return Location(str(source) if source else None)
+    line = file_text.count("\n", 0, at) + 1
+    start = file_text.rfind("\n", 0, at) + 1
+    text = file_text[start:].split("\n", 1)[0]
+    column = at - start + 1
+    if len(text) > 160 or _BAD_MATH_CHAR.search(text):
+        text = None
+    return Location(str(source), line, column, text)
 
 
 # --- Markdown statements ---------------------------------------------------------------------
@@ -445,7 +712,8 @@ def markdown_to_tex(value: object) -> str:
     Math goes through `safe_math`; every other character is escaped, so links, headings,
     HTML and TeX commands in the text print as written.
     """
-    text = _CONTROL.sub(lambda m: "\n" if m.group() in "\u2028\u2029" else " ", str(value))
+    raw = str(value)
+    text = _CONTROL.sub(lambda m: "\n" if m.group() in "\u2028\u2029" else " ", raw)
     pieces: list[str] = []
 
     def protect(match: re.Match) -> str:
@@ -454,9 +722,15 @@ def markdown_to_tex(value: object) -> str:
             body = body[1:-1] if len(body) > 2 and body[0] == body[-1] == " " else body
             tex = r"\texttt{" + "".join(map(_escape_code_char, " ".join(body.split()))) + "}"
         elif match.group("display"):
-            tex = "\n\\[\n" + safe_math(match.group("display_body").strip()) + "\n\\]\n"
+            # Checked as written (the substitution above would hide a control character).
+            body = re.sub(r"\n\s*\n", "\n", raw[match.start("display_body"):match.end("display_body")].strip())
+            if check_math(body) is None:
+                tex = "\n\\[\n" + body + "\n\\]\n"
+            else:  # shown as written (the build reports it: statement_math_errors)
+                tex = "\n\n" + _math_code(body, "$$") + "\n\n"
         elif match.group("math"):
-            tex = "$" + safe_math(match.group("math_body")) + "$"
+            body = raw[match.start("math_body"):match.end("math_body")]
+            tex = "$" + body + "$" if check_math(body) is None else _math_code(body)
         else:
             tex = _escape_char(match.group()[1])
         pieces.append(tex)

@@ -9,7 +9,9 @@ Chinese), and always:
   ``openout_any`` paranoid), and without any latexmkrc (``-norc``): a problem file cannot make
   TeX run a program or touch files elsewhere;
 - non-interactively, stopping at the first error (``-interaction=nonstopmode
-  -halt-on-error``) and under a time limit.
+  -halt-on-error``) and under a time limit (`TIME_LIMIT`, 20 s for a problem's handout and
+  a quarter of a second more per problem for a set's: a few times what a handout needs, far
+  below what a loop would cost), after which latexmk and TeX are killed as a process group.
 
 A compiled PDF is moved into place with `derivgen.output.write_atomic`: a reader never sees a
 partial PDF. When compiling fails, `RenderError` carries TeX's first error (its ``!`` line and
@@ -25,8 +27,11 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import DerivgenError, Location, RenderError
@@ -56,6 +61,24 @@ _REQUIREMENTS = {
 
 #: The file name of the document inside the temporary directory.
 _JOB = "handout"
+
+#: The longest a problem's handout may take to compile, in seconds (wall clock, all of
+#: latexmk's runs together). One compiles in about 2 s (pdfLaTeX) to 4 s (XeLaTeX with the
+#: CJK fonts) on one core; the margin covers a loaded machine. A run over its limit is stopped
+#: (latexmk and TeX killed as a process group) and leaves no PDF.
+TIME_LIMIT = 20.0
+#: What a set's handout may take besides `TIME_LIMIT`, per problem in it: the example set's
+#: 46 problems (55 pages) compile in about 4.5 s, within 20 + 46 × 0.25 = 31.5 s.
+TIME_PER_PROBLEM = 0.25
+
+
+def time_limit(problems: int = 1) -> float:
+    """The time limit (seconds) of a handout holding `problems` problems."""
+    return TIME_LIMIT + TIME_PER_PROBLEM * max(0, problems - 1)
+
+
+class Cancelled(RenderError):
+    """A compilation stopped before its end because its result is no longer wanted."""
 
 
 def _engine(lang: str, tex: str | None = None) -> str:
@@ -111,13 +134,19 @@ def _run_quiet(argv: list[str]) -> str:
 
 
 def compile_pdf(
-    tex: str, out_pdf: str | Path, lang: str = "en", timeout: float = 120, log: str | Path | None = None
+    tex: str,
+    out_pdf: str | Path,
+    lang: str = "en",
+    timeout: float = TIME_LIMIT,
+    log: str | Path | None = None,
+    cancel: threading.Event | None = None,
 ) -> None:
     """Compile the LaTeX document `tex` into `out_pdf` (written atomically).
 
     Raises `RenderError` when TeX is missing, when the document has an error (the message is
-    TeX's first error with its line) or when the run takes longer than `timeout` seconds; no
-    new PDF is written then. With `log`, TeX's log is written there, whatever the outcome.
+    TeX's first error with its line) or when the run takes longer than `timeout` seconds (see
+    `TIME_LIMIT`); no new PDF is written then. Setting the event `cancel` stops the run at
+    once (`Cancelled`). With `log`, TeX's log is written there, whatever the outcome.
     """
     out_pdf = Path(out_pdf)
     engine = _engine(lang, tex)
@@ -153,13 +182,7 @@ def compile_pdf(
             )
         except OSError as exc:
             raise RenderError(f"cannot make {out_pdf.name}: cannot run latexmk ({exc})") from exc
-        try:
-            output, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            raise RenderError(
-                f"cannot make {out_pdf.name}: TeX took longer than {timeout:g} s and was stopped"
-            ) from None
+        output = _wait(proc, out_pdf, timeout, cancel)
         pdf = work / f"{_JOB}.pdf"
         log_file = work / f"{_JOB}.log"
         log_text = log_file.read_text(encoding="utf-8", errors="replace") if log_file.exists() else ""
@@ -168,6 +191,30 @@ def compile_pdf(
         if proc.returncode != 0 or not _complete_pdf(pdf):
             raise _tex_error(out_pdf, tex, log_text, output.decode("utf-8", errors="replace"))
         write_atomic(out_pdf, pdf.read_bytes())
+
+
+def _wait(proc: subprocess.Popen, out_pdf: Path, timeout: float, cancel: threading.Event | None) -> bytes:
+    """Wait for latexmk and return its output; stop it (its whole process group) at the time
+    limit or when `cancel` is set."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        step = left if cancel is None else min(left, 0.1)
+        try:
+            output, _ = proc.communicate(timeout=max(step, 0.001))
+            return output
+        except subprocess.TimeoutExpired:
+            pass
+        if cancel is not None and cancel.is_set():
+            _kill_group(proc)
+            raise Cancelled(f"the compilation of {out_pdf.name} was cancelled")
+        if time.monotonic() >= deadline:
+            _kill_group(proc)
+            raise RenderError(
+                f"cannot make {out_pdf.name}: TeX took longer than {timeout:g} s and was stopped",
+                hint="a handout that compiles at all compiles in a few seconds: something in it "
+                "loops (see TIME_LIMIT in derivgen/pdf.py)",
+            )
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -234,12 +281,14 @@ def _tex_error(out_pdf: Path, tex: str, log: str, output: str) -> DerivgenError:
 
 
 def compile_many(
-    jobs: Sequence[tuple], workers: int | None = None, timeout: float = 120
+    jobs: Sequence[tuple], workers: int | None = None, timeout: float = TIME_LIMIT
 ) -> list[RenderError | None]:
     """Compile ``(tex, out_pdf, lang)`` jobs in parallel; one entry per job: None or its error.
 
     Each job is a latexmk process; `workers` (default: the number of CPUs) run at once. A job
-    may have a fourth item, the path for its log (see `compile_pdf`).
+    may have a fourth item, the path for its log (see `compile_pdf`). `derivgen.build`
+    schedules its own jobs (`Builder.compile_pdfs`), to leave a failing problem out of the
+    set's handouts.
     """
     def run(job: tuple) -> RenderError | None:
         tex, out_pdf, lang, *log = job
@@ -255,3 +304,175 @@ def compile_many(
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), workers or os.cpu_count() or 1))) as pool:
         return list(pool.map(run, jobs))
+
+
+# --- a build's handouts: problems in parallel, sets without the problems that fail ------------
+
+
+@dataclass
+class Handout:
+    """A PDF to compile: its LaTeX, where it goes, and for a set's handout the problems in it.
+
+    `problems` holds the ``(id, problem file)`` of each problem the handout typesets (one for
+    a problem's handout); `render`, for a set's handout, returns its LaTeX without the
+    problems whose ids it is given.
+    """
+
+    tex: str
+    out_pdf: Path
+    lang: str = "en"
+    problems: tuple[tuple[str, str | None], ...] = ()
+    render: Callable[[frozenset[str]], str] | None = None
+
+
+@dataclass
+class Outcome:
+    """What became of a `Handout`: its error (None when the PDF was written), the problems left
+    out of it with the reason for each, and the LaTeX finally compiled."""
+
+    error: RenderError | None
+    tex: str
+    left_out: list[tuple[str, str | None, RenderError]] = field(default_factory=list)
+
+
+def compile_handouts(handouts: Sequence[Handout], workers: int | None = None) -> list[Outcome]:
+    """Compile a build's handouts in parallel, each under its `time_limit`; one `Outcome` each.
+
+    A set's handout (one with `render`) is isolated from its problems' failures: when a
+    problem's own handout fails, the set's compilation under way is stopped and the set is
+    compiled again without that problem; when a set fails though none of its problems did,
+    each problem is tried in a set of its own and those that fail are left out. A set whose
+    handout fails even so (its header or template is at fault) gets its error.
+    """
+    outcomes = [Outcome(None, h.tex) for h in handouts]
+    if not handouts:
+        return outcomes
+    sets = [i for i, h in enumerate(handouts) if h.render is not None]
+    failed: dict[str, RenderError] = {}  # problem id -> the error of its own handout
+    cancels = {i: threading.Event() for i in sets}
+    n_workers = max(1, min(len(handouts), workers or os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=n_workers) as pool:
+
+        def submit(tex: str, h: Handout, problems: int, cancel: threading.Event | None = None) -> Future:
+            return pool.submit(_compile_one, tex, h.out_pdf, h.lang, time_limit(problems), cancel)
+
+        futures = {
+            submit(h.tex, h, len(h.problems), cancels.get(i)): i for i, h in enumerate(handouts)
+        }
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                i = futures[future]
+                err = None if future.cancelled() else future.result()
+                outcomes[i].error = err
+                h = handouts[i]
+                if err is None or h.render is not None or len(h.problems) != 1:
+                    continue
+                failed[h.problems[0][0]] = err
+                for j in sets:  # a set holding this problem will fail: stop it now
+                    if any(pid == h.problems[0][0] for pid, _ in handouts[j].problems):
+                        cancels[j].set()
+        for future, i in futures.items():
+            if future.cancelled():
+                outcomes[i].error = Cancelled(f"the compilation of {handouts[i].out_pdf.name} was cancelled")
+
+        # Sets that failed: again without the problems that failed on their own.
+        retry = [i for i in sets if outcomes[i].error is not None]
+        known = {i: {pid for pid, _ in handouts[i].problems if pid in failed} for i in retry}
+        _compile_sets(pool, handouts, outcomes, {i: known[i] for i in retry if known[i]},
+                      {pid: (err, True) for pid, err in failed.items()})
+
+        # Still failing (or no problem to blame): find the problems that fail in a set alone.
+        # A set that fails without any problem is itself at fault (its header or template):
+        # its error stands, and no problem is blamed.
+        retry = [i for i in retry if outcomes[i].error is not None]
+        empty = {i: pool.submit(_trial, handouts[i], frozenset(pid for pid, _ in handouts[i].problems))
+                 for i in retry}
+        retry = [i for i in retry if empty[i].result() is None]
+        if retry:
+            alone: dict[tuple[int, str], Future] = {}
+            for i in retry:
+                h = handouts[i]
+                everyone = frozenset(pid for pid, _ in h.problems)
+                for pid, _ in h.problems:
+                    if pid not in known[i]:
+                        alone[i, pid] = pool.submit(_trial, h, everyone - {pid})
+            culprits: dict[int, set[str]] = {i: set(known[i]) for i in retry}
+            reasons: dict[str, tuple[RenderError, bool]] = {pid: (err, True) for pid, err in failed.items()}
+            for (i, pid), future in alone.items():
+                err = future.result()
+                if err is not None:
+                    culprits[i].add(pid)
+                    reasons.setdefault(pid, (err, False))
+            _compile_sets(pool, handouts, outcomes,
+                          {i: c for i, c in culprits.items() if c - known[i]}, reasons)
+    return outcomes
+
+
+def _compile_sets(
+    pool: ThreadPoolExecutor,
+    handouts: Sequence[Handout],
+    outcomes: list[Outcome],
+    exclude: dict[int, set[str]],
+    reasons: dict[str, tuple[RenderError, bool]],
+) -> None:
+    """Compile the set handouts `exclude` names without the problems it gives for each, and
+    record the outcome (its error, or the problems left out and why)."""
+    futures = {}
+    for i, ids in exclude.items():
+        h = handouts[i]
+        tex = _render(h, frozenset(ids))
+        if isinstance(tex, RenderError):
+            outcomes[i].error = tex
+            continue
+        outcomes[i].tex = tex
+        futures[i] = pool.submit(_compile_one, tex, h.out_pdf, h.lang,
+                                 time_limit(len(h.problems) - len(ids)), None)
+    for i, future in futures.items():
+        err = future.result()
+        outcomes[i].error = err
+        if err is None:
+            outcomes[i].left_out = [
+                (pid, source, _left_out(handouts[i].out_pdf.name, pid, *reasons[pid]))
+                for pid, source in handouts[i].problems if pid in exclude[i]
+            ]
+
+
+def _left_out(name: str, pid: str, err: RenderError, own: bool) -> RenderError:
+    """The error reported for a problem left out of the set handout `name`."""
+    if own:
+        why = f"its own handout {pid}.pdf does not compile"
+    else:
+        why = f"it does not compile in the set: {err.message.split(': ', 1)[-1]}"
+    return RenderError(f"problem '{pid}' is left out of {name}: {why}", hint=err.hint)
+
+
+def _render(h: Handout, exclude: frozenset[str]) -> str | RenderError:
+    """The set handout's LaTeX without the problems in `exclude`, or the error rendering it."""
+    assert h.render is not None
+    try:
+        return h.render(exclude)
+    except DerivgenError as err:
+        return err if isinstance(err, RenderError) else RenderError(err.message, err.location, err.hint)
+
+
+def _trial(h: Handout, exclude: frozenset[str]) -> RenderError | None:
+    """Whether the set handout compiles without the problems in `exclude` (None) or its error;
+    the PDF is thrown away."""
+    tex = _render(h, exclude)
+    if isinstance(tex, RenderError):
+        return tex
+    with tempfile.TemporaryDirectory(prefix="derivgen-trial-") as tmp:
+        return _compile_one(tex, Path(tmp) / "trial.pdf", h.lang, time_limit(len(h.problems) - len(exclude)), None)
+
+
+def _compile_one(tex: str, out_pdf: Path, lang: str, timeout: float,
+                 cancel: threading.Event | None) -> RenderError | None:
+    try:
+        compile_pdf(tex, out_pdf, lang, timeout, cancel=cancel)
+    except RenderError as err:
+        return err
+    except OSError as exc:
+        return RenderError(f"cannot write {Path(out_pdf).name}: {exc}")
+    return None

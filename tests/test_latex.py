@@ -99,20 +99,22 @@ def test_unicode_without_a_text_glyph_is_typeset_in_math_or_superscript() -> Non
 def test_math_cannot_run_commands_that_touch_files_or_define_macros(command: str) -> None:
     name = re.match(r"\\([A-Za-z]+)", command).group(1)
     safe = safe_math(f"x + {command} + y")
-    assert f"\\{name}" not in re.sub(r"\\mathtt\{\\backslash [A-Za-z]+\}", "", safe)
-    assert rf"\mathtt{{\backslash {name}}}" in safe  # shown, not run
+    assert f"\\{name}" not in safe  # not on the whitelist: the whole formula is shown as text
+    assert safe.startswith(r"\text{\texttt{\$x + ") and rf"\textbackslash{{}}{name}" in safe
 
 
 def test_math_neutralises_hat_notation_comments_and_stray_braces() -> None:
+    # Each is rejected by the whitelist and shown as typewriter text, every special escaped.
     assert "^^" not in safe_math(r"x^^5cinput{/etc/passwd} ^^^^005c")
     # TeX reads ^^69 as "i" even inside a command's name: \^^69nput is \input.
-    assert safe_math(r"\^^69nput{/etc/passwd}") == r"\^{}{}^69nput{/etc/passwd}"
-    assert safe_math("a % comment") == r"a \% comment"
-    assert safe_math("#1") == r"\#1"
-    assert safe_math("x}} + {y") == "x + {y}"
+    assert safe_math(r"\^^69nput{/etc/passwd}") == (
+        r"\text{\texttt{\$\allowbreak\textbackslash{}\textasciicircum{}\textasciicircum{}69nput\{/etc/passwd\}\$}}")
+    assert safe_math("a % comment") == r"\text{\texttt{\$a \% comment\$}}"
+    assert safe_math("#1") == r"\text{\texttt{\$\#1\$}}"
+    assert safe_math("x}} + {y") == r"\text{\texttt{\$x\}\} + \{y\$}}"
     assert safe_math("a\n\nb") == "a\nb"  # a blank line would end the paragraph
-    assert safe_math(r"\begin{filecontents}{x.tex}").startswith(r"\mathtt{\backslash begin}")
-    assert safe_math(r"\end{document}").startswith(r"\mathtt{\backslash end}")
+    assert safe_math(r"\begin{filecontents}{x.tex}").startswith(r"\text{\texttt{\$\allowbreak\textbackslash{}begin")
+    assert safe_math(r"\end{document}").startswith(r"\text{\texttt{\$\allowbreak\textbackslash{}end")
 
 
 def test_math_passes_ordinary_formulas_through() -> None:
@@ -158,7 +160,7 @@ def test_markdown_statement_text_and_math_are_both_made_safe() -> None:
     text_part, math_part = tex.split("and math ")
     assert _unescaped_specials(text_part) == ""
     assert "\\write18" not in tex and "\\input{" not in tex.replace(r"\backslash input}", "")
-    assert math_part.startswith(r"$\mathtt{\backslash immediate}\mathtt{\backslash write}18")
+    assert math_part.startswith(r"\texttt{\$\allowbreak\textbackslash{}immediate\allowbreak\textbackslash{}write18")
 
 
 def test_verbatim_keeps_spaces_escapes_and_cannot_be_closed() -> None:
