@@ -107,6 +107,9 @@ class PdfJob:
     tex: str
     lang: str
     source: str | None  # the problem file it comes from, for error messages
+    problems: tuple[tuple[str, str | None], ...] = ()  # (id, problem file) of each problem in it
+    render: Callable[[frozenset[str]], str] | None = None  # a set's LaTeX without some problems
+    tex_output: str | None = None  # the .tex output holding the same LaTeX, if one is built
 
 
 @dataclass
@@ -396,6 +399,10 @@ class Builder:
 
     # -- outputs
     def problem_outputs(self, doc: dict, key: str) -> list[Output]:
+        if doc["ok"] and {"tex", "pdf", "html"} & set(self.formats):
+            from .latex import statement_math_errors  # formulas these formats show as text instead
+
+            self.result.errors.extend(statement_math_errors(doc))
         outs = []
         source = _source_of(doc)
         for fmt in self.formats:
@@ -543,10 +550,16 @@ class Builder:
             self.result.removed.append(name)
 
     def compile_pdfs(self) -> None:
-        """Compile the collected PDFs in parallel; a missing TeX engine is one clear error."""
+        """Compile the collected PDFs in parallel, each under its time limit (`derivgen.pdf`).
+
+        A missing TeX engine is one clear error. A problem whose TeX fails or runs over its
+        limit gets a located error, its earlier PDF is removed, and it is left out of the
+        set's handouts, which still compile (`derivgen.pdf.compile_handouts`); each problem
+        left out is an error naming its file, and the set's .tex is rewritten to match its PDF.
+        """
         if not self.pdf_jobs:
             return
-        from .pdf import compile_many, tex_available
+        from .pdf import Handout, compile_handouts, tex_available
 
         for lang in sorted({job.lang for _, job in self.pdf_jobs}):
             missing = tex_available(lang)
@@ -554,15 +567,52 @@ class Builder:
                 self.result.errors.append(RenderError(f"cannot make PDFs: {missing}",
                                                       hint="the other formats were built; run scripts/setup-tex.sh"))
                 self.pdf_jobs = [(o, j) for o, j in self.pdf_jobs if j.lang != lang]
-        errors = compile_many([(job.tex, self.out / output.name, job.lang) for output, job in self.pdf_jobs])
-        for (output, job), err in zip(self.pdf_jobs, errors):
-            if err is None:
-                self._pdf_done(output)
-            else:
-                err.message = f"{output.name} (from {job.source or 'the set'}): {err.message}"
+        jobs, self.pdf_jobs = self.pdf_jobs, []
+        outcomes = compile_handouts([Handout(job.tex, self.out / output.name, job.lang, job.problems, job.render)
+                                     for output, job in jobs])
+        for (output, job), outcome in zip(jobs, outcomes):
+            for pid, source, err in outcome.left_out:
+                err.location = Location(source)
                 self.result.errors.append(err)
-                self.cache.manifest.pop(output.name, None)
-        self.pdf_jobs = []
+            if outcome.error is None:
+                self._pdf_done(output)
+                if outcome.left_out and job.tex_output:
+                    self._rewrite_tex(job.tex_output, outcome.tex)
+                continue
+            err = outcome.error
+            err.message = f"{output.name} (from {job.source or 'the set'}): {err.message}"
+            self.result.errors.append(err)
+            self._remove_failed_pdf(output.name)
+
+    def _rewrite_tex(self, name: str, tex: str) -> None:
+        """Write the LaTeX a set's PDF was finally compiled from into its .tex output."""
+        entry = self.cache.manifest.get(name)
+        payload = tex.encode("utf-8")
+        try:
+            write_atomic(self.out / name, payload)
+        except OSError as exc:
+            self.result.errors.append(RenderError(f"cannot write {name} in {self.out}: {exc.strerror or exc}",
+                                                  Location(str(self.out / name))))
+            self.cache.manifest.pop(name, None)
+            return
+        if entry is not None:
+            self.cache.record(name, entry["key"], payload, entry["source"])
+
+    def _remove_failed_pdf(self, name: str) -> None:
+        """Forget a PDF that could not be made, and remove the one an earlier build wrote
+        (it would show an older version), unless it was changed since."""
+        entry = self.cache.manifest.pop(name, None)
+        path = self.out / name
+        if entry is None:
+            return
+        try:
+            if path.is_symlink() or _digest(path.read_bytes()) != entry["sha256"]:
+                self.result.kept_stale.append(name)
+                return
+            path.unlink()
+        except OSError:
+            return
+        self.result.removed.append(name)
 
 
 # ----------------------------------------------------------------------------- formats
@@ -600,7 +650,9 @@ def _html_set(builder: Builder, setdoc: dict):
     from .html import render_set_html
 
     def make(solutions: bool):
-        return lambda: render_set_html(setdoc, lang=builder.lang, user_dir=builder.templates, solutions=solutions)
+        # A problem whose formulas KaTeX cannot render is left out, with an error (its own page fails).
+        return lambda: render_set_html(setdoc, lang=builder.lang, user_dir=builder.templates, solutions=solutions,
+                                       errors=builder.result.errors)
 
     return [("solutions.html", make(True)), ("sheet.html", make(False))]
 
@@ -628,12 +680,22 @@ def _tex_set(builder: Builder, setdoc: dict):
 
 
 def _pdf(builder: Builder, doc: dict):
-    return [(f"{doc['id']}.pdf", lambda: PdfJob(_problem_tex(builder, doc), builder.lang, doc.get("source")))]
+    return [(f"{doc['id']}.pdf", lambda: PdfJob(_problem_tex(builder, doc), builder.lang, doc.get("source"),
+                                                ((doc["id"], doc.get("source")),)))]
 
 
 def _pdf_set(builder: Builder, setdoc: dict):
+    from .latex import render_set_tex
+
+    problems = tuple((d["id"], d.get("source")) for d in setdoc.get("problems") or [])
+
     def make(solutions: bool):
-        return lambda: PdfJob(_set_tex(builder, setdoc, solutions), builder.lang, None)
+        def render(exclude: frozenset[str]) -> str:
+            return render_set_tex(setdoc, lang=builder.lang, user_dir=builder.templates, solutions=solutions,
+                                  exclude=exclude)
+
+        tex_output = ("solutions.tex" if solutions else "sheet.tex") if "tex" in builder.formats else None
+        return lambda: PdfJob(_set_tex(builder, setdoc, solutions), builder.lang, None, problems, render, tex_output)
 
     return [("solutions.pdf", make(True)), ("sheet.pdf", make(False))]
 
