@@ -35,6 +35,7 @@ import os
 import posixpath
 import re
 import traceback
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -61,8 +62,8 @@ DEFAULT_PREFIX = "default"
 #: The largest template file read, and the largest string or list a template may build with ``*``.
 TEMPLATE_BYTES_LIMIT = 1 << 20
 PRODUCT_LIMIT = 1 << 20
-#: The largest exponent of an integer power ``**`` in a template.
-POWER_LIMIT = 1024
+#: The most bits an integer power ``**`` in a template may have.
+POWER_BITS_LIMIT = 1 << 16
 
 
 class TemplateRefused(jinja2.TemplateError):
@@ -140,8 +141,9 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
 
     def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
-            if isinstance(right, int) and isinstance(left, int) and abs(left) > 1 and abs(right) > POWER_LIMIT:
-                raise SecurityError(f"the power {left} ** {right} is too large for a template")
+            if (isinstance(right, int) and isinstance(left, int) and abs(left) > 1
+                    and right > 0 and abs(left).bit_length() * right > POWER_BITS_LIMIT):
+                raise SecurityError("a template may not compute so large a power with **")
         elif operator == "*":
             for sized, count in ((left, right), (right, left)):
                 if isinstance(sized, (str, list, tuple)) and isinstance(count, int) and not isinstance(count, bool):
@@ -520,11 +522,11 @@ def safe_link(url: str) -> bool:
     relative (no scheme).
 
     The target is read as a browser would after Markdown decoded it: entities and backslash
-    escapes resolved, spaces and control characters dropped (``java&#9;script:`` is
-    ``javascript:``), letters lower-cased. Anything else (``javascript:``, ``data:``,
+    escapes resolved, then percent-escapes (as markdown-it hands the target over), spaces and
+    control characters dropped (``java&#9;script:`` is ``javascript:``), letters lower-cased. Anything else (``javascript:``, ``data:``,
     ``vbscript:``, ``file:``, unknown schemes) is unsafe.
     """
-    decoded = _PUNCT_ESCAPE.sub(r"\1", html_module.unescape(str(url)))
+    decoded = urllib.parse.unquote(_PUNCT_ESCAPE.sub(r"\1", html_module.unescape(str(url))))
     match = _SCHEME.match(_IGNORED_IN_URLS.sub("", decoded).lower())
     return match is None or match.group(1) in SAFE_SCHEMES
 
