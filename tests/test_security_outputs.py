@@ -250,3 +250,13 @@ def test_the_reserved_names_are_the_names_the_formats_write():
     from derivgen.build import FORMAT_SET
 
     assert {n for f in FORMAT_SET for n, _ in FORMAT_SET[f](builder, setdoc)} <= set(RESERVED_OUTPUTS)
+
+
+def test_no_output_holds_the_build_machines_path(tmp_path, capsys):
+    d, out = _set(tmp_path), tmp_path / "out"
+    assert _build(capsys, d.resolve(), "-o", out, "--format", "md,json,html,tex")[0] == 0
+    private = str(tmp_path.resolve())
+    for path in out.rglob("*"):
+        if path.is_file() and CACHE_DIR not in path.parts:
+            assert private not in path.read_text(encoding="utf-8", errors="replace"), path.name
+    assert json.loads((out / "a.json").read_text())["source"] == "a.yaml"
