@@ -619,7 +619,12 @@ class Builder:
 
 
 def _json(builder: Builder, doc: dict):
-    return [(f"{doc['id']}.json", lambda: json.dumps(doc, indent=2, ensure_ascii=False) + "\n")]
+    def make() -> str:
+        # the file's name, never the build machine's path to it (an absolute path is private)
+        published = {**doc, "source": Path(doc["source"]).name} if doc.get("source") else doc
+        return json.dumps(published, indent=2, ensure_ascii=False) + "\n"
+
+    return [(f"{doc['id']}.json", make)]
 
 
 def _md(builder: Builder, doc: dict):
