@@ -373,6 +373,8 @@ class Builder:
         self.result = BuildResult()
         self.pdf_jobs: list[tuple[Output, PdfJob]] = []
         self._tex: dict[tuple, str] = {}  # LaTeX rendered once for both the .tex and the .pdf
+        self._fetched: dict[Path, tuple[dict, str]] = {}  # documents() results not yet taken by document()
+        self._pool = None  # derivgen.worker.Workers, started on the first document to derive
 
     def tex(self, doc_key: tuple, render: Callable[[], str]) -> str:
         """The LaTeX of a document, rendered once even when both `tex` and `pdf` are built."""
@@ -382,20 +384,51 @@ class Builder:
 
     # -- documents
     def document(self, path: Path) -> tuple[dict, str]:
-        key = _key(derivgen_fingerprint(), self.lang, str(path), path.read_bytes().hex() if path.exists() else "")
-        doc = self.cache.document(key)
-        if doc is None:
-            from .pipeline import problem_document  # NumPy, lark, the engine: only on a cache miss
+        """(document, key) of one problem file: fetched by `documents` earlier, or now."""
+        if path not in self._fetched:
+            self.documents([path])
+        return self._fetched.pop(path)
 
-            doc = problem_document(path, self.lang)
-            self.result.derived += 1
-            if doc["ok"]:
-                self.cache.store_document(key, doc)
-                self.result.verified_now += len(doc["results"])
-        else:
-            self.result.cached += 1
-            self.result.reused += len(doc["results"])
-        return doc, key
+    def documents(self, paths: list[Path]) -> list[tuple[dict, str]]:
+        """(document, key) of each problem file, in order; `document(path)` then returns them.
+
+        Cached documents are reused; the others are derived in parallel worker processes
+        (`derivgen.worker`: at most one per CPU, each problem within a time and memory budget),
+        so a build should fetch all its documents with one call."""
+        keys = [_key(derivgen_fingerprint(), self.lang, str(path), path.read_bytes().hex() if path.exists() else "")
+                for path in paths]
+        docs = [self.cache.document(key) for key in keys]
+        missing = [i for i, doc in enumerate(docs) if doc is None]
+        if missing:
+            for i, doc in zip(missing, self._workers(len(missing)).documents([paths[i] for i in missing])):
+                docs[i] = doc
+            if len(paths) > 1:  # the build's documents, fetched at once: the workers are done
+                self._workers().close()
+        derived = set(missing)
+        out = []
+        for i, (path, doc, key) in enumerate(zip(paths, docs, keys)):
+            if i in derived:
+                self.result.derived += 1
+                if doc["ok"]:
+                    self.cache.store_document(key, doc)
+                    self.result.verified_now += len(doc["results"])
+            else:
+                self.result.cached += 1
+                self.result.reused += len(doc["results"])
+            self._fetched[path] = (doc, key)
+            out.append((doc, key))
+        return out
+
+    def _workers(self, problems: int | None = None):
+        """The build's worker processes (`derivgen.worker.Workers`), started on first use."""
+        if self._pool is None:
+            import weakref
+
+            from .worker import Workers  # NumPy, lark, the engine: only on a cache miss
+
+            self._pool = Workers(self.lang, problems)
+            weakref.finalize(self, self._pool.close)
+        return self._pool
 
     # -- outputs
     def problem_outputs(self, doc: dict, key: str) -> list[Output]:

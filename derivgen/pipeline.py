@@ -12,7 +12,9 @@ from pathlib import Path
 
 from . import expr as E
 from .derive import Context, Derivation, derive_gradient
+from . import limits
 from .errors import DerivgenError, Location, UnsupportedError
+from .limits import LimitError
 from .parse import Scope, parse_expr, shape_from_dims
 from .printing import NumpyPrinter, latex, name_latex, python_name, shape_latex, text
 from .problem import Problem, load_problem
@@ -348,7 +350,10 @@ def error_document(problem_id: str, source: str | None, err: DerivgenError, prob
 
 
 def problem_document(path: str | Path, lang: str = "en") -> dict:
-    """Load, solve and document one problem file; failures become an error document."""
+    """Load, solve and document one problem file; failures become an error document.
+
+    Work past the bounds of `derivgen.limits` is a located `LimitError`: a recursion too deep
+    for the engine, a number too large for a float, an allocation that fails."""
     path = Path(path)
     problem = None
     try:
@@ -356,6 +361,8 @@ def problem_document(path: str | Path, lang: str = "en") -> dict:
         return document(solve(problem), lang)
     except DerivgenError as err:
         return error_document(path.stem, str(path), err, problem)
+    except (RecursionError, OverflowError, MemoryError) as exc:
+        return error_document(path.stem, str(path), _limit_error(exc, path, problem), problem)
     except Exception as exc:  # a bug: reported as such, never a traceback for the user
         err = DerivgenError(
             f"internal error ({type(exc).__name__}: {exc})",
@@ -364,3 +371,18 @@ def problem_document(path: str | Path, lang: str = "en") -> dict:
             + "".join(traceback.format_exception_only(type(exc), exc)).strip(),
         )
         return error_document(path.stem, str(path), err, problem)
+
+
+def _limit_error(exc: BaseException, path: Path, problem: Problem | None) -> LimitError:
+    """The located error for work that went past what one problem may cost."""
+    where = problem.function.location if problem is not None else Location(str(path), 1, 1)
+    if isinstance(exc, RecursionError):
+        return LimitError("the expressions of this problem are nested too deeply for derivgen", where,
+                          f"write at most {limits.MAX_DEPTH} levels of nesting, or name parts under `where:`")
+    if isinstance(exc, OverflowError):
+        return LimitError("a number in this problem grows too large to compute with", where,
+                          f"keep powers to at most {limits.MAX_POWER} and numbers small")
+    from .worker import memory_limit
+
+    return LimitError(f"this problem needs more memory than the limit of {memory_limit()} MB per problem", where,
+                      "make it smaller: fewer or smaller variables, lower powers, fewer terms")
