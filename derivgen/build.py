@@ -72,8 +72,8 @@ def templates_fingerprint(user_dir: str | None) -> str:
 
 def _template_file_digest(path: str, root: str) -> bytes:
     """What stands for one file of a template directory in `templates_fingerprint`."""
-    real = os.path.realpath(path)
     try:
+        real = os.path.realpath(path)  # raises on a link it may not read (/proc/1/cwd)
         if os.path.commonpath([real, root]) != root:
             return b"outside"  # a symlink out of the folder: the loader refuses it, nothing is read
         info = os.stat(real)
@@ -505,8 +505,7 @@ class Builder:
     def _run(self, paths: list[Path], set_document: Callable[[list[dict]], dict]) -> BuildResult:
         keys, published = [], []
         claimed: dict[str, str] = {name.casefold(): "the set" for name in RESERVED_OUTPUTS}
-        for path in paths:
-            doc, key = self.document(path)
+        for doc, key in self.documents(paths):  # what is not cached is derived in parallel workers
             if doc["ok"]:
                 doc = self._claim_names(doc, claimed)
             self.result.docs.append(doc)
