@@ -349,7 +349,7 @@ def _escape_fragment(value: str) -> str:
 # small part of this list (tests/test_security_tex.py checks every example against it).
 _WORDS = """
     alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa varkappa lambda
-    mu nu xi omicron pi varpi rho varrho sigma varsigma tau upsilon phi varphi chi psi omega
+    mu nu xi pi varpi rho varrho sigma varsigma tau upsilon phi varphi chi psi omega
     Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega varGamma varDelta varTheta
     varLambda varXi varPi varSigma varUpsilon varPhi varPsi varOmega digamma
     pm mp times div cdot cdotp ast star circ bullet oplus ominus otimes oslash odot dagger ddagger
@@ -397,7 +397,7 @@ _WORDS = """
 #: The control sequences (named by letters) that math from a problem file may use.
 ALLOWED_COMMANDS = frozenset(_WORDS)
 #: Text-mode commands: allowed in math (their argument is text) and inside such text.
-TEXT_COMMANDS = frozenset("text textrm textbf textit textsf texttt textnormal textup mbox emph".split())
+TEXT_COMMANDS = frozenset("text textrm textbf textit textsf texttt textnormal textup emph".split())
 #: What may follow a backslash besides letters: spacing, escaped specials, a line break.
 ALLOWED_SYMBOLS = frozenset(",;:! {}|_&%#$\\>")
 #: The environments allowed inside math; each of them aligns its cells with & and \\.
