@@ -10,6 +10,7 @@ scalar one and zero wherever a scalar fits. Every error becomes an `ExprSyntaxEr
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
@@ -20,7 +21,9 @@ import lark
 from lark import Token, Tree
 
 from . import expr as E
-from .errors import ExprSyntaxError, Location, ShapeError, UnsupportedError
+from . import limits
+from .errors import DerivgenError, ExprSyntaxError, Location, ShapeError, UnsupportedError
+from .limits import LimitError
 from .expr import SCALAR, Expr, Shape, shape_str
 
 # name written by the user -> internal function name
@@ -90,8 +93,12 @@ def parse_syntax(source: Located) -> Tree:
     text = source.text
     if not text.strip():
         raise ExprSyntaxError("empty expression", source.location_at(0), "write an expression, e.g. `tr(A*X)`")
+    if len(text) > limits.MAX_EXPR_CHARS:
+        raise LimitError(f"the expression is longer than {limits.MAX_EXPR_CHARS} characters",
+                         source.location_at(limits.MAX_EXPR_CHARS),
+                         "split it into parts defined under `where:`")
     try:
-        return _parser().parse(text)
+        tree = _parser().parse(text)
     except lark.exceptions.UnexpectedCharacters as err:
         ch = text[err.pos_in_stream]
         hint = None
@@ -125,6 +132,59 @@ def parse_syntax(source: Located) -> Tree:
         elif tok.value == ",":
             hint = "commas only separate function arguments"
         raise ExprSyntaxError(f"unexpected {tok.value!r}", source.location_at(pos), hint) from None
+    check_size(tree, source)
+    return tree
+
+
+# binary operators whose left operand continues the same chain: `a + b - c` is one sum of three terms
+_CHAINS = {"add": "sum", "sub": "sum", "mul": "product", "div": "product", "hadamard": "product", "hdiv": "product"}
+_NUMBER_PARTS = re.compile(r"([0-9]*)\.?([0-9]*)(?:[eE]([+-]?)([0-9]+))?")
+
+
+def check_size(tree: Tree, source: Located) -> None:
+    """Refuse an expression past the limits of `derivgen.limits`: too many nodes, nested too
+    deeply (a chain `a + b + c` is one level), or a number too long or too large.
+
+    Walks the tree without recursion, so any tree lark returns can be checked."""
+    nodes = 0
+    stack: list[tuple[Tree, int]] = [(tree, 1)]
+    while stack:
+        node, level = stack.pop()
+        nodes += 1
+        if nodes > limits.MAX_NODES:
+            raise LimitError(f"the expression has more than {limits.MAX_NODES} parts",
+                             _position(node, source), "split it into parts defined under `where:`")
+        if level > limits.MAX_DEPTH:
+            raise LimitError(f"the expression is nested more than {limits.MAX_DEPTH} levels deep",
+                             _position(node, source), "name inner parts under `where:`")
+        chain = _CHAINS.get(node.data)
+        for index, child in reversed(list(enumerate(node.children))):  # popped in reading order
+            if isinstance(child, Tree):
+                same = index == 0 and chain is not None and _CHAINS.get(child.data) == chain
+                stack.append((child, level if same else level + 1))
+            elif isinstance(child, Token) and child.type == "NUMBER":
+                _check_number(child, source)
+
+
+def _check_number(token: Token, source: Located) -> None:
+    """A number literal of at most MAX_NUMBER_DIGITS digits and a decimal exponent of at most
+    MAX_NUMBER_EXPONENT (so that its exact value stays small)."""
+    match = _NUMBER_PARTS.fullmatch(str(token))
+    digits = len(match[1] + match[2]) if match else len(token)
+    exponent = match[4] if match and match[4] else "0"
+    if digits > limits.MAX_NUMBER_DIGITS or len(exponent) > 4 or int(exponent) > limits.MAX_NUMBER_EXPONENT:
+        raise LimitError(f"the number {_short(str(token))} is too long or too large",
+                         source.location_at(token.start_pos or 0),
+                         f"numbers have at most {limits.MAX_NUMBER_DIGITS} digits and an exponent up to "
+                         f"e±{limits.MAX_NUMBER_EXPONENT}")
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 20 else text[:17] + "…"
+
+
+def _position(node: Tree, source: Located) -> Location:
+    return source.location_at(0 if node.meta.empty else node.meta.start_pos)
 
 
 def _eof_hint(text: str) -> str:
@@ -174,6 +234,10 @@ class _Typer:
         self.source = source
         self.scope = scope
         self.active: list[str] = []  # indices of the sums we are inside
+        # (id(node), expected) -> (node, typed expression or _NeedsContext): a node is typed once
+        # per expected shape, and the left spine of a long chain is typed bottom-up (no deep recursion)
+        self.memo: dict[tuple[int, Shape | None], tuple[Tree, object]] = {}
+        self.flags: dict[int, tuple[bool, bool, bool]] = {}  # id(node) -> (number, flexible, scales)
 
     # -- helpers
     def loc(self, node) -> Location:
@@ -207,6 +271,7 @@ class _Typer:
         return ShapeError(message, loc, hint)
 
     def top(self, tree) -> Expr:
+        self._classify(tree)
         try:
             return self.infer(tree, None)
         except _NeedsContext as nc:
@@ -218,13 +283,64 @@ class _Typer:
 
     # -- dispatch
     def infer(self, t, expected: Shape | None) -> Expr:
+        known = self.memo.get((id(t), expected))
+        if known is None:
+            chain = _CHAINS.get(t.data)
+            if chain is not None:
+                self._type_spine(t, chain, expected)
+            known = (t, self._infer(t, expected))
+            self.memo[(id(t), expected)] = known
+        if isinstance(known[1], _NeedsContext):
+            raise known[1]
+        return known[1]
+
+    def _type_spine(self, t, chain: str, expected) -> None:
+        """Type the left operands of a chain `a + b + c + …` innermost first, so that typing the
+        chain finds each of them done instead of recursing down the whole chain."""
+        spine = []
+        parent, node = t, t.children[0]
+        while isinstance(node, Tree) and _CHAINS.get(node.data) == chain:
+            expected = None if parent.data == "mul" else expected  # what the parent asks of it first
+            if (id(node), expected) in self.memo:
+                break
+            spine.append((node, expected))
+            parent, node = node, node.children[0]
+        for node, expected in reversed(spine):
+            try:
+                self.memo[(id(node), expected)] = (node, self._infer(node, expected))
+            except DerivgenError:
+                pass  # typed again, and the error raised, if the chain really needs it this way
+
+    def _infer(self, t, expected):
+        """The typed expression of `t`, or the _NeedsContext it raised (errors propagate)."""
         handler = getattr(self, "t_" + t.data, None)
         if handler is None:  # pragma: no cover - the grammar has no other rules
             raise ExprSyntaxError(f"unsupported construct {t.data}", self.loc(t))
         try:
-            return handler(t, expected)
+            return self._bounded(t, handler(t, expected))
+        except _NeedsContext as nc:
+            return nc
         except E.ShapeMismatch as err:  # from the tree's constructors, e.g. inv(0)
             raise self.shape_error(t, str(err)) from None
+
+    def _bounded(self, t, e: Expr) -> Expr:
+        """`e`, unless a number in it (a folded constant such as `2^64 * 2^64`) is too large."""
+        value = e.value if isinstance(e, E.Num) else e.coeff if isinstance(e, E.MatMul) else None
+        if value is not None and max(abs(value.numerator), value.denominator) > limits.MAX_NUMBER:
+            raise LimitError(f"the number `{self.snippet(t)}` is too large to compute with exactly", self.loc(t),
+                             f"numbers are at most 1e{len(str(limits.MAX_NUMBER)) - 1}; keep constants small")
+        return e
+
+    def _classify(self, tree) -> None:
+        """Precompute `_is_number`, `_is_flexible`, `_scales_a_constant` for every node, children
+        first, without recursion (a chain of a thousand terms is as deep as it is long)."""
+        order, stack = [], [tree]
+        while stack:
+            node = stack.pop()
+            order.append(node)
+            stack.extend(c for c in node.children if isinstance(c, Tree))
+        for node in reversed(order):
+            self.flags[id(node)] = (self._number_rule(node), self._flexible_rule(node), self._scales_rule(node))
 
     def t_number(self, t, expected):
         text = str(t.children[0])
@@ -305,24 +421,36 @@ class _Typer:
             )
         return E.add(a, b) if parts[1][1] == 1 else E.sub(a, b)
 
+    def _flag(self, node, which: int, rule) -> bool:
+        flags = self.flags.get(id(node)) if isinstance(node, Tree) else None
+        return flags[which] if flags is not None else rule(node)
+
     def _scales_a_constant(self, node) -> bool:
+        return self._flag(node, 2, self._scales_rule)
+
+    def _is_number(self, node) -> bool:
+        return self._flag(node, 0, self._number_rule)
+
+    def _is_flexible(self, node) -> bool:
+        return self._flag(node, 1, self._flexible_rule)
+
+    def _scales_rule(self, node) -> bool:
         """`s*1`, `sigma(s)*1`, `1*s`: a scalar times a flexible constant."""
         if isinstance(node, Tree) and node.data in ("mul", "div", "neg"):
             return any(self._is_flexible(c) or self._scales_a_constant(c) for c in node.children)
         return False
 
-    @classmethod
-    def _is_number(cls, node) -> bool:
+    def _number_rule(self, node) -> bool:
         """A constant made of numbers only: `2`, `1/2`, `-1`, `(2*3)`."""
         if not isinstance(node, Tree):
             return False
         if node.data == "number":
             return True
         if node.data in ("neg", "mul", "div", "add", "sub"):
-            return all(cls._is_number(c) for c in node.children)
+            return all(self._is_number(c) for c in node.children)
         return False
 
-    def _is_flexible(self, node) -> bool:
+    def _flexible_rule(self, node) -> bool:
         if isinstance(node, Tree):
             if node.data == "number":
                 return str(node.children[0]) in ("0", "1")
@@ -500,6 +628,14 @@ class _Typer:
         return E.hpow(base, exponent.value)
 
     def exponent(self, node) -> Expr:
+        e = self._exponent(node)
+        if isinstance(e, E.Num) and max(abs(e.value.numerator), e.value.denominator) > limits.MAX_POWER:
+            raise LimitError(f"the exponent {self.snippet(node)} is too large", self.loc(node),
+                             f"powers are at most {limits.MAX_POWER} (and fractions have a denominator "
+                             f"up to {limits.MAX_POWER}); a larger power is rarely meant, and costs a term per factor")
+        return e
+
+    def _exponent(self, node) -> Expr:
         kind = node.data
         if kind == "exp_number":
             return E.Num(Fraction(str(node.children[0])))
