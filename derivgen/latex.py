@@ -13,15 +13,18 @@ Problem files are untrusted, so everything from them reaches TeX through the fil
 
 - ``tex``: plain text, every TeX-active character escaped (``\\input`` prints as text);
 - ``tex_markdown``: a statement's Markdown (paragraphs, lists, ``**bold**``, ``*em*``,
-  ```code```, ``$math$``, ``$$math$$``), its text escaped and its math passed through
-  `safe_math`;
-- ``tex_math``: math with the commands that read or write files, define macros or change
-  category codes neutralised (`safe_math`);
+  ```code```, ``$math$``, ``$$math$$``), its text escaped and its math checked by
+  `check_math`;
+- ``tex_math``: math that passes `check_math` — a whitelist of the commands and environments
+  KaTeX and amsmath share, with balanced braces, paired ``\left``/``\right`` and no
+  ``^^``, ``%``, ``#`` or control characters — as it is, anything else as typewriter text
+  (`safe_math`); `statement_math_errors` reports a statement's rejected formulas, located;
 - ``tex_verbatim``: an error message, line by line in typewriter type, escaped;
 - ``math_lines``: a long step split into lines at its outermost ``+``/``-``;
 - the global ``t_tex(key, **fields)``: the catalogue's prose escaped, `fields` (TeX) inserted.
 
-The TeX run itself (`derivgen.pdf`) never allows shell escape.
+The TeX run itself (`derivgen.pdf`) never allows shell escape, reads or writes files only in
+its own folder and stops at a time limit: what a user's template writes is not checked.
 """
 
 from __future__ import annotations
