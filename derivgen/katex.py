@@ -10,9 +10,11 @@ Math in an HTML handout is rendered one of two ways, both without any network ac
   ``<span class="dg-tex">``, and the page loads KaTeX's script from the assets copied next to
   it, which renders them when the page opens.
 
-`find_katex` looks for KaTeX in ``$DERIVGEN_KATEX_DIR``, then ``node_modules/katex`` of the
-checkout (``scripts/setup-katex.sh`` puts it there from ``package-lock.json``), then Debian's
-packages (``node-katex``, ``libjs-katex`` + ``fonts-katex``). ``$DERIVGEN_MATH`` set to
+`find_katex` looks for KaTeX in ``$DERIVGEN_KATEX_DIR``, then the copy shipped inside the
+package (``derivgen/static/katex``: CSS, woff2 fonts, script; ``scripts/vendor-katex.sh``), then
+``node_modules/katex`` of the current folder (``npm install katex`` in a course folder), then
+``node_modules/katex`` of the checkout (``scripts/setup-katex.sh``), then Debian's packages
+(``node-katex``, ``libjs-katex`` + ``fonts-katex``). ``$DERIVGEN_MATH`` set to
 ``prerender`` or ``client`` forces a mode; ``$DERIVGEN_NODE`` names the node executable.
 """
 
@@ -37,6 +39,8 @@ RENDER_SCRIPT = Path(__file__).resolve().parent / "katex_render.cjs"
 
 #: Where KaTeX may be, in the order tried (after ``$DERIVGEN_KATEX_DIR``).
 SEARCH_PATH = (
+    Path(__file__).resolve().parent / "static" / "katex",  # shipped in the wheel (issue 9)
+    Path("node_modules") / "katex",  # relative: the current folder, looked up when searched
     Path(__file__).resolve().parent.parent / "node_modules" / "katex",
     Path("/usr/share/nodejs/katex"),
     Path("/usr/share/javascript/katex"),
@@ -77,7 +81,7 @@ def find_katex() -> Katex | None:
     configured = os.environ.get("DERIVGEN_KATEX_DIR")
     candidates = ([Path(configured)] if configured else []) + list(SEARCH_PATH)
     for root in candidates:
-        found = _katex_at(root)
+        found = _katex_at(root.absolute())  # node must get an absolute path to require()
         if found is not None:
             return found
     return None
@@ -125,8 +129,8 @@ def math_mode() -> str:
     if katex is None:
         raise RenderError(
             "KaTeX not found: HTML handouts need it to render math offline",
-            hint="run `bash scripts/setup-katex.sh` (npm) or `apt-get install libjs-katex`, "
-            "or set DERIVGEN_KATEX_DIR to a KaTeX package",
+            hint="reinstall derivgen (its wheel ships KaTeX), or run `npm install katex` in the folder "
+            "you run derivgen from, or `apt-get install libjs-katex`, or set DERIVGEN_KATEX_DIR to a KaTeX package",
         )
     wanted = os.environ.get("DERIVGEN_MATH", "").strip().lower()
     if wanted not in ("", PRERENDER, CLIENT):
@@ -232,7 +236,8 @@ def render(items: Sequence[tuple[str, bool]]) -> list[Rendered]:
             katex = find_katex()
             if node is None or katex is None:
                 raise RenderError("pre-rendering math needs node and KaTeX",
-                                  hint="run `bash scripts/setup-katex.sh`")
+                                  hint="install Node.js (node on the PATH), or set DERIVGEN_MATH=client "
+                                       "to let the pages render their math in the browser")
             _process = KatexProcess(node, katex)
         process = _process
     return process.render(items)
