@@ -296,10 +296,10 @@ def find_problems(
 
 def _inside(path: Path, directory: Path) -> bool:
     """True when `path`, every symlink resolved, lies inside `directory` (also resolved)."""
-    real, root = os.path.realpath(path), os.path.realpath(directory)
     try:
+        real, root = os.path.realpath(path), os.path.realpath(directory)
         return os.path.commonpath([real, root]) == root
-    except ValueError:  # different drives
+    except (OSError, ValueError):  # a link it may not read; different drives
         return False
 
 
