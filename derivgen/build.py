@@ -43,6 +43,9 @@ def derivgen_fingerprint() -> str:
 #: Template files larger than this are fingerprinted by size and time, not read (the template
 #: loader refuses them anyway).
 FINGERPRINT_READ_LIMIT = 1 << 20
+#: A template folder with more files than this (``--templates /``) is not fingerprinted: its
+#: outputs are taken as changed on every build, which costs time but is never stale.
+FINGERPRINT_MAX_FILES = 10_000
 
 
 def templates_fingerprint(user_dir: str | None) -> str:
@@ -52,7 +55,8 @@ def templates_fingerprint(user_dir: str | None) -> str:
     walked without following symlinked folders. A symlink that leads out of the directory is
     skipped, never read (not even to hash it); a device, a FIFO or a file that cannot be read
     counts by its name alone, an empty one (as every file under ``/proc`` says it is) or a
-    large one by its size and time. It never raises.
+    large one by its size and time. A folder of more than `FINGERPRINT_MAX_FILES` files gets a
+    new fingerprint each time. It never raises.
     """
     if not user_dir:
         return ""
@@ -60,6 +64,8 @@ def templates_fingerprint(user_dir: str | None) -> str:
     entries: list[tuple[str, bytes]] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames.sort()
+        if len(entries) + len(filenames) > FINGERPRINT_MAX_FILES:
+            return "unbounded-" + secrets.token_hex(3)
         for name in filenames:
             path = os.path.join(dirpath, name)
             rel = Path(os.path.relpath(path, root)).as_posix()

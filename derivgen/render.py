@@ -98,7 +98,7 @@ class ConfinedLoader(jinja2.FileSystemLoader):
         filename = os.path.normpath(posixpath.join(self.searchpath[0], *pieces))
         if not os.path.lexists(filename):
             raise jinja2.TemplateNotFound(template)
-        if not _inside(os.path.realpath(filename), self.root):
+        if not _inside(_realpath(filename), self.root):
             raise TemplateRefused(f"template {template} is a symbolic link to a file outside "
                                   "its template directory: it is not read", filename)
         try:
@@ -131,6 +131,14 @@ def _inside(path: str, root: str) -> bool:
         return os.path.commonpath([path, root]) == root
     except ValueError:  # different drives
         return False
+
+
+def _realpath(path: str | Path) -> str:
+    """`os.path.realpath`, or "" (inside nothing) for a link it may not read (``/proc/1/cwd``)."""
+    try:
+        return os.path.realpath(path)
+    except OSError:
+        return ""
 
 
 class TemplateSandbox(ImmutableSandboxedEnvironment):
@@ -361,7 +369,7 @@ def _template_location(exc: BaseException, user_dir: str | Path | None = None) -
     """The innermost template line in `exc`'s traceback (Jinja maps frames to template lines)."""
     roots = [os.path.realpath(TEMPLATE_DIR)] + ([os.path.realpath(user_dir)] if user_dir is not None else [])
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if any(_inside(os.path.realpath(f.filename), root) for root in roots)]
+              if any(_inside(_realpath(f.filename), root) for root in roots)]
     if not frames:
         return None
     return _location(frames[-1].filename, frames[-1].lineno, user_dir)
@@ -373,7 +381,7 @@ def _location(filename: str | None, line: int | None, user_dir: str | Path | Non
     path of the build machine, in case the message is shown to readers."""
     if filename is None:
         return None
-    real = os.path.realpath(filename)
+    real = _realpath(filename)
     shown = None
     if user_dir is not None:
         for root in (os.path.abspath(user_dir), os.path.realpath(user_dir)):
