@@ -221,6 +221,16 @@ def test_a_template_symlinked_inside_its_folder_is_followed(tmp_path: Path) -> N
     assert render_problem_md(doc, user_dir=user) == "MINE p\n"
 
 
+def test_the_root_as_templates_on_the_command_line_builds(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--templates /` is the instructor's choice: allowed, fingerprinted in bounded time, no OSError."""
+    monkeypatch.chdir(tmp_path)
+    make_set(tmp_path)
+    status, err = build(capsys, "set", "-o", "out", "--format", "md,json", "--templates", "/")
+    assert status == 0, err
+    assert_good_built(tmp_path / "out", "md,json")
+
+
 def test_templates_fingerprint_reads_nothing_outside_and_never_raises(tmp_path: Path) -> None:
     outside = tmp_path / "outside.txt"
     outside.write_text("first", encoding="utf-8")
