@@ -24,6 +24,7 @@ MAX_NUMBER_EXPONENT = 30  # |e| of a number written `1e-6`
 MAX_NUMBER = 10**30  # numerator and denominator of any number the parser folds (`2^64 * 2^64`)
 
 # problem files (derivgen.problem)
+MAX_FILE_CHARS = 200_000  # characters of one problem file
 MAX_VARIABLES = 50
 MAX_WHERE = 50  # `where:` definitions
 MAX_WRT = 20  # `wrt:` entries (each is its own derivation and check)

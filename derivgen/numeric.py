@@ -12,6 +12,7 @@ import numpy as np
 
 from . import expr as E
 from .expr import Expr
+from .limits import MAX_CHECK_SIZE
 
 
 class Evaluator:
@@ -39,9 +40,7 @@ class Evaluator:
         return out
 
     def size(self, d) -> int:
-        if isinstance(d, tuple):
-            return int(np.prod([self.size(x) for x in d]))
-        return d if isinstance(d, int) else self.sizes[d]
+        return check_size(d, self.sizes)
 
     def commutation(self, e):
         m, n = self.size(e.m), self.size(e.n)
@@ -156,6 +155,27 @@ class Evaluator:
         if name == "vec":
             return a.reshape(-1, 1, order="F").copy()
         raise ValueError(f"no numeric rule for {name}")  # pragma: no cover
+
+
+def check_size(d, sizes: dict) -> int:
+    """The size at which dimension `d` is evaluated.
+
+    A symbol has the size drawn for it (`sizes["n"]`); a product is the product of its factors.
+    An integer is used as written, unless `sizes` gives it a stand-in (the verifier checks a
+    dimension declared as 100000 at a small size, `sizes[100000]`): then an integer above
+    `limits.MAX_CHECK_SIZE` that is a multiple of one with a stand-in (`vec` of a 100000×3
+    matrix has 300000 entries) is that stand-in times the rest."""
+    if isinstance(d, tuple):
+        return int(np.prod([check_size(x, sizes) for x in d]))
+    if isinstance(d, str):
+        return sizes[d]
+    if d in sizes:
+        return sizes[d]
+    if d > MAX_CHECK_SIZE:
+        for base in sorted((k for k in sizes if isinstance(k, int)), reverse=True):
+            if d % base == 0:
+                return sizes[base] * check_size(d // base, sizes)
+    return d
 
 
 def evaluate(e: Expr, env: dict, sizes: dict[str, int]) -> np.ndarray:

@@ -27,7 +27,9 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from derivgen import limits
 from derivgen.errors import DerivgenError, Location, ProblemError, ShapeError, source_line
+from derivgen.limits import LimitError
 
 __all__ = [
     "ASSUMPTIONS",
@@ -199,6 +201,9 @@ def load_problem(path: str | Path) -> Problem:
 
 def load_problem_text(text: str, path: str | None = None, problem_id: str = "problem") -> Problem:
     """Validate the problem file contents `text`; `path` is only used in locations."""
+    if len(text) > limits.MAX_FILE_CHARS:
+        raise LimitError(f"the problem file is longer than {limits.MAX_FILE_CHARS} characters",
+                         Location(path, 1, 1), "a problem file holds one problem; split a larger one")
     src = _Source(text, path)
     root = _compose(src)
     if root is None:
@@ -625,7 +630,9 @@ def _read_statement(src: _Source, node: Node, draft: _Draft) -> None:
 
 
 def _read_variables(src: _Source, node: Node, draft: _Draft) -> None:
-    for name, key, shape in _entries(src, node, "variables", _VARIABLES_EXAMPLE):
+    entries = _entries(src, node, "variables", _VARIABLES_EXAMPLE)
+    _at_most(src, [key for _, key, _ in entries], limits.MAX_VARIABLES, "variables")
+    for name, key, shape in entries:
         _check_name(src, name, key, "variable")
         draft.locations[f"variables.{name}"] = src.at(key)
         draft.variables[name] = _read_shape(src, name, shape, draft)
@@ -649,6 +656,13 @@ def _read_indices(src: _Source, node: Node, draft: _Draft) -> None:
         if base and index in draft.indices and len(dims) == 2:
             raise src.error(f"'{var}' is a family indexed by {index}: each sample must be a vector or a scalar",
                             node, hint=f"declare `{var}: [n]` (a vector per sample)")
+
+
+def _at_most(src: _Source, nodes: list[Node], limit: int, what: str) -> None:
+    """Refuse more than `limit` entries, at the first one past it."""
+    if len(nodes) > limit:
+        raise src.error(f"more than {limit} {what}", nodes[limit], kind=LimitError,
+                        hint=f"a problem has at most {limit} {what}; split it into several problems")
 
 
 def _check_name(src: _Source, name: str, node: Node, role: str) -> None:
@@ -680,11 +694,19 @@ def _read_dim(src: _Source, name: str, node: Node, draft: _Draft) -> int | str:
     _check_tag(src, node)
     text = node.value
     if _INTEGER.fullmatch(text):
+        if len(text) > 12 or int(text) > limits.MAX_INTEGER_DIMENSION:  # (int() of 5000 digits raises)
+            raise src.error(f"dimension {text[:12]}{'…' if len(text) > 12 else ''} of '{name}' is too large", node,
+                            kind=LimitError, hint=f"a dimension written as a number is at most "
+                                                  f"{limits.MAX_INTEGER_DIMENSION}; use a symbol such as n")
         if int(text) <= 0:
             raise src.error(f"dimension {int(text)} of '{name}' is not positive", node, hint=hint)
         return int(text)
     if _IDENTIFIER.fullmatch(text):
         draft.dims.setdefault(text, node)
+        if len(draft.dims) > limits.MAX_DIMENSION_SYMBOLS:
+            raise src.error(f"more than {limits.MAX_DIMENSION_SYMBOLS} dimension symbols", node, kind=LimitError,
+                            hint=f"a problem has at most {limits.MAX_DIMENSION_SYMBOLS} sizes (m, n, ...); "
+                                 "reuse a symbol where sizes are equal")
         return text
     what = "an empty dimension" if text == "" else f"invalid dimension '{text}'"
     raise src.error(f"{what} in the shape of '{name}'", node, hint=hint)
@@ -730,7 +752,9 @@ def _describe(shape: tuple[int | str, ...]) -> str:
 
 
 def _read_where(src: _Source, node: Node, draft: _Draft) -> None:
-    for name, key, value in _entries(src, node, "where", "`Y: sigma(W * X)`"):
+    entries = _entries(src, node, "where", "`Y: sigma(W * X)`")
+    _at_most(src, [key for _, key, _ in entries], limits.MAX_WHERE, "where: definitions")
+    for name, key, value in entries:
         _check_name(src, name, key, "where")
         if name in draft.variables:
             raise src.error(f"'{name}' is both a declared variable and defined under where", key,
@@ -752,6 +776,7 @@ def _read_wrt(src: _Source, node: Node, draft: _Draft) -> None:
     items = [] if _is_null(node) else _items(src, node, "wrt", example, single=True)
     if not items:
         raise src.error("wrt is empty", node, hint=f"name at least one variable, e.g. {example}")
+    _at_most(src, items, limits.MAX_WRT, "wrt entries")
     names: list[str] = []
     for index, item in enumerate(items):
         name = _name(src, item, "a wrt entry")

@@ -15,6 +15,7 @@ result is never published.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,8 @@ from . import expr as E
 from .derive import Context, Derivation
 from .errors import VerificationError
 from .expr import Expr
-from .numeric import Evaluator
+from .limits import MAX_CHECK_SIZE
+from .numeric import Evaluator, check_size
 
 TOLERANCE = 1e-6
 TRIALS = 3
@@ -42,38 +44,74 @@ class Report:
     passed: bool
     max_rel_error: float
     tolerance: float
-    sizes: dict[str, int]
+    sizes: dict[str | int, int]
     trials: int
     checks: int
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "passed": self.passed,
             "max_rel_error": float(self.max_rel_error),
             "tolerance": self.tolerance,
-            "sizes": dict(self.sizes),
+            "sizes": {k: v for k, v in self.sizes.items() if isinstance(k, str)},
             "trials": self.trials,
             "checks": self.checks,
         }
+        stand_ins = {str(k): v for k, v in self.sizes.items() if isinstance(k, int)}
+        if stand_ins:  # integer dimensions too large to check at: the sizes they were checked at
+            out["stand_ins"] = stand_ins
+        return out
 
 
-def dimension_sizes(ctx: Context) -> dict[str, int]:
-    """A distinct size for every dimension symbol, in order of first appearance."""
-    sizes: dict[str, int] = {}
-    taken = {d for shape in ctx.variables.values() for d in shape if isinstance(d, int)}
-    pool = [s for s in SIZES if s not in taken] + [s for s in range(12, 40) if s not in taken]
+def dimension_sizes(ctx: Context) -> dict[str | int, int]:
+    """A distinct size for every dimension symbol, in order of first appearance; and a distinct
+    small stand-in for every integer dimension larger than `limits.MAX_CHECK_SIZE` (keyed by the
+    integer), so that no check allocates by a declared size: `x: [100000]` and
+    `indices: {t: 100000000}` are checked at sizes like 13. (A derivation holds for every size,
+    and a wrong one fails at any size; distinct sizes keep a missing transpose from hiding.)"""
+    declared = [d for shape in ctx.variables.values() for d in shape] + list(ctx.families.values())
+    written = [d for e in [ctx.function, *ctx.where.values()] for n in E.walk(e) for d in _dims_of(n)]
+    integers = {d for d in declared + written if isinstance(d, int)}
+    pool = _size_pool({d for d in integers if d <= MAX_CHECK_SIZE})
+    sizes: dict[str | int, int] = {}
     for shape in ctx.variables.values():
         for d in shape:
             if isinstance(d, str) and d not in sizes:
-                sizes[d] = pool[len(sizes)]
+                sizes[d] = next(pool)
     for count in ctx.families.values():
         if isinstance(count, str) and count not in sizes:
-            sizes[count] = pool[len(sizes)]
+            sizes[count] = next(pool)
     for e in [ctx.function, *ctx.where.values()]:
         for n in E.walk(e):
             if isinstance(n, E.Sym) and n.role == "dim" and n.name not in sizes:
-                sizes[n.name] = pool[len(sizes)]
+                sizes[n.name] = next(pool)
+    for d in sorted(d for d in integers if d > MAX_CHECK_SIZE):
+        # a small multiple of a stand-in (y: [300] next to vec of X: [100, 3]) keeps the relation
+        if not any(d % b == 0 and d // b <= MAX_CHECK_SIZE for b in sizes if isinstance(b, int)):
+            sizes[d] = next(pool)
     return sizes
+
+
+def _dims_of(n: Expr):
+    """The dimensions an expression node is sized by (flattened products included)."""
+    dims = list(n.shape)
+    if isinstance(n, E.Eye):
+        dims.append(n.n)
+    elif isinstance(n, E.Commutation):
+        dims += [n.m, n.n]
+    elif isinstance(n, E.SumOver):
+        dims.append(n.count)
+    for d in dims:
+        yield from (d if isinstance(d, tuple) else (d,))
+
+
+def _size_pool(taken: set[int]):
+    """Check sizes in the order of SIZES, then 12, 13, …; none of them a size already in use."""
+    seen = set(taken)
+    for s in itertools.chain(SIZES, itertools.count(12)):
+        if s not in seen:
+            seen.add(s)
+            yield s
 
 
 def _needs_inverse(ctx: Context) -> set[str]:
@@ -91,12 +129,12 @@ def _needs_inverse(ctx: Context) -> set[str]:
 class Sampler:
     """Random values that satisfy the assumptions of a problem."""
 
-    def __init__(self, ctx: Context, sizes: dict[str, int], rng: np.random.Generator):
+    def __init__(self, ctx: Context, sizes: dict[str | int, int], rng: np.random.Generator):
         self.ctx, self.sizes, self.rng = ctx, sizes, rng
         self.conditioned = _needs_inverse(ctx)
 
     def size(self, d) -> int:
-        return d if isinstance(d, int) else self.sizes[d]
+        return check_size(d, self.sizes)
 
     def value(self, name: str, positive: bool = False) -> np.ndarray:
         r, c = (self.size(d) for d in self.ctx.variables[name])
@@ -132,7 +170,7 @@ class Sampler:
 class Checker:
     """Evaluates a problem's expressions at one random point."""
 
-    def __init__(self, ctx: Context, sizes: dict[str, int], values: dict):
+    def __init__(self, ctx: Context, sizes: dict[str | int, int], values: dict):
         self.ctx, self.sizes, self.values = ctx, sizes, values
 
     def env(self, overrides: dict | None = None) -> dict:
