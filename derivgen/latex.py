@@ -16,7 +16,7 @@ Problem files are untrusted, so everything from them reaches TeX through the fil
   ```code```, ``$math$``, ``$$math$$``), its text escaped and its math checked by
   `check_math`;
 - ``tex_math``: math that passes `check_math` — a whitelist of the commands and environments
-  KaTeX and amsmath share, with balanced braces, paired ``\left``/``\right`` and no
+  KaTeX and amsmath share, with balanced braces, paired ``\\left``/``\\right`` and no
   ``^^``, ``%``, ``#`` or control characters — as it is, anything else as typewriter text
   (`safe_math`); `statement_math_errors` reports a statement's rejected formulas, located;
 - ``tex_verbatim``: an error message, line by line in typewriter type, escaped;
