@@ -60,9 +60,14 @@ def name_unicode(name: str) -> str:
     return base + sep + sub
 
 
+# names the generated NumPy code uses itself: a variable of that name would shadow them
+_CODE_NAMES = frozenset({"np", "int", "float", "range", "sum"})
+
+
 def python_name(name: str) -> str:
-    """A variable's name in NumPy code: a Python keyword gets a trailing underscore (`lambda_`)."""
-    return name + "_" if keyword.iskeyword(name) else name
+    """A variable's name in NumPy code: a Python keyword, or a name the code itself uses (`np`,
+    `int`, `float`, `range`, `sum`), gets a trailing underscore (`lambda_`, `np_`)."""
+    return name + "_" if keyword.iskeyword(name) or name in _CODE_NAMES else name
 
 
 def dim_text(d) -> str:
@@ -486,7 +491,7 @@ class NumpyPrinter:
             E.Kron: lambda e: f"np.kron({self(e.a)}, {self(e.b)})",
             E.Commutation: lambda e: (f"(lambda m, n: np.eye(m * n)[np.arange(m * n).reshape(m, n, order='F').ravel()])"
                                       f"({self.dim(e.m)}, {self.dim(e.n)})"),
-            E.SumOver: lambda e: f"sum(({self(e.body)}) for {e.index} in range({self.dim(e.count)}))",
+            E.SumOver: lambda e: f"sum(({self(e.body)}) for {python_name(e.index)} in range({self.dim(e.count)}))",
         }
 
     def __call__(self, e: Expr) -> str:
@@ -511,7 +516,7 @@ class NumpyPrinter:
         if e.role == "dim":
             return self.dim(e.name)
         if e.index is not None:  # a family is passed with its samples as columns
-            return f"{python_name(e.name)}[:, [{e.index}]]"
+            return f"{python_name(e.name)}[:, [{python_name(e.index)}]]"
         return python_name(e.name)
 
     @staticmethod
