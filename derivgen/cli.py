@@ -1,7 +1,8 @@
-"""The command line: `derivgen build`, `derivgen show`, `derivgen rules`.
+"""The command line: `derivgen build`, `check`, `show`, `init`, `rules`.
 
 This is the only module that prints and decides the exit status. `main(argv)` returns the
-status instead of exiting, so tests call it in-process.
+status instead of exiting, so tests call it in-process. It is a thin layer over the Python
+API (`derivgen.api`): the set document, the problem discovery and the build live there.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .api import BuildSet, build_set, find_set, parse_formats, set_document  # noqa: F401  (set_document: tests import it here)
 from .errors import DerivgenError
 
 
@@ -22,7 +24,9 @@ derivations by the differential-and-trace method, and writes them as handouts.
 examples:
   derivgen build problems/ -o out/                 build the example set (Markdown and JSON)
   derivgen build problems/least_squares.yaml -o out/ --format json
+  derivgen check problems/                         derive and verify everything, write nothing (for CI)
   derivgen show problems/n001_trace_axbxtc.yaml    print one derivation in the terminal
+  derivgen show problems/                          print every derivation of a set
   derivgen show --expr "x'*A*x" --var x=n --var A=n,n --wrt x
   derivgen rules                                   list the rules steps cite
   derivgen init course/                            start a course folder (set file, example, templates)
@@ -73,14 +77,27 @@ def _parser() -> argparse.ArgumentParser:
                         "by default a failed problem is left out of every output)")
     b.add_argument("-q", "--quiet", action="store_true", help="print only errors")
 
-    s = sub.add_parser("show", help="print one derivation in the terminal, writing nothing",
-                       description="Print the derivation of a problem file, or of an expression given on the command line.")
-    s.add_argument("file", nargs="?", help="a problem file")
+    c = sub.add_parser("check", help="derive and verify every problem, writing nothing (exit status 0 or 1)",
+                       description="Read, derive and verify every problem of the sets and files given, "
+                                   "as `derivgen build` would, and write nothing: for an instructor's CI. "
+                                   "Errors are reported as build reports them; the exit status is 1 when any "
+                                   "problem fails, 2 for a usage error.")
+    c.add_argument("paths", nargs="+", metavar="DIR|FILE", help="problem files (.yaml) or directories of them")
+    c.add_argument("--format", default=None, metavar="FORMATS",
+                   help="check for these formats (statements' math for tex, pdf, html; default: the set's `formats:`)")
+    c.add_argument("--lang", choices=("en", "zh"), default=None, help="language (default: the set's `language:` or en)")
+    c.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+
+    s = sub.add_parser("show", help="print one derivation (or each of a set) in the terminal, writing nothing",
+                       description="Print the derivation of a problem file, of every problem of a set "
+                                   "directory, or of an expression given on the command line.")
+    s.add_argument("file", nargs="?", metavar="FILE|DIR", help="a problem file, or a directory of them")
     s.add_argument("--expr", help="the function, in the expression syntax (instead of a file)")
     s.add_argument("--var", action="append", default=[], metavar="NAME=DIMS",
                    help="a variable and its shape: `x=n` (vector), `A=m,n` (matrix), `s=` (scalar); repeatable")
     s.add_argument("--assume", action="append", default=[], metavar="NAME=A1,A2", help="assumptions, e.g. `A=symmetric`")
-    s.add_argument("--wrt", action="append", default=[], metavar="NAME", help="the variable(s) to differentiate with respect to")
+    s.add_argument("--wrt", action="append", default=[], metavar="NAME",
+                   help="the variable(s) to differentiate with respect to (with a file: instead of its `wrt:`)")
     s.add_argument("--latex", action="store_true", help="print LaTeX instead of the expression syntax")
 
     i = sub.add_parser("init", help="create a course folder with a set file, an example problem and templates")
@@ -99,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits on --help and on usage errors
         return int(exc.code or 0)
     console = Console()
-    commands = {"build": build, "show": show, "rules": rules, "init": init}
+    commands = {"build": build, "check": check, "show": show, "rules": rules, "init": init}
     if args.command not in commands:
         parser.print_help()
         return 2
@@ -114,39 +131,26 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _formats(value: str | None, configured) -> list[str]:
-    from .build import FORMATS
-
-    chosen = value.split(",") if value else list(configured or ("md", "json"))
-    chosen = [f.strip() for f in chosen if f.strip()]
-    unknown = [f for f in chosen if f not in FORMATS]
-    if unknown:
-        raise DerivgenError(f"unknown format {unknown[0]!r}", hint=f"choose among {', '.join(FORMATS)}")
-    return chosen
+    """The formats asked for on the command line, else the set's (`derivgen.api.parse_formats`)."""
+    return parse_formats(value, configured)
 
 
 def build(args, console: Console) -> int:
     """`derivgen build`: every problem derived and written; failures reported, others still built."""
-    from .build import Builder
-    from .problem import find_problems
-
-    refused: list[DerivgenError] = []  # problem files that lead out of their set: reported, not read
     try:
-        config, paths = find_problems(args.paths, refused)
-        formats = _formats(args.format, config.formats)
+        found = find_set(args.paths, args.format, args.lang)  # refused: files leading out of their set
     except DerivgenError as err:
         console.error(err.render())
         return 2
-    lang = args.lang or config.language or "en"
+    config = found.config
     templates = args.templates or (str(config.templates_dir) if config.templates_dir else None)
     out = Path(args.output)
-    builder = Builder(out, formats, lang, templates, config, placeholders=args.placeholders,
-                      on_wait=None if args.quiet else console.info)
     try:
-        result = builder.run(paths, lambda docs: set_document(config, docs, lang))
+        result = build_set(found, out, templates, placeholders=args.placeholders,
+                           on_wait=None if args.quiet else console.info)
     except DerivgenError as err:  # the output folder cannot be used: one error, nothing built
         console.error(err.render())
         return 1
-    result.errors[:0] = refused
     for doc in result.docs:
         if not doc["ok"]:
             console.error(doc["error"]["rendered"])
@@ -186,20 +190,27 @@ def summary(result, out: Path, placeholders: bool = False) -> str:
     return "; ".join(parts)
 
 
-def set_document(config, docs: list[dict], lang: str) -> dict:
-    """The set document: header from derivgen.yaml, the problems, the union of their rules."""
-    from .rules import rules_list
+# ----------------------------------------------------------------------------- check
 
-    ids = [r["id"] for d in docs for r in d["rules"]]
-    return {
-        "title": config.title or "Matrix calculus",
-        "course": config.course,
-        "author": config.author,
-        "date": config.date,
-        "language": lang,
-        "problems": docs,
-        "rules": rules_list(ids, lang),
-    }
+
+def check(args, console: Console) -> int:
+    """`derivgen check`: every problem read, derived and verified as a build would; nothing written."""
+    from .api import check_set
+
+    try:
+        found = find_set(args.paths, args.format, args.lang)
+    except DerivgenError as err:
+        console.error(err.render())
+        return 2
+    report = check_set(found)
+    for doc in report.docs:
+        if not doc["ok"]:
+            console.error(doc["error"]["rendered"])
+    for err in report.errors:
+        console.error(err.render())
+    if not args.quiet:
+        console.info(report.summary())
+    return 0 if report.ok else 1
 
 
 # ----------------------------------------------------------------------------- show
@@ -233,11 +244,15 @@ def _problem_from_args(args):
 
 
 def show(args, console: Console) -> int:
-    """`derivgen show`: one derivation, printed as text with the rule of each step."""
-    from .pipeline import solve
-    from .problem import load_problem
-    from .rules import RULES
+    """`derivgen show`: derivations printed as text with the rule of each step; nothing written.
 
+    A file (or `--expr`) is derived here; a directory is a set, each problem derived in a
+    worker process within the build's limits, every one printed, the failures reported."""
+    from .pipeline import document, solve
+    from .problem import load_problem
+
+    if args.file and not args.expr and Path(args.file).is_dir():
+        return _show_set(args, console)
     try:
         if args.expr:
             if not args.wrt:
@@ -245,19 +260,77 @@ def show(args, console: Console) -> int:
             problem = _problem_from_args(args)
         elif args.file:
             problem = load_problem(args.file)
+            if args.wrt:
+                problem = _with_wrt(problem, args.wrt)
         else:
             raise DerivgenError("give a problem file or --expr", hint="derivgen show problems/x.yaml")
         solved = solve(problem)
     except DerivgenError as err:
         console.error(err.render(), action="derive")
         return 1
-    from .pipeline import document
-
     doc = document(solved)
-    field = "latex" if args.latex else "text"
-    console.info(f"f = {problem.function.text}")
-    for name, definition in problem.where:
-        console.info(f"  where {name} = {definition.text}")
+    _print_derivation(console, doc, [(name, d.text) for name, d in problem.where], args.latex)
+    return 0
+
+
+def _with_wrt(problem, names: list[str]):
+    """The problem differentiated with respect to `names` instead of its own `wrt:`."""
+    import dataclasses
+
+    from .errors import Location, ProblemError
+
+    wanted = [n.strip() for spec in names for n in spec.split(",") if n.strip()]
+    for name in wanted:
+        if name not in problem.variables:
+            declared = ", ".join(problem.variables) or "none"
+            raise ProblemError(f"--wrt {name}: '{name}' is not a variable of this problem",
+                               problem.locations.get("variables") or Location(problem.path),
+                               hint=f"its variables are {declared}")
+    locations = {k: v for k, v in problem.locations.items() if not k.startswith("wrt.")}
+    return dataclasses.replace(problem, wrt=tuple(dict.fromkeys(wanted)), locations=locations)
+
+
+def _show_set(args, console: Console) -> int:
+    """`derivgen show DIR`: every problem of the set, in handout order."""
+    from .worker import problem_documents
+
+    if args.wrt:
+        console.error("error: --wrt applies to one problem file or to --expr, not to a directory", action=None)
+        return 2
+    try:
+        found = find_set([args.file])
+    except DerivgenError as err:
+        console.error(err.render(), action="derive")
+        return 2
+    for err in found.refused:
+        console.error(err.render(), action="derive")
+    docs = problem_documents(found.paths, "en")
+    for i, doc in enumerate(docs):
+        if i:
+            console.info("")
+        console.info(f"== {doc['id']}: {doc['title']}" if doc["title"] != doc["id"] else f"== {doc['id']}")
+        if not doc["ok"]:
+            console.error(doc["error"]["rendered"], action="derive")
+            continue
+        _print_derivation(console, doc, [(w["name"], w["text"]) for w in doc["where"]], args.latex)
+    failed = [d["id"] for d in docs if not d["ok"]]
+    if failed or found.refused:
+        console.info("")
+        console.info(f"{len(docs) - len(failed)} of {len(docs)} problems derived and verified; "
+                     f"failed: {', '.join(failed) or 'none'}"
+                     + (f"; {len(found.refused)} refused" if found.refused else ""))
+        return 1
+    return 0
+
+
+def _print_derivation(console: Console, doc: dict, where: list[tuple[str, str]], use_latex: bool) -> None:
+    """The derivation of one problem document: each step with its rules, the result, its check."""
+    from .rules import RULES
+
+    field = "latex" if use_latex else "text"
+    console.info(f"f = {doc['function']['text']}")
+    for name, definition in where:
+        console.info(f"  where {name} = {definition}")
     for result in doc["results"]:
         console.info("")
         console.info(f"{result['lhs']}:"
@@ -265,11 +338,11 @@ def show(args, console: Console) -> int:
         lines, lhs = [], ""
         for step in result["steps"]:
             if step.get("lhs"):
-                lhs = step["lhs_latex"] if args.latex else step["lhs"]
+                lhs = step["lhs_latex"] if use_latex else step["lhs"]
                 head = f"  {lhs} {step.get('rel', '=')} "
             else:
                 rel = step.get("rel", "=")
-                rel = "<=>" if rel.startswith("\\Leftrightarrow") and not args.latex else rel
+                rel = "<=>" if rel.startswith("\\Leftrightarrow") and not use_latex else rel
                 head = " " * (len(lhs) + 3) + f"{rel} "
             tags = "; ".join(f"{r} {RULES[r].name['en']}" for r in step["rules"])
             lines.append((head + step[field], tags))
@@ -283,7 +356,6 @@ def show(args, console: Console) -> int:
             f"  verified at {v['trials']} random points ({v['checks']} checks{', sizes ' + sizes if sizes else ''}); "
             f"largest relative error {v['max_rel_error']:.1e}"
         )
-    return 0
 
 
 def init(args, console: Console) -> int:

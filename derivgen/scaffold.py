@@ -1,7 +1,9 @@
 """`derivgen init DIR`: a new course folder ready to edit.
 
 It holds a `derivgen.yaml`, one example problem, and a `templates/` directory whose files
-extend the defaults and show where to override a block.
+extend the defaults and show where to override a block, and `problem.schema.json` (the JSON
+Schema of problem files shipped with derivgen), which the example problem names in a
+``# yaml-language-server: $schema=…`` comment so that editors complete and check its keys.
 """
 
 from __future__ import annotations
@@ -10,6 +12,11 @@ from pathlib import Path
 
 from .errors import DerivgenError
 from .output import write_atomic
+
+#: The JSON Schema of problem files, shipped with the package.
+PROBLEM_SCHEMA = Path(__file__).resolve().parent / "schema" / "problem.schema.json"
+SCHEMA_FILE = "problem.schema.json"  # its copy in a course folder
+SCHEMA_COMMENT = f"# yaml-language-server: $schema=./{SCHEMA_FILE}\n"
 
 SET_FILE = """\
 # The problem set: every *.yaml file in this folder is a problem.
@@ -23,7 +30,7 @@ templates: templates    # your overrides of the default templates
 # order: [least_squares]  # problem ids in handout order (default: by file name)
 """
 
-EXAMPLE = """\
+EXAMPLE = SCHEMA_COMMENT + """\
 title: Least squares
 statement: |
   For $A \\in \\mathbb{R}^{m \\times n}$ and $b \\in \\mathbb{R}^m$, compute the gradient of
@@ -60,6 +67,7 @@ def init(directory: str | Path) -> list[Path]:
         root / "least_squares.yaml": EXAMPLE,
         root / "templates" / "md" / "problem.md.j2": MD_OVERRIDE,
         root / "templates" / "md" / "set.md.j2": MD_SET_OVERRIDE,
+        root / SCHEMA_FILE: PROBLEM_SCHEMA.read_text(encoding="utf-8"),
     }
     existing = [p for p in files if p.exists()]
     if existing:

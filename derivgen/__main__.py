@@ -1,0 +1,8 @@
+"""`python -m derivgen`: the command line (`derivgen.cli`)."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
