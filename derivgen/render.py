@@ -28,15 +28,19 @@ wrong, or tries and may not, is a `RenderError` naming the template file and lin
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html as html_module
 import math
 import os
 import posixpath
 import re
+import signal
+import threading
+import time
 import traceback
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +217,7 @@ def environment(user_dir: str | Path | None = None) -> jinja2.Environment:
     env.filters.update(latex.FILTERS)  # tex, tex_markdown, tex_math, tex_verbatim, math_lines
     env.globals.update(latex.GLOBALS)  # t_tex
     env.globals.update(t=_t, plural=_plural)
+    env.globals.pop("lipsum", None)  # lipsum(10**7) is megabytes of text no handout needs
     env.tests.update(published=is_published)
     return env
 
@@ -328,11 +333,46 @@ def _shared_environment(user_dir: str | None) -> jinja2.Environment:
 
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
+#: The longest one template may take to render: the sandbox bounds what a template may touch,
+#: not how long its loops run (``range(100000)`` inside ``range(100000)``).
+RENDER_SECONDS = 60.0
+
+
+class _RenderTimeout(Exception):
+    """Raised inside a template's rendering when `RENDER_SECONDS` have passed."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Interrupt the block with `_RenderTimeout` after `seconds` (a SIGALRM timer).
+
+    Only in the main thread of a platform with `signal.setitimer`; elsewhere (a thread of a
+    host application) the block runs unbounded. A timer already running is restored after.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise _RenderTimeout()
+
+    start = time.monotonic()
+    previous = signal.signal(signal.SIGALRM, expire)
+    outer, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer:
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 0.001))
+
 
 def _render(name: str, user_dir: str | Path | None, **context: Any) -> str:
     env = _shared_environment(None if user_dir is None else str(Path(user_dir).resolve()))
     try:
-        text = env.get_template(name).render(**context)
+        with _time_limit(RENDER_SECONDS):
+            text = env.get_template(name).render(**context)
     except DerivgenError:
         raise  # a filter's own error (a rule not listed, a formula KaTeX refuses)
     except jinja2.TemplateSyntaxError as exc:
@@ -348,6 +388,9 @@ def _render(name: str, user_dir: str | Path | None, **context: Any) -> str:
                           _template_location(exc, user_dir),
                           hint="templates are sandboxed: they format the document they are given, "
                                "and cannot reach Python objects, files or commands") from None
+    except _RenderTimeout as exc:
+        raise RenderError(f"cannot render {name}: the templates took longer than {RENDER_SECONDS:g} s",
+                          _template_location(exc, user_dir), hint="check the loops of the templates") from None
     except RecursionError:
         raise RenderError(f"cannot render {name}: the templates call themselves without end",
                           hint="check the macros, includes and extends of the templates") from None

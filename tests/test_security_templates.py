@@ -127,6 +127,25 @@ def test_a_template_cannot_escape_the_sandbox(tmp_path: Path, monkeypatch: pytes
     assert "Traceback" not in caught.value.render()
 
 
+def test_a_template_that_loops_for_ever_is_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import derivgen.render
+
+    monkeypatch.setattr(derivgen.render, "RENDER_SECONDS", 1.0)
+    user = tmp_path / "tpl"
+    (user / "md").mkdir(parents=True)
+    (user / "md" / "problem.md.j2").write_text(
+        "one\n{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}\n", encoding="utf-8")
+    doc = problem_document(_write(tmp_path / "p.yaml", GOOD))
+    with pytest.raises(RenderError, match="took longer than 1 s") as caught:
+        render_problem_md(doc, user_dir=user)
+    assert caught.value.location.line == 2
+    with pytest.raises(RenderError, match="lipsum"):  # no megabytes of lorem ipsum either
+        (user / "md" / "problem.md.j2").write_text("{{ lipsum(10000000) }}\n", encoding="utf-8")
+        os.utime(user / "md" / "problem.md.j2", (1, 1))  # a new mtime: Jinja reloads it
+        render_problem_md(doc, user_dir=user)
+    assert render_problem_md(doc) == render_problem_md(doc)  # and the timer is gone afterwards
+
+
 def test_the_command_in_a_set_template_never_runs(tmp_path: Path, capsys: pytest.CaptureFixture,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
