@@ -1,0 +1,387 @@
+"""Grading a student's answer: `derivgen grade FILE --wrt NAME --answer EXPR` (DESIGN §7).
+
+The answer is parsed with the problem's names and shapes (the errors of problem files: a
+location, a caret, a hint), its shape is checked against the verified result, and both are
+evaluated at random values that satisfy the assumptions, drawn by the verifier's own sampler
+(`derivgen.verify.Sampler`, `Checker`): several sets of sizes, a distinct size for each
+dimension symbol, points where an inverse is ill-conditioned drawn again. `derivgen.judge`
+then says whether the values agree and, when they do not, which usual slip explains the
+difference — the transpose (layout), a factor of 2 or ½, the sign, right only for symmetric
+matrices, right only at some sizes — and gives a counterexample (sizes and relative error),
+never the solution.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import expr as E
+from .derive import Context, Derivation
+from .errors import DerivgenError, ShapeError
+from .judge import judge
+from .numeric import Evaluator
+from .parse import PlainSource, Scope, _NeedsContext, _Typer, parse_syntax, shape_from_dims
+from .problem import Problem, load_problem
+
+#: Exit statuses of `derivgen grade`.
+RIGHT, WRONG, UNREADABLE = 0, 1, 2
+SIZE_SETS = 3  # sets of sizes at which the answer is compared
+POINTS_PER_SIZE = 3  # random points per set of sizes
+MAX_CONDITION = 1e7  # a point where a matrix to invert is worse conditioned is drawn again
+NO_SYMMETRY = {"symmetric", "spd", "diagonal", "orthogonal"}  # already symmetric, or must stay orthogonal
+
+
+@dataclass
+class Grade:
+    """The verdict on one answer; `as_dict()` is what `--json` prints."""
+
+    status: int  # RIGHT, WRONG or UNREADABLE
+    wrt: str
+    kind: str | None = None
+    answer: str = ""
+    slips: list[dict] = field(default_factory=list)
+    counterexample: dict | None = None
+    checked: int = 0
+    sizes: list[dict] = field(default_factory=list)
+    error: DerivgenError | None = None
+    solution: str | None = None  # the result's text: shown only when asked
+
+    @property
+    def verdict(self) -> str:
+        return {RIGHT: "right", WRONG: "wrong"}.get(self.status, "error")
+
+    def as_dict(self, show_solution: bool = False) -> dict:
+        out = {
+            "verdict": self.verdict, "status": self.status, "wrt": self.wrt, "kind": self.kind,
+            "answer": self.answer, "checked": self.checked, "sizes": self.sizes,
+            "slips": self.slips, "counterexample": self.counterexample, "error": None,
+        }
+        if self.error is not None:
+            err = self.error
+            out["error"] = {"message": err.message, "location": str(err.location) if err.location else None,
+                            "hint": err.hint, "rendered": err.render(), "kind": type(err).__name__}
+        if show_solution:
+            out["solution"] = self.solution
+        return out
+
+    def report(self, show_solution: bool = False) -> str:
+        """The verdict as the command line prints it (an error is printed by the caller)."""
+        what = f"∂f/∂{self.wrt}" if self.kind in ("gradient", None) else f"the {self.kind} for {self.wrt}"
+        sizes = "; ".join(", ".join(f"{k}={v}" for k, v in s.items()) or "fixed" for s in self.sizes)
+        lines = []
+        if self.status == RIGHT:
+            lines.append(f"right: the answer equals {what} (compared at {self.checked} random points, sizes {sizes})")
+        elif self.status == WRONG:
+            lines.append(f"wrong: the answer differs from {what}")
+            c = self.counterexample
+            if c:
+                at = ", ".join(f"{k}={v}" for k, v in c["sizes"].items()) or "the problem's sizes"
+                lines.append(f"  counterexample: at sizes {at} the relative error is {c['relative_error']:.2g}")
+            for slip in self.slips:
+                lines.append(f"  likely slip: {slip['message']}")
+            if not self.slips:
+                lines.append("  no usual slip (transpose, factor 2, sign, symmetric only, one size) explains it")
+        if show_solution and self.solution is not None:
+            lines.append(f"  solution: {self.solution}")
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- parsing the answer
+
+
+def answer_scope(problem: Problem, ctx: Context) -> Scope:
+    """The names an answer may use: the problem's variables, dimensions and `where:` names
+    (with the shapes `pipeline.build_context` gave them)."""
+    scope = Scope()
+    for name, dims in problem.variables.items():
+        scope.declare(name, shape_from_dims(dims))
+        scope.dims |= {d for d in dims if isinstance(d, str)}
+    scope.indices = dict(problem.indices)
+    scope.dims |= {n for n in problem.indices.values() if isinstance(n, str)}
+    for name in problem.variables:
+        base, _, index = name.rpartition("_")
+        if base and index in problem.indices:
+            scope.indexed[name] = index
+    for name, definition in ctx.where.items():
+        scope.declare(name, definition.shape, "where")
+    return scope
+
+
+def parse_answer(text: str, scope: Scope, expected: E.Shape, file: str = "<answer>") -> E.Expr:
+    """The typed expression of an answer; `1`, `I`, `0` standing alone take the result's shape.
+
+    Raises ExprSyntaxError or ShapeError located in the answer (file `<answer>`, line 1)."""
+    source = PlainSource(text, file)
+    tree = parse_syntax(source)
+    typer = _Typer(source, scope)
+    try:
+        natural = typer.top(tree)
+        if _same(natural.shape, expected):
+            return natural
+    except ShapeError as err:
+        if not err.message.startswith("cannot tell the size"):
+            raise _answer_hint(err, scope) from None
+        natural = None
+    typer = _Typer(source, scope)
+    typer._classify(tree)
+    try:
+        return typer.infer(tree, expected)
+    except _NeedsContext as nc:
+        if natural is not None:
+            return natural
+        raise ShapeError(f"cannot tell the size of `{typer.snippet(nc.node)}` here", typer.loc(nc.node),
+                         "`1`, `I` and `0` take their size from their neighbours: write e.g. `1'*x`, `I - A`") from None
+    except ShapeError as err:
+        if natural is not None:
+            return natural  # the shape check says what is wrong
+        raise _answer_hint(err, scope) from None
+
+
+def _answer_hint(err: ShapeError, scope: Scope) -> ShapeError:
+    """An unknown name in an answer: list the names it may use (not "declare it")."""
+    if err.message.startswith("unknown name") and (err.hint or "").startswith("declare"):
+        names = ", ".join(list(scope.shapes) + sorted(scope.dims))
+        err.hint = f"the answer may use the problem's names: {names}"
+    return err
+
+
+def check_shape(answer: E.Expr, result: E.Expr, text: str, wrt: str) -> None:
+    """ShapeError (at the answer's start) when the answer's shape is not the result's."""
+    got, want = answer.shape, result.shape
+    if _same(got, want):
+        return
+    hint = None
+    if _same((got[1], got[0]), want):
+        hint = (f"its transpose has the right shape: here the result has the shape {E.shape_str(want)} "
+                f"(is your answer in the other layout?)")
+    raise ShapeError(f"the answer is {E.shape_str(got)}, but the result is {E.shape_str(want)}",
+                     PlainSource(text, "<answer>").location_at(0), hint)
+
+
+def _same(a: E.Shape, b: E.Shape) -> bool:
+    return all(E.dim_str(x) == E.dim_str(y) for x, y in zip(a, b))
+
+
+# ----------------------------------------------------------------------------- points
+
+
+class _Watch(Evaluator):
+    """An evaluator that records the worst condition number of the matrices it inverts."""
+
+    def __init__(self, env: dict, sizes: dict[str, int]):
+        super().__init__(env, sizes)
+        self.condition = 1.0
+        self.dispatch[E.Inverse] = self._inverse
+
+    def _inverse(self, e):
+        a = self(e.arg)
+        self.condition = max(self.condition, float(np.linalg.cond(a)) if a.size else 1.0)
+        return np.linalg.inv(a)
+
+
+@dataclass
+class Point:
+    """Values of every name (variables and `where:`) at one random point, and the result there."""
+
+    sizes: dict[str, int]
+    env: dict
+    ref: np.ndarray
+    kind: str = "general"
+    symmetrized: tuple[str, ...] = ()
+
+
+def _size_sets(ctx: Context) -> list[dict[str, int]]:
+    """Candidate sets of sizes: the verifier's first, then shifted and permuted ones."""
+    from . import verify
+
+    base = verify.dimension_sizes(ctx)
+    dims = list(base)
+    taken = {d for shape in ctx.variables.values() for d in shape if isinstance(d, int)}
+
+    def assign(pool) -> dict[str, int]:
+        free = [s for s in pool if s not in taken] + [s for s in range(13, 40) if s not in taken]
+        return {d: free[i] for i, d in enumerate(dims)}
+
+    candidates = [base, {d: v + 2 for d, v in base.items()}]
+    if len(dims) > 1:
+        candidates.append({d: base[dims[(i + 1) % len(dims)]] for i, d in enumerate(dims)})
+    candidates += [assign(verify.SOLUTION_SIZES), assign(tuple(reversed(verify.SOLUTION_SIZES))),
+                   {d: v + 1 for d, v in base.items()}, {d: v + 3 for d, v in base.items()}]
+    out: list[dict[str, int]] = []
+    for c in candidates:
+        if c not in out:
+            out.append(c)
+    return out
+
+
+def _symmetrizable(ctx: Context) -> list[str]:
+    """Square matrix variables with no symmetry of their own: where `2*A*x` and `(A + A')*x` differ."""
+    return [name for name, shape in ctx.variables.items()
+            if shape[0] == shape[1] and not E.is_scalar_shape(shape) and name not in ctx.families
+            and not (ctx.assume.get(name, set()) & NO_SYMMETRY)]
+
+
+def _evaluate(ctx: Context, sizes: dict, values: dict, result: E.Expr) -> tuple[dict, np.ndarray] | None:
+    """(env, result value) at `values`, or None where f or the result is not finite or an
+    inverse is ill-conditioned."""
+    from .verify import Checker
+
+    try:
+        with np.errstate(all="ignore"):
+            env = Checker(ctx, sizes, values).env()
+            watch = _Watch(env, sizes)
+            f = watch(ctx.function)
+            ref = watch(result)
+    except (np.linalg.LinAlgError, ValueError, KeyError, ZeroDivisionError, OverflowError):
+        return None
+    if not (np.all(np.isfinite(f)) and np.all(np.isfinite(ref))) or watch.condition > MAX_CONDITION:
+        return None
+    return env, np.asarray(ref, float)
+
+
+def points(ctx: Context, derivation: Derivation, seed: int = 0) -> list[Point]:
+    """Random points for comparing answers with `derivation.result`: POINTS_PER_SIZE at each of
+    SIZE_SETS sets of sizes (general values), plus the same points with the square matrices
+    that carry no symmetry replaced by their symmetric parts (kind "symmetrized")."""
+    from .verify import Sampler
+
+    out: list[Point] = []
+    sets = 0
+    symmetric_names = _symmetrizable(ctx)
+    for k, sizes in enumerate(_size_sets(ctx)):
+        if sets == SIZE_SETS:
+            break
+        rng = np.random.default_rng([seed, k])
+        sampler = Sampler(ctx, sizes, rng)
+        found: list[Point] = []
+        for attempt in range(4 * POINTS_PER_SIZE):
+            if sum(p.kind == "general" for p in found) == POINTS_PER_SIZE:
+                break
+            values = sampler.point(positive=attempt >= 2)
+            evaluated = _evaluate(ctx, sizes, values, derivation.result)
+            if evaluated is not None:
+                found.append(Point(dict(sizes), evaluated[0], evaluated[1]))
+                if symmetric_names:
+                    sym = {**values, **{n: (values[n] + values[n].T) / 2 for n in symmetric_names}}
+                    evaluated = _evaluate(ctx, sizes, sym, derivation.result)
+                    if evaluated is not None:
+                        found.append(Point(dict(sizes), evaluated[0], evaluated[1], "symmetrized",
+                                           tuple(symmetric_names)))
+        if sum(p.kind == "general" for p in found) == POINTS_PER_SIZE:
+            out += found
+            sets += 1
+    return out
+
+
+def answer_values(answer: E.Expr, pts: list[Point]) -> list[np.ndarray]:
+    """The answer's value at each point (NaN where it cannot be evaluated)."""
+    values = []
+    for p in pts:
+        try:
+            with np.errstate(all="ignore"):
+                got = np.asarray(Evaluator(p.env, p.sizes)(answer), float)
+        except (np.linalg.LinAlgError, ValueError, KeyError, ZeroDivisionError, OverflowError):
+            got = np.full(p.ref.shape, np.nan)
+        values.append(got)
+    return values
+
+
+# ----------------------------------------------------------------------------- grading
+
+
+def select(problem: Problem, derivations: list[Derivation], wrt: str, kind: str | None = None) -> Derivation:
+    """The result to grade: the first one for `wrt` (of `kind` when given)."""
+    if wrt not in problem.variables:
+        raise DerivgenError(f"the problem has no variable {wrt!r}", problem.locations.get("wrt"),
+                            f"results are for: {', '.join(problem.wrt)}")
+    for d in derivations:
+        if d.wrt == wrt and (kind is None or d.kind == kind):
+            return d
+    kinds = sorted({d.kind for d in derivations if d.wrt == wrt})
+    if not kinds:
+        raise DerivgenError(f"the problem asks for no result with respect to {wrt!r}", problem.locations.get("wrt"),
+                            f"results are for: {', '.join(problem.wrt)}")
+    raise DerivgenError(f"the problem has no {kind} with respect to {wrt!r}", problem.locations.get("wrt"),
+                        f"choose among: {', '.join(kinds)}")
+
+
+def grade_problem(problem: Problem, wrt: str, answer: str, kind: str | None = None, seed: int = 0) -> Grade:
+    """Grade `answer` against the verified result of `problem` for `wrt`.
+
+    An answer that cannot be read or has the wrong shape gives status UNREADABLE with its
+    located error; a problem that cannot be derived raises its DerivgenError."""
+    from .pipeline import solve
+    from .printing import text as result_text
+
+    solved = solve(problem)
+    derivation = select(problem, solved.derivations, wrt, kind)
+    grade = Grade(UNREADABLE, wrt, derivation.kind, answer, solution=result_text(derivation.result))
+    try:
+        expr = parse_answer(answer, answer_scope(problem, solved.context), derivation.result.shape)
+        check_shape(expr, derivation.result, answer, wrt)
+    except DerivgenError as err:
+        grade.error = err
+        return grade
+    pts = points(solved.context, derivation, seed)
+    verdict = judge([{"sizes": p.sizes, "kind": p.kind, "symmetrized": p.symmetrized, "ref": p.ref, "got": g}
+                     for p, g in zip(pts, answer_values(expr, pts))])
+    grade.status = RIGHT if verdict["correct"] else WRONG
+    grade.slips, grade.counterexample, grade.checked = verdict["slips"], verdict["counterexample"], verdict["checked"]
+    seen: list[dict] = []
+    for p in pts:
+        if p.sizes not in seen:
+            seen.append(p.sizes)
+    grade.sizes = seen
+    return grade
+
+
+def grade_file(path: str | Path, wrt: str, answer: str, kind: str | None = None, seed: int = 0) -> Grade:
+    """Grade `answer` for the problem file at `path` (see `grade_problem`)."""
+    return grade_problem(load_problem(path), wrt, answer, kind, seed)
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def add_parser(subparsers) -> None:
+    """Register `derivgen grade` on the CLI's subparsers."""
+    g = subparsers.add_parser(
+        "grade", help="check a student's answer against a problem's verified result",
+        description="Check an answer numerically against the verified result of a problem file: "
+                    "exit status 0 when it is equivalent, 1 when it is not (with a counterexample and the "
+                    "likely slip), 2 when it cannot be read or has the wrong shape. The solution is not "
+                    "printed unless --show-solution.")
+    g.add_argument("file", metavar="FILE", help="a problem file (.yaml)")
+    g.add_argument("--wrt", required=True, metavar="NAME", help="the variable the answer is the derivative for")
+    g.add_argument("--answer", required=True, metavar="EXPR", help="the answer, in the expression syntax, e.g. \"2*A*x\"")
+    g.add_argument("--kind", choices=("gradient", "jacobian", "hessian", "solution"), default=None,
+                   help="which result for NAME (default: the first, a gradient or Jacobian)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the random points (default 0)")
+    g.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    g.add_argument("--show-solution", action="store_true", help="also print the result (for the instructor)")
+    g.set_defaults(command="grade")
+
+
+def command(args, console) -> int:
+    """`derivgen grade`: prints the verdict; returns 0 right, 1 wrong, 2 unreadable or ungradable."""
+    try:
+        grade = grade_file(args.file, args.wrt, args.answer, args.kind, args.seed)
+    except DerivgenError as err:
+        if args.json:
+            console.info(json.dumps({"verdict": "error", "status": UNREADABLE, "error": {
+                "message": err.message, "location": str(err.location) if err.location else None,
+                "hint": err.hint, "rendered": err.render(), "kind": type(err).__name__}}, ensure_ascii=False))
+        else:
+            console.error(err.render(), action="grade")
+        return UNREADABLE
+    if args.json:
+        console.info(json.dumps(grade.as_dict(args.show_solution), indent=2, ensure_ascii=False))
+    elif grade.error is not None:
+        console.error(grade.error.render(), action="read the answer:")
+    else:
+        console.info(grade.report(args.show_solution))
+    return grade.status
