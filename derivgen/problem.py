@@ -70,7 +70,7 @@ LAYOUTS = ("denominator", "numerator")
 FORMATS = ("md", "tex", "pdf", "html", "json")
 PROBLEM_KEYS = (
     "title", "statement", "variables", "indices", "assume", "where", "function", "wrt",
-    "order", "layout", "solve", "constrain_symmetric",
+    "order", "layout", "solve", "constrain_symmetric", "vary",
 )
 SET_KEYS = ("title", "course", "author", "date", "language", "order", "formats", "templates", "layout")
 SET_FILE_NAMES = ("derivgen.yaml", "derivgen.yml")
@@ -199,13 +199,17 @@ def load_problem(path: str | Path) -> Problem:
     return load_problem_text(_read_file(path), str(path), path.stem)
 
 
-def load_problem_text(text: str, path: str | None = None, problem_id: str = "problem") -> Problem:
-    """Validate the problem file contents `text`; `path` is only used in locations."""
+def load_problem_text(text: str, path: str | None = None, problem_id: str = "problem", variant=None) -> Problem:
+    """Validate the problem file contents `text`; `path` is only used in locations.
+
+    `variant(src, root)` (from `derivgen.variants`) gives the root node of one variant to read instead."""
     if len(text) > limits.MAX_FILE_CHARS:
         raise LimitError(f"the problem file is longer than {limits.MAX_FILE_CHARS} characters",
                          Location(path, 1, 1), "a problem file holds one problem; split a larger one")
     src = _Source(text, path)
     root = _compose(src)
+    if root is not None and variant is not None:
+        root = variant(src, root)
     if root is None:
         raise ProblemError("the problem file is empty", src.top(),
                            hint="a problem needs at least `function:` and `wrt:`, e.g. "
@@ -841,7 +845,14 @@ _PROBLEM_SECTIONS: dict[str, Callable[[_Source, Node, _Draft], None]] = {
     "layout": _read_option("layout", _check_layout),
     "solve": _read_option("solve", _check_boolean),
     "constrain_symmetric": _read_option("constrain_symmetric", _check_boolean),
+    "vary": lambda src, node, draft: _check_vary(src, node, draft),  # last: the others are read
 }
+
+
+def _check_vary(src: _Source, node: Node, draft: _Draft) -> None:
+    from derivgen.variants import check_vary  # every alternative read and parsed where it is written
+
+    check_vary(src, node, draft)
 
 
 # ---------------------------------------------------------------------------------------------
