@@ -17,10 +17,11 @@ Errors are `DerivgenError` subclasses carrying the file, line and column and a h
 
 __version__ = "0.1.0"
 
-# The engine subpackage `derivgen.derive` is imported first, so that the function `derive` below
-# is what `derivgen.derive` names (importing the subpackage later would rebind the name to it;
-# `from derivgen.derive import …` and `import derivgen.derive.engine` work either way).
-from . import derive as _engine  # noqa: E402,F401
+# The engine subpackage `derivgen.derive` and the module `derivgen.build` are imported first, so
+# that the functions `derive` and `build` below are what `derivgen.derive` and `derivgen.build`
+# name (importing a submodule later would rebind the name to it); `from derivgen.derive import …`,
+# `import derivgen.derive.engine` and `from derivgen.build import Builder` work either way.
+from . import build as _build_module, derive as _engine  # noqa: E402,F401
 from .api import Derivation, Result, Step, Verification, build, check, derive, load_problem  # noqa: E402
 from .errors import DerivgenError, Location, ProblemError  # noqa: E402
 
