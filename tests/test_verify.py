@@ -135,8 +135,12 @@ def test_failed_verification_never_reaches_a_page(tmp_path, monkeypatch, capsys)
     assert main(["build", str(tmp_path), "-o", str(out), "--format", "md,json"]) == 1
     err = capsys.readouterr().err
     assert "numeric check failed" in err and "p.yaml" in err
+    assert not (out / "p.json").exists() and not (out / "p.md").exists()  # a failed problem is published nowhere
+    assert "A x" not in (out / "solutions.md").read_text()
+    assert json.loads((out / "q.json").read_text())["ok"] is True  # the other problem still builds
+    # the instructor's own copy (--placeholders): an error page, still no result
+    assert main(["build", str(tmp_path), "-o", str(out), "--format", "md,json", "--placeholders"]) == 1
     doc = json.loads((out / "p.json").read_text())
     assert doc["ok"] is False and doc["results"] == []
     md = (out / "p.md").read_text()
     assert "\\boxed" not in md and "A x" not in md.split("Error")[-1]
-    assert json.loads((out / "q.json").read_text())["ok"] is True  # the other problem still builds
