@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import __version__, students  # students: grade, export, build --variants (issue 10)
 from .api import BuildSet, build_set, find_set, parse_formats, set_document  # noqa: F401  (set_document: tests import it here)
 from .errors import DerivgenError
 
@@ -105,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("rules", help="list the rule catalogue")
     r.add_argument("--lang", choices=("en", "zh"), default="en")
+    students.register(sub, b)
     return p
 
 
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits on --help and on usage errors
         return int(exc.code or 0)
     console = Console()
-    commands = {"build": build, "check": check, "show": show, "rules": rules, "init": init}
+    commands = {"build": build, "check": check, "show": show, "rules": rules, "init": init, **students.COMMANDS}
     if args.command not in commands:
         parser.print_help()
         return 2

@@ -21,10 +21,10 @@ import numpy as np
 
 from . import expr as E
 from .derive import Context, Derivation
-from .errors import DerivgenError, ShapeError
-from .judge import judge
+from .errors import DerivgenError
+from .answer import judge_answer, read_answer
 from .numeric import Evaluator
-from .parse import PlainSource, Scope, _NeedsContext, _Typer, parse_syntax, shape_from_dims
+from .parse import Scope, shape_from_dims
 from .problem import Problem, load_problem
 
 #: Exit statuses of `derivgen grade`.
@@ -111,61 +111,6 @@ def answer_scope(problem: Problem, ctx: Context) -> Scope:
     return scope
 
 
-def parse_answer(text: str, scope: Scope, expected: E.Shape, file: str = "<answer>") -> E.Expr:
-    """The typed expression of an answer; `1`, `I`, `0` standing alone take the result's shape.
-
-    Raises ExprSyntaxError or ShapeError located in the answer (file `<answer>`, line 1)."""
-    source = PlainSource(text, file)
-    tree = parse_syntax(source)
-    typer = _Typer(source, scope)
-    try:
-        natural = typer.top(tree)
-        if _same(natural.shape, expected):
-            return natural
-    except ShapeError as err:
-        if not err.message.startswith("cannot tell the size"):
-            raise _answer_hint(err, scope) from None
-        natural = None
-    typer = _Typer(source, scope)
-    typer._classify(tree)
-    try:
-        return typer.infer(tree, expected)
-    except _NeedsContext as nc:
-        if natural is not None:
-            return natural
-        raise ShapeError(f"cannot tell the size of `{typer.snippet(nc.node)}` here", typer.loc(nc.node),
-                         "`1`, `I` and `0` take their size from their neighbours: write e.g. `1'*x`, `I - A`") from None
-    except ShapeError as err:
-        if natural is not None:
-            return natural  # the shape check says what is wrong
-        raise _answer_hint(err, scope) from None
-
-
-def _answer_hint(err: ShapeError, scope: Scope) -> ShapeError:
-    """An unknown name in an answer: list the names it may use (not "declare it")."""
-    if err.message.startswith("unknown name") and (err.hint or "").startswith("declare"):
-        names = ", ".join(list(scope.shapes) + sorted(scope.dims))
-        err.hint = f"the answer may use the problem's names: {names}"
-    return err
-
-
-def check_shape(answer: E.Expr, result: E.Expr, text: str, wrt: str) -> None:
-    """ShapeError (at the answer's start) when the answer's shape is not the result's."""
-    got, want = answer.shape, result.shape
-    if _same(got, want):
-        return
-    hint = None
-    if _same((got[1], got[0]), want):
-        hint = (f"its transpose has the right shape: here the result has the shape {E.shape_str(want)} "
-                f"(is your answer in the other layout?)")
-    raise ShapeError(f"the answer is {E.shape_str(got)}, but the result is {E.shape_str(want)}",
-                     PlainSource(text, "<answer>").location_at(0), hint)
-
-
-def _same(a: E.Shape, b: E.Shape) -> bool:
-    return all(E.dim_str(x) == E.dim_str(y) for x, y in zip(a, b))
-
-
 # ----------------------------------------------------------------------------- points
 
 
@@ -192,6 +137,10 @@ class Point:
     ref: np.ndarray
     kind: str = "general"
     symmetrized: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        return {"sizes": self.sizes, "env": self.env, "ref": self.ref, "kind": self.kind,
+                "symmetrized": self.symmetrized}
 
 
 def _size_sets(ctx: Context) -> list[dict[str, int]]:
@@ -277,19 +226,6 @@ def points(ctx: Context, derivation: Derivation, seed: int = 0) -> list[Point]:
     return out
 
 
-def answer_values(answer: E.Expr, pts: list[Point]) -> list[np.ndarray]:
-    """The answer's value at each point (NaN where it cannot be evaluated)."""
-    values = []
-    for p in pts:
-        try:
-            with np.errstate(all="ignore"):
-                got = np.asarray(Evaluator(p.env, p.sizes)(answer), float)
-        except (np.linalg.LinAlgError, ValueError, KeyError, ZeroDivisionError, OverflowError):
-            got = np.full(p.ref.shape, np.nan)
-        values.append(got)
-    return values
-
-
 # ----------------------------------------------------------------------------- grading
 
 
@@ -321,14 +257,12 @@ def grade_problem(problem: Problem, wrt: str, answer: str, kind: str | None = No
     derivation = select(problem, solved.derivations, wrt, kind)
     grade = Grade(UNREADABLE, wrt, derivation.kind, answer, solution=result_text(derivation.result))
     try:
-        expr = parse_answer(answer, answer_scope(problem, solved.context), derivation.result.shape)
-        check_shape(expr, derivation.result, answer, wrt)
+        expr = read_answer(answer, answer_scope(problem, solved.context), derivation.result.shape)
     except DerivgenError as err:
         grade.error = err
         return grade
     pts = points(solved.context, derivation, seed)
-    verdict = judge([{"sizes": p.sizes, "kind": p.kind, "symmetrized": p.symmetrized, "ref": p.ref, "got": g}
-                     for p, g in zip(pts, answer_values(expr, pts))])
+    verdict = judge_answer(expr, [p.as_dict() for p in pts])
     grade.status = RIGHT if verdict["correct"] else WRONG
     grade.slips, grade.counterexample, grade.checked = verdict["slips"], verdict["counterexample"], verdict["checked"]
     seen: list[dict] = []

@@ -505,22 +505,6 @@ def build_variants(paths, out: str | Path, seed: int = 0, n: int | None = None, 
 # ----------------------------------------------------------------------------- command line
 
 
-def add_arguments(build_parser) -> None:
-    """`--variants N`, `--students roster.csv` and `--seed S` on `derivgen build`."""
-    group = build_parser.add_argument_group("variants (one complete build per variant or student)")
-    exclusive = group.add_mutually_exclusive_group()
-    exclusive.add_argument("--variants", type=int, default=None, metavar="N",
-                           help="build N variants into OUT/v1 … OUT/vN (problems with `vary:` differ)")
-    exclusive.add_argument("--students", default=None, metavar="ROSTER.csv",
-                           help="build one variant per student of a CSV roster (an `id` column) into OUT/<id>")
-    group.add_argument("--seed", type=int, default=0, help="seed of the variants (default 0): same seed, same variants")
-
-
-def wants_variants(args) -> bool:
-    """Whether `derivgen build` was asked for variants."""
-    return getattr(args, "variants", None) is not None or getattr(args, "students", None) is not None
-
-
 def command(args, console) -> int:
     """`derivgen build … --variants N | --students roster.csv`: 0 when everything built, else 1 (2: usage)."""
     if args.variants is not None and args.variants < 1:
