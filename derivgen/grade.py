@@ -160,6 +160,10 @@ def _size_sets(ctx: Context) -> list[dict[str, int]]:
         candidates.append({d: base[dims[(i + 1) % len(dims)]] for i, d in enumerate(dims)})
     candidates += [assign(verify.SOLUTION_SIZES), assign(tuple(reversed(verify.SOLUTION_SIZES))),
                    {d: v + 1 for d, v in base.items()}, {d: v + 3 for d, v in base.items()}]
+    for shift in (0, 2, 4):  # tall first (a solution's AᵀA needs more rows than columns), then wide
+        for order in (True, False):
+            ordered = sorted((v + shift for v in base.values()), reverse=order)
+            candidates.append(dict(zip(dims, ordered)))
     out: list[dict[str, int]] = []
     for c in candidates:
         if c not in out:
@@ -291,7 +295,7 @@ def add_parser(subparsers) -> None:
                     "printed unless --show-solution.")
     g.add_argument("file", metavar="FILE", help="a problem file (.yaml)")
     g.add_argument("--wrt", required=True, metavar="NAME", help="the variable the answer is the derivative for")
-    g.add_argument("--answer", required=True, metavar="EXPR", help="the answer, in the expression syntax, e.g. \"2*A*x\"")
+    g.add_argument("--answer", required=True, metavar="EXPR", help="the answer, in the expression syntax, e.g. \"2*A*x\" (one starting with - as --answer=-2*A*x)")
     g.add_argument("--kind", choices=("gradient", "jacobian", "hessian", "solution"), default=None,
                    help="which result for NAME (default: the first, a gradient or Jacobian)")
     g.add_argument("--seed", type=int, default=0, help="seed of the random points (default 0)")
