@@ -15,8 +15,8 @@ vary:                       # alternatives that go together: a variant is one li
 ```
 
 A key is a top-level key of the problem file (any but `vary`), or a path into one: `variables.A`,
-`assume.B`, `where.Y`, `wrt.0`. A path may name a new entry of a mapping (`variables.C`); an
-alternative `null` removes the entry. The file as written (without `vary:`) is what a normal
+`assume.B`, `where.Y`, `wrt.0`. A path may name a new entry of a mapping (`variables.C`, `assume.A` in a file
+without `assume:`); an alternative `null` removes the entry. The file as written (without `vary:`) is what a normal
 build shows; variants draw only from the alternatives.
 
 Everything is done on the composed YAML nodes, which keep their place in the file: a variant is
@@ -193,10 +193,10 @@ def _replace(node: Node | None, path: tuple[str, ...], value: Node | None, where
                 else:
                     entries[i] = (k, new)
                 break
-        else:
+        else:  # a new entry (and the mappings on its way: `assume.A` in a file without `assume:`)
             if rest:
-                raise src.error(f"'{'.'.join(path)}' names nothing in the problem file", where,
-                                hint=f"'{head}' is not there; only the last part of a path may be new")
+                value = _replace(MappingNode("tag:yaml.org,2002:map", [], where.start_mark, where.end_mark, True),
+                                 rest, value, where, src)
             if value is not None:
                 entries.append((_entry_key(head, where), value))
         return MappingNode(node.tag, entries, node.start_mark, node.end_mark, node.flow_style)
