@@ -11,8 +11,8 @@
   pip user would run them; the outputs are read back: verified results in the JSON, math
   pre-rendered by KaTeX in the HTML with the fonts next to it and nothing linked from a network,
   LaTeX, a PDF; then the pages with math rendered in the browser (no node), `python -m
-  derivgen` and the Python API. It runs with CI=true (or DERIVGEN_TEST_PACKAGE=1): it takes
-  about a minute.
+  derivgen` and the Python API; with the extras `[sphinx,mkdocs]`, a Sphinx site and an MkDocs
+  site built there. It runs with CI=true (or DERIVGEN_TEST_PACKAGE=1): about 40 s.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def installed(wheel, tmp_path_factory) -> tuple[Path, dict]:
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["NO_COLOR"] = "1"
     run = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-                          "--quiet", str(whl)], capture_output=True, text=True, timeout=900, env=env)
+                          "--quiet", f"{whl}[sphinx,mkdocs]"], capture_output=True, text=True, timeout=900, env=env)
     assert run.returncode == 0, run.stdout + run.stderr
     return venv / "bin", env
 
@@ -189,3 +189,30 @@ def test_installed_wheel_builds_every_format_outside_the_checkout(installed, tmp
                "import derivgen; d = derivgen.derive(\"x'*A*x\", x='n', A=('n', 'n'), "
                "assume={'A': 'symmetric'}, wrt='x'); print(d.text); print(repr(d))")
     assert api.returncode == 0 and api.stdout.splitlines()[0] == "2*A*x", api.stderr
+
+
+@pytest.mark.package
+def test_installed_wheel_with_its_extras_builds_a_sphinx_and_an_mkdocs_site(installed, tmp_path):
+    bin_dir, env = installed
+    problem = (ROOT / "problems" / "n001_quadratic_form.yaml").read_text()
+    src = tmp_path / "sphinx"
+    (src / "week1").mkdir(parents=True)
+    (src / "week1" / "quadratic.yaml").write_text(problem)
+    (src / "conf.py").write_text('project = "Course"\nextensions = ["myst_parser", "derivgen.sphinx"]\n')
+    (src / "index.md").write_text("# Course\n\n```{derivation} week1/quadratic.yaml\n```\n")
+    run = _run(bin_dir, env, tmp_path, "sphinx-build", "-b", "html", "-W", "-q", str(src), "sphinx-out")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert r"\boxed{\frac{\partial f}{\partial x} = (A + A^{\top}) x}" in (tmp_path / "sphinx-out" / "index.html").read_text()
+
+    site = tmp_path / "mkdocs"
+    (site / "docs" / "week1").mkdir(parents=True)
+    (site / "docs" / "week1" / "quadratic.yaml").write_text(problem)
+    (site / "docs" / "index.md").write_text("# Course\n")
+    (site / "docs" / "week1" / "page.md").write_text("# Week 1\n\n```derivation\nquadratic.yaml\n```\n")
+    (site / "mkdocs.yml").write_text("site_name: Course\nplugins:\n  - derivgen\n")
+    run = _run(bin_dir, env, site, "mkdocs", "build", "--strict")
+    assert run.returncode == 0, run.stdout + run.stderr
+    html = (site / "site" / "week1" / "page" / "index.html").read_text()
+    assert '<div class="derivgen"' in html and 'class="katex"' in html
+    assert 'href="../../derivgen-assets/katex/katex.min.css"' in html
+    assert (site / "site" / "derivgen-assets" / "katex" / "katex.min.css").is_file()
