@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -280,7 +281,35 @@ def _variables(problem: Problem) -> list[dict]:
 
 
 def document(solved: Solved, lang: str = "en") -> dict:
-    """The problem document (docs/schema.md) of a solved problem."""
+    """The problem document (docs/schema.md) of a solved problem, in `lang`; the function is
+    called by the problem's `name:` (f when it has none), an spd variable's log-determinant is
+    printed `\\log\\det`."""
+    from .printing import assuming
+
+    spd = [name for name, a in solved.problem.assume.items() if "spd" in a]
+    with assuming(spd):
+        doc = _document(solved, lang)
+    return _named(doc, solved.problem.name) if solved.problem.name else doc
+
+
+_F_TEXT = re.compile(r"(?<![A-Za-z])(d?)f(?![A-Za-z])")
+_F_LATEX = re.compile(r"(?<![A-Za-z\\])f(?![A-Za-z])")
+
+
+def _named(doc: dict, name: dict) -> dict:
+    """The document with the function's name in place of f in every left-hand side and note."""
+    text, tex = name["text"], name["latex"]
+    rename_text = lambda s: _F_TEXT.sub(lambda m: m.group(1) + text, s) if s else s  # noqa: E731
+    rename_latex = lambda s: _F_LATEX.sub(lambda m: tex, s) if s else s  # noqa: E731
+    for r in doc["results"]:
+        r["lhs"], r["lhs_latex"], r["note"] = rename_text(r["lhs"]), rename_latex(r["lhs_latex"]), rename_text(r["note"])
+        for step in r["steps"]:
+            step["lhs"], step["lhs_latex"] = rename_text(step["lhs"]), rename_latex(step["lhs_latex"])
+    doc["function"]["name"], doc["function"]["name_latex"] = text, tex
+    return doc
+
+
+def _document(solved: Solved, lang: str) -> dict:
     problem, ctx = solved.problem, solved.context
     results = []
     all_rules: list[str] = []
@@ -305,24 +334,26 @@ def document(solved: Solved, lang: str = "en") -> dict:
             "note": result_note(derivation, ctx, lang),
         })
     return {
-        **_header(problem),
+        **_header(problem, lang),
         "ok": True,
         "error": None,
         "where": [
             {"name": n, "latex": name_latex(n), "text": text(d), "expr_latex": latex(d)} for n, d in ctx.where.items()
         ],
-        "function": {"text": problem.function.text, "latex": latex(ctx.function)},
+        "function": {"text": problem.function.text, "latex": latex(ctx.function), "name": "f", "name_latex": "f"},
         "results": results,
         "rules": rules_list(all_rules, lang),
     }
 
 
-def _header(problem: Problem) -> dict:
+def _header(problem: Problem, lang: str = "en") -> dict:
+    """What a document says of its problem: title, statement and teacher notes in `lang`."""
     return {
         "id": problem.id,
         "source": problem.path,
-        "title": problem.title or problem.id,
-        "statement": problem.statement,
+        "title": problem.in_language("titles", lang) or problem.title or problem.id,
+        "statement": problem.in_language("statements", lang) or problem.statement,
+        "notes": problem.in_language("notes", lang),
         "variables": _variables(problem),
     }
 

@@ -7,6 +7,8 @@ loosely than its place needs.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import keyword
 import re
 from fractions import Fraction
@@ -25,8 +27,29 @@ GREEK = {
 P_ADD, P_MUL, P_UNARY, P_POST, P_ATOM = 1, 2, 3, 4, 5
 
 
+#: Name suffixes printed as accents: `y_hat` → \\hat{y} (ŷ), `x_bar` → \\bar{x}, `X_tilde` → \\tilde{X}.
+ACCENTS = {"hat": ("\\hat", "\u0302"), "bar": ("\\bar", "\u0304"), "tilde": ("\\tilde", "\u0303")}
+
+#: Names with a LaTeX symbol of their own (besides the Greek letters).
+SYMBOLS = {"ell": "\\ell"}
+
+
+def _accent(name: str) -> tuple[str, str | None, str]:
+    """`mu_hat_t` → (`mu`, `hat`, `t`); a name without an accent suffix → (name, None, "")."""
+    parts = name.split("_")
+    for i, part in enumerate(parts[1:], 1):
+        if part in ACCENTS and all(parts[:i]):
+            return "_".join(parts[:i]), part, "_".join(parts[i + 1:])
+    return name, None, ""
+
+
 def name_latex(name: str) -> str:
-    """`mu` → `\\mu`, `W1` → `W_{1}`, `x_t` → `x_{t}`, `Sigma` → `\\Sigma`."""
+    """`mu` → `\\mu`, `W1` → `W_{1}`, `x_t` → `x_{t}`, `Sigma` → `\\Sigma`, `y_hat` → `\\hat{y}`,
+    `mu_bar_t` → `\\bar{\\mu}_{t}`."""
+    stem, accent, rest = _accent(name)
+    if accent is not None:
+        out = f"{ACCENTS[accent][0]}{{{name_latex(stem)}}}"
+        return out + ("_{" + (name_latex(rest) if rest in GREEK else rest) + "}" if rest else "")
     base, sub = name, ""
     if "_" in name:
         base, sub = name.split("_", 1)
@@ -36,6 +59,8 @@ def name_latex(name: str) -> str:
             base, sub = m.group(1), m.group(2)
     if base in GREEK:
         out = "\\" + base
+    elif base in SYMBOLS:
+        out = SYMBOLS[base]
     elif len(base) == 1:
         out = base
     else:
@@ -46,9 +71,15 @@ def name_latex(name: str) -> str:
 
 
 def name_unicode(name: str) -> str:
-    """A name as plain text for prose: `mu` → μ, `Sigma` → Σ, `x_t` → x_t."""
+    """A name as plain text for prose: `mu` → μ, `Sigma` → Σ, `x_t` → x_t, `y_hat` → ŷ."""
     import unicodedata
 
+    stem, accent, rest = _accent(name)
+    if accent is not None:
+        out = name_unicode(stem) + ACCENTS[accent][1]
+        return unicodedata.normalize("NFC", out) + ("_" + name_unicode(rest) if rest else "")
+    if name in SYMBOLS:
+        return "ℓ" if name == "ell" else name
     base, sep, sub = name.partition("_")
     if base in GREEK and not base.startswith("var"):
         case = "CAPITAL" if base[0].isupper() else "SMALL"
@@ -146,14 +177,56 @@ def leading_positive(terms: tuple[Expr, ...]) -> tuple[Expr, ...]:
     return terms
 
 
+def _is_differential(part: str) -> bool:
+    return part.startswith("\\mathrm{d}")
+
+
 def join_factors(parts: list[str]) -> str:
-    """Factors side by side; a thin space before a differential (`M\\,\\mathrm{d}Y`)."""
+    """Factors side by side; a thin space before and after a differential (`A\\,\\mathrm{d}X\\,B`)."""
     out = ""
     for i, p in enumerate(parts):
         if i:
-            out += "\\," if p.startswith("\\mathrm{d}") else " "
+            out += "\\," if _is_differential(p) or _is_differential(parts[i - 1]) else " "
         out += p
     return out
+
+
+def _then(parts: list[str]) -> str:
+    """The factors that follow a fraction: a thin space before a differential."""
+    if not parts:
+        return ""
+    return ("\\," if _is_differential(parts[0]) else " ") + join_factors(parts)
+
+
+#: The names of the variables assumed positive definite while a problem is printed: their
+#: log-determinant is written `\\log\\det X` (the determinant is positive), not `\\log\\lvert\\det X\\rvert`.
+_positive_definite: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
+    "derivgen_positive_definite", default=frozenset())
+
+
+@contextlib.contextmanager
+def assuming(positive_definite) -> "contextlib.AbstractContextManager[None]":
+    """Print `logdet` of the named (symmetric positive definite) variables as `\\log\\det`."""
+    token = _positive_definite.set(frozenset(positive_definite))
+    try:
+        yield
+    finally:
+        _positive_definite.reset(token)
+
+
+def _positive_det(e: Expr) -> bool:
+    """True when det(e) is positive by assumption: e is (the inverse or transpose of) an spd variable."""
+    while isinstance(e, (E.Transpose, E.Inverse)):
+        e = e.arg
+    return isinstance(e, E.Sym) and e.name in _positive_definite.get()
+
+
+def _open_function(e: Expr) -> bool:
+    """A function printed without brackets around its argument (`\\det X`): followed by another
+    factor it would seem to take that one too (`\\det X X^{-1}`), so there it gets parentheses."""
+    return isinstance(e, E.Func) and (
+        (e.name == "det" and precedence(e.arg) >= P_ATOM)
+        or (e.name == "logdet" and _positive_det(e.arg) and precedence(e.arg) >= P_ATOM))
 
 
 def split_denominator(e: E.MatMul) -> tuple[list[Expr], list[Expr]]:
@@ -235,7 +308,10 @@ class LatexPrinter:
         return out
 
     def factor(self, f: Expr) -> str:
-        """A factor of a product: sums and Hadamard products get brackets."""
+        """A factor of a product: sums and Hadamard products get brackets, and so does a
+        function written without them (`(\\det X)`) unless it is the last factor."""
+        if _open_function(f):
+            return paren(self(f))
         if isinstance(f, (E.Hadamard, E.HadDiv)):
             return bracket(self(f))
         if isinstance(f, (E.MatMul, E.Kron, E.SumOver)):
@@ -244,6 +320,8 @@ class LatexPrinter:
 
     def last_factor(self, f: Expr) -> str:
         """The last factor of a product: a sum over samples needs no parentheses there."""
+        if _open_function(f):
+            return self(f)
         return self(f) if isinstance(f, E.SumOver) and not isinstance(f.body, E.Add) else self.factor(f)
 
     def matmul(self, e):
@@ -261,10 +339,10 @@ class LatexPrinter:
                 parts, chain = parts + chain, []
             top = " ".join(([str(c.numerator)] if (c.numerator != 1 or not parts) else []) + parts)
             bottom = " ".join(([str(c.denominator)] if c.denominator != 1 else []) + [self(f) if len(den) == 1 else self.factor(f) for f in den])
-            return sign + f"\\frac{{{top}}}{{{bottom}}}" + ((" " + join_factors(chain)) if chain else "")
+            return sign + f"\\frac{{{top}}}{{{bottom}}}" + _then(chain)
         if c.denominator != 1 and parts and all(isinstance(f, E.Sym) for f in num):
             top = " ".join(([str(c.numerator)] if c.numerator != 1 else []) + parts)
-            return sign + f"\\frac{{{top}}}{{{c.denominator}}}" + ((" " + join_factors(chain)) if chain else "")
+            return sign + f"\\frac{{{top}}}{{{c.denominator}}}" + _then(chain)
         lead = [] if c == 1 else [fraction_latex(c)]
         return sign + join_factors(lead + parts + chain)
 
@@ -312,6 +390,8 @@ class LatexPrinter:
             return f"\\left\\lVert {inner} \\right\\rVert{sub}"
         if e.name == "det" and precedence(e.arg) >= P_ATOM:
             return f"\\det {inner}"
+        if e.name == "logdet" and _positive_det(e.arg):
+            return f"\\log\\det {inner}" if precedence(e.arg) >= P_ATOM else f"\\log\\det{paren(inner)}"
         if e.name == "logdet":
             return f"\\log\\left\\lvert \\det {self.wrap(e.arg, P_ATOM)} \\right\\rvert" if precedence(e.arg) >= P_ATOM else f"\\log\\left\\lvert \\det{paren(inner)} \\right\\rvert"
         return f"{self.FUNC[e.name]}{paren(inner)}"

@@ -70,7 +70,7 @@ LAYOUTS = ("denominator", "numerator")
 FORMATS = ("md", "tex", "pdf", "html", "json")
 PROBLEM_KEYS = (
     "title", "statement", "variables", "indices", "assume", "where", "function", "wrt",
-    "order", "layout", "solve", "constrain_symmetric", "vary",
+    "order", "layout", "solve", "constrain_symmetric", "vary", "notes", "name",
 )
 SET_KEYS = ("title", "course", "author", "date", "language", "order", "formats", "templates", "layout")
 SET_FILE_NAMES = ("derivgen.yaml", "derivgen.yml")
@@ -158,6 +158,18 @@ class Problem:
     # "title", "variables.X", "variables.X.0", "assume.B", "assume.B.0", "where.Y", "wrt.0", "function"...:
     # a top-level key names its value, "key.name" an entry's name, "….i" item i of a list.
     locations: dict[str, Location] = field(default_factory=dict)
+    # `title:` and `statement:` per language ({"en": …, "zh": …}); `title`/`statement` above hold
+    # the first language's (English if given). A plain text is {"": text}: every language.
+    titles: dict[str, str] = field(default_factory=dict)
+    statements: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)  # teacher notes (solutions only), per language
+    name: dict[str, str] = field(default_factory=dict)  # the function's name: {"text": "L", "latex": "L"}
+
+    def in_language(self, key: str, lang: str) -> str:
+        """The title, statement or notes (`key`: "titles", "statements", "notes") in `lang`:
+        that language's text, else the text for every language, else English, else ""."""
+        texts = getattr(self, key)
+        return texts.get(lang) or texts.get("") or texts.get("en") or next(iter(texts.values()), "")
 
 
 @dataclass(frozen=True)
@@ -228,7 +240,8 @@ def load_problem_text(text: str, path: str | None = None, problem_id: str = "pro
         id=problem_id, path=path, title=draft.title, statement=draft.statement,
         variables=draft.variables, assume=draft.assume, where=tuple(draft.where),
         function=draft.function, wrt=draft.wrt, options=draft.options, locations=draft.locations,
-        indices=draft.indices,
+        indices=draft.indices, titles=draft.titles, statements=draft.statements, notes=draft.notes,
+        name=draft.name,
     )
 
 
@@ -620,17 +633,81 @@ class _Draft:
     options: dict[str, Any] = field(default_factory=dict)
     locations: dict[str, Location] = field(default_factory=dict)
     indices: dict[str, int | str] = field(default_factory=dict)
+    titles: dict[str, str] = field(default_factory=dict)
+    statements: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    name: dict[str, str] = field(default_factory=dict)
 
 
 _VARIABLES_EXAMPLE = "`X: [m, n]` (a matrix), `x: [n]` (a vector), `t: []` (a scalar)"
 
 
+def _per_language(src: _Source, node: Node, what: str) -> dict[str, str]:
+    """Text, or text per language (`{en: …, zh: …}`): {"": text} or {"en": …, "zh": …}."""
+    from .i18n import LANGUAGES
+
+    if not isinstance(node, MappingNode):
+        return {"": _text(src, node, what)}
+    texts = {}
+    for lang, key, value in _entries(src, node, what, f"`{what}: {{en: …, zh: …}}`"):
+        if lang not in LANGUAGES:
+            raise src.error(f"unknown language '{lang}' in {what}", key,
+                            hint=_did_you_mean(lang, LANGUAGES, "the languages are"))
+        texts[lang] = _text(src, value, f"{what}.{lang}")
+    if not texts:
+        raise src.error(f"{what} is an empty mapping", node, hint=f"write `{what}: {{en: …, zh: …}}` or plain text")
+    return texts
+
+
+def _first(texts: dict[str, str]) -> str:
+    return texts.get("") or texts.get("en") or next(iter(texts.values()))
+
+
 def _read_title(src: _Source, node: Node, draft: _Draft) -> None:
-    draft.title = _text(src, node, "title").strip()
+    draft.titles = {lang: text.strip() for lang, text in _per_language(src, node, "title").items()}
+    draft.title = _first(draft.titles)
 
 
 def _read_statement(src: _Source, node: Node, draft: _Draft) -> None:
-    draft.statement = _text(src, node, "statement")
+    draft.statements = _per_language(src, node, "statement")
+    draft.statement = _first(draft.statements)
+
+
+def _read_notes(src: _Source, node: Node, draft: _Draft) -> None:
+    draft.notes = _per_language(src, node, "notes")
+
+
+def _read_name(src: _Source, node: Node, draft: _Draft) -> None:
+    """`name: L` (a name, printed as variables are: `ell` → ℓ) or `name: {text: L, latex: \\mathcal{L}}`."""
+    from .latex import check_math
+    from .printing import name_latex, name_unicode
+
+    example = "`name: L`, or `name: {text: L, latex: \"\\\\mathcal{L}\"}`"
+    if isinstance(node, MappingNode):
+        found = {}
+        for key, key_node, value in _entries(src, node, "name", example):
+            if key not in ("text", "latex"):
+                raise src.error(f"unknown key '{key}' in name", key_node, hint=_did_you_mean(key, ("text", "latex"), "name has"))
+            found[key] = _text(src, value, f"name.{key}").strip()
+            if not found[key] or len(found[key]) > 40:
+                raise src.error(f"name.{key} must be 1 to 40 characters", value, hint=example)
+            rejected = check_math(found[key]) if key == "latex" else None
+            if rejected is not None:
+                raise src.error(f"name.latex is not LaTeX derivgen allows: {rejected.reason}", value, hint=example)
+        if "text" not in found:
+            raise src.error("name needs `text:`", node, hint=example)
+        draft.name = {"text": found["text"], "latex": found.get("latex") or name_latex(found["text"])
+                      if _IDENTIFIER.fullmatch(found["text"]) else found.get("latex", "")}
+        if not draft.name["latex"]:
+            raise src.error("name needs `latex:` when its text is not a name", node, hint=example)
+        return
+    text = _text(src, node, "name").strip()
+    if not _IDENTIFIER.fullmatch(text) or len(text) > 40:
+        raise src.error(f"invalid function name '{text}'", node, hint=example)
+    if text in draft.variables:
+        raise src.error(f"the function's name '{text}' is also the name of a variable", node,
+                        hint="name the function something else, e.g. L")
+    draft.name = {"text": name_unicode(text), "latex": name_latex(text)}
 
 
 def _read_variables(src: _Source, node: Node, draft: _Draft) -> None:
@@ -845,6 +922,8 @@ _PROBLEM_SECTIONS: dict[str, Callable[[_Source, Node, _Draft], None]] = {
     "layout": _read_option("layout", _check_layout),
     "solve": _read_option("solve", _check_boolean),
     "constrain_symmetric": _read_option("constrain_symmetric", _check_boolean),
+    "notes": _read_notes,
+    "name": _read_name,
     "vary": lambda src, node, draft: _check_vary(src, node, draft),  # last: the others are read
 }
 
