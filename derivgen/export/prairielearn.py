@@ -84,7 +84,7 @@ def grade(data):
 
 SYNTAX_HELP = ("Write each answer in derivgen's expression syntax: <code>A'</code> for the transpose, "
                "<code>inv(A)</code>, <code>tr(A)</code>, <code>det(A)</code>, <code>A .* B</code> elementwise, "
-               "<code>2*A*x</code> (every product with <code>*</code>), <code>I</code> and <code>1</code> sized by "
+               "<code>3*M*u</code> (every product with <code>*</code>), <code>I</code> and <code>1</code> sized by "
                "their neighbours.")
 
 
