@@ -32,7 +32,7 @@ MAX_DIMENSION_SYMBOLS = 20  # distinct dimension symbols (m, n, ...) and index r
 MAX_INTEGER_DIMENSION = 10**9  # a dimension or family size written as a number
 
 # verification (derivgen.verify): integer sizes above this are checked at a small stand-in size
-MAX_CHECK_SIZE = 40
+MAX_CHECK_SIZE = 12
 
 # the per-problem budget of a worker process (derivgen.worker)
 TIME_LIMIT = 60.0  # seconds of wall time to load, derive, verify and document one problem

@@ -217,7 +217,8 @@ def load_problem_text(text: str, path: str | None = None, problem_id: str = "pro
     `variant(src, root)` (from `derivgen.variants`) gives the root node of one variant to read instead."""
     if len(text) > limits.MAX_FILE_CHARS:
         raise LimitError(f"the problem file is longer than {limits.MAX_FILE_CHARS} characters",
-                         Location(path, 1, 1), "a problem file holds one problem; split a larger one")
+                         Location(path, 1, 1, source_line(None, 1, text[:1000])),
+                         "a problem file holds one problem; split a larger one")
     src = _Source(text, path)
     root = _compose(src)
     if root is not None and variant is not None:

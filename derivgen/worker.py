@@ -35,8 +35,14 @@ def time_limit() -> float:
 
 
 def memory_limit() -> int:
-    """Megabytes a worker may allocate: `DERIVGEN_MEMORY_LIMIT`, else `limits.MEMORY_LIMIT`."""
+    """Megabytes a worker may allocate: in a worker, its own limit; else `DERIVGEN_MEMORY_LIMIT`,
+    else `limits.MEMORY_LIMIT`."""
+    if _worker_megabytes is not None:
+        return _worker_megabytes
     return int(_positive(os.environ.get("DERIVGEN_MEMORY_LIMIT"), limits.MEMORY_LIMIT))
+
+
+_worker_megabytes: int | None = None  # set in a worker process: the limit it runs under
 
 
 def _positive(text: str | None, default: float) -> float:
@@ -126,6 +132,8 @@ def _context():
 
 def _init_worker(megabytes: int) -> None:
     """Bound the worker's address space: its size at start plus `megabytes`."""
+    global _worker_megabytes
+    _worker_megabytes = megabytes
     try:
         import resource
     except ImportError:  # pragma: no cover - not a POSIX system: the time limit still applies
