@@ -25,6 +25,7 @@ examples:
   derivgen build problems/ -o out/                 build the example set (Markdown and JSON)
   derivgen build problems/least_squares.yaml -o out/ --format json
   derivgen check problems/                         derive and verify everything, write nothing (for CI)
+  derivgen watch course/ -o out/                   build, then rebuild on every change
   derivgen show problems/n001_trace_axbxtc.yaml    print one derivation in the terminal
   derivgen show problems/                          print every derivation of a set
   derivgen show --expr "x'*A*x" --var x=n --var A=n,n --wrt x
@@ -66,16 +67,12 @@ def _parser() -> argparse.ArgumentParser:
                        description="Derive, verify and write handouts. A directory is a problem set: one "
                                    "handout for the set (solutions.md, and sheet.md with statements only) "
                                    "and one file per problem and format.")
-    b.add_argument("paths", nargs="+", metavar="DIR|FILE", help="problem files (.yaml) or directories of them")
-    b.add_argument("-o", "--output", default="out", metavar="OUT", help="output directory (default: out)")
-    b.add_argument("--format", default=None, metavar="FORMATS",
-                   help="comma-separated formats among md, json, html, tex, pdf (default: the set's `formats:` or md,json)")
-    b.add_argument("--lang", choices=("en", "zh"), default=None, help="language of the handouts (default: the set's `language:` or en)")
-    b.add_argument("--templates", default=None, metavar="DIR", help="a directory of templates overriding the defaults by name")
-    b.add_argument("--placeholders", action="store_true",
-                   help="keep an error page for each failed problem (for the instructor's own copy; "
-                        "by default a failed problem is left out of every output)")
-    b.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    _build_options(b)
+    w = sub.add_parser("watch", help="build, then rebuild whenever a problem file or template changes",
+                       description="Build as `derivgen build` does, then watch the problem files, the set "
+                                   "file and the templates and rebuild on every change (only what changed is "
+                                   "derived and written again). Stop with Ctrl-C.")
+    _build_options(w)
 
     c = sub.add_parser("check", help="derive and verify every problem, writing nothing (exit status 0 or 1)",
                        description="Read, derive and verify every problem of the sets and files given, "
@@ -109,6 +106,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _build_options(b: argparse.ArgumentParser) -> None:
+    """The arguments `build` and `watch` share."""
+    b.add_argument("paths", nargs="+", metavar="DIR|FILE", help="problem files (.yaml) or directories of them")
+    b.add_argument("-o", "--output", default="out", metavar="OUT", help="output directory (default: out)")
+    b.add_argument("--format", default=None, metavar="FORMATS",
+                   help="comma-separated formats among md, json, html, tex, pdf (default: the set's `formats:` or md,json)")
+    b.add_argument("--lang", choices=("en", "zh"), default=None, help="language of the handouts (default: the set's `language:` or en)")
+    b.add_argument("--templates", default=None, metavar="DIR", help="a directory of templates overriding the defaults by name")
+    b.add_argument("--placeholders", action="store_true",
+                   help="keep an error page for each failed problem (for the instructor's own copy; "
+                        "by default a failed problem is left out of every output)")
+    b.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 some problem failed, 2 usage)."""
     parser = _parser()
@@ -117,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits on --help and on usage errors
         return int(exc.code or 0)
     console = Console()
-    commands = {"build": build, "check": check, "show": show, "rules": rules, "init": init, **students.COMMANDS}
+    commands = {"build": build, "watch": watch, "check": check, "show": show, "rules": rules, "init": init,
+                **students.COMMANDS}
     if args.command not in commands:
         parser.print_help()
         return 2
@@ -189,6 +201,53 @@ def summary(result, out: Path, placeholders: bool = False) -> str:
         parts.append(f"{len(result.kept_stale)} stale kept because edited by hand ({', '.join(result.kept_stale[:4])}"
                      + (", …" if len(result.kept_stale) > 4 else "") + ")")
     return "; ".join(parts)
+
+
+# ----------------------------------------------------------------------------- watch
+
+
+def watch(args, console: Console) -> int:
+    """`derivgen watch`: build, then rebuild on every change of the problems, set file or templates.
+
+    Changes inside the output folder (which may lie inside the set) are ignored; a rebuild
+    derives and writes only what changed (the build's cache). Ctrl-C ends it with status 0."""
+    import watchfiles
+
+    status = build(args, console)
+    if status == 2:
+        return status
+    watched = [Path(p) for p in args.paths]
+    try:
+        found = find_set(args.paths, args.format, args.lang)
+        templates = args.templates or found.templates
+        if templates and not any(_within(Path(templates), w) for w in watched):
+            watched.append(Path(templates))
+    except DerivgenError:
+        pass
+    out = Path(args.output).resolve()
+
+    def relevant(change, path: str) -> bool:
+        return not _within(Path(path), out) and watchfiles.DefaultFilter()(change, path)
+
+    console.info(f"watching {', '.join(map(str, watched))} (Ctrl-C to stop)")
+    try:
+        for changes in watchfiles.watch(*watched, watch_filter=relevant, debounce=400, step=100,
+                                        rust_timeout=0, yield_on_timeout=False):
+            names = sorted({os.path.relpath(path) for _, path in changes if os.path.exists(path)}
+                           or {os.path.relpath(path) for _, path in changes})
+            console.info(f"changed: {', '.join(names[:5])}{', …' if len(names) > 5 else ''}")
+            build(args, console)
+    except KeyboardInterrupt:
+        console.info("stopped watching")
+    return 0
+
+
+def _within(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except (ValueError, OSError):
+        return False
 
 
 # ----------------------------------------------------------------------------- check

@@ -170,3 +170,53 @@ def test_init_names_the_schema(tmp_path, capsys, validator):
     assert list(validator.iter_errors(_yaml(example))) == []
     status, _, err = run(capsys, "check", tmp_path / "course")
     assert status == 0, err
+
+
+# ----------------------------------------------------------------------------- watch
+
+
+def test_watch_rebuilds_on_change_and_not_on_its_own_outputs(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    assert main(["init", str(tmp_path / "course")]) == 0
+    out = tmp_path / "course" / "out"  # inside the watched folder, as `derivgen init` suggests
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "derivgen", "watch", "course", "-o", str(out), "--format", "md"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "NO_COLOR": "1"})
+    lines: list[str] = []
+
+    def wait_until(done, seconds: float = 60) -> None:
+        import selectors
+
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        end = time.monotonic() + seconds
+        while not done("".join(lines)):
+            assert time.monotonic() < end, f"waited in vain; watch printed {lines}"
+            if sel.select(timeout=0.5):
+                line = proc.stdout.readline()
+                assert line, f"watch ended: {lines}"
+                lines.append(line)
+
+    try:
+        wait_until(lambda text: "watching" in text)
+        assert "built 1 problem" in "".join(lines)
+        time.sleep(0.5)
+        problem = tmp_path / "course" / "least_squares.yaml"
+        problem.write_text(problem.read_text().replace("title: Least squares", "title: Least squares, edited"))
+        wait_until(lambda text: "changed: course/least_squares.yaml" in text and text.count("files written") == 2)
+        assert (out / "least_squares.md").read_text().startswith("# Least squares, edited")
+        time.sleep(2)  # its own writes into out/ start no rebuild
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=30)
+        lines.append(rest)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    text = "".join(lines)
+    assert text.count("changed:") == 1 and "stopped watching" in text and "Traceback" not in text
