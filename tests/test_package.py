@@ -216,3 +216,28 @@ def test_installed_wheel_with_its_extras_builds_a_sphinx_and_an_mkdocs_site(inst
     assert '<div class="derivgen"' in html and 'class="katex"' in html
     assert 'href="../../derivgen-assets/katex/katex.min.css"' in html
     assert (site / "site" / "derivgen-assets" / "katex" / "katex.min.css").is_file()
+
+
+@pytest.mark.package
+def test_the_sdist_holds_the_package_data_too(installed, tmp_path):
+    """The sdist (built by setuptools' own backend) carries what the wheel is built from."""
+    import tarfile
+
+    bin_dir, env = installed
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, src / name)
+    shutil.copytree(PACKAGE, src / "derivgen", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    run = _run(bin_dir, env, src, "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+               "setuptools>=77")
+    assert run.returncode == 0, run.stderr
+    run = _run(bin_dir, env, src, "python", "-c",
+               "from setuptools import build_meta; print(build_meta.build_sdist('dist'))")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert not re.search(r"warning", run.stdout + run.stderr, re.I), run.stdout + run.stderr
+    (sdist,) = (src / "dist").glob("derivgen-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
+    assert _source_files() <= names
+    assert {"pyproject.toml", "README.md", "LICENSE"} <= names
