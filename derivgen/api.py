@@ -222,9 +222,8 @@ def derive(
 
     if isinstance(function, Problem):
         problem = function
-    elif isinstance(function, Path) or (isinstance(function, str) and function.endswith((".yaml", ".yml"))
-                                        and Path(function).is_file()):
-        problem = load_problem(function)
+    elif isinstance(function, Path) or (isinstance(function, str) and function.strip().endswith((".yaml", ".yml"))):
+        problem = load_problem(function)  # a ProblemError when there is no such file
     else:
         problem = _problem_from(str(function), wrt, assume, where, {**(variables or {}), **shapes},
                                 order, layout, solve)

@@ -110,6 +110,8 @@ def test_load_problem_and_derive_give_what_the_cli_json_holds(tmp_path, capsys):
     assert [r["numpy"] for r in doc["results"]] == [r.numpy for r in d]
     assert [s["text"] for s in doc["results"][0]["steps"]] == [s.text for s in d.steps]
     assert derivgen.derive(str(path)).text == d.text  # a path is loaded as a problem file
+    with pytest.raises(derivgen.DerivgenError, match="No such file"):
+        derivgen.derive("week1/typo.yaml")  # a missing file, not an expression that fails to parse
     with pytest.raises(derivgen.ProblemError) as info:
         derivgen.load_problem(BAD / "unknown_key.yaml")
     assert info.value.location.file.endswith("unknown_key.yaml") and info.value.location.line
