@@ -49,6 +49,7 @@ MAX_VARIANTS = 100_000
 CHECK_ALL_UP_TO = 64
 #: Student ids: what can name a folder on every system.
 _STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}")
+_TAKEN = ("variants.json", "variants.csv")  # the manifest's names, next to the folders
 _STR = "tag:yaml.org,2002:str"
 _EXAMPLE = "`vary: {function: [\"tr(A*X)\", \"tr(X'*A)\"]}`"
 
@@ -369,7 +370,7 @@ def read_roster(path: str | Path) -> list[str]:
         source = text.splitlines()[line - 1] if line - 1 < len(text.splitlines()) else None
         if not student:
             continue
-        if not _STUDENT_ID.fullmatch(student) or student in ("sheet", "solutions"):
+        if not _STUDENT_ID.fullmatch(student) or student.casefold() in _TAKEN:
             raise DerivgenError(f"the student id {student!r} cannot name a folder", Location(str(path), line, 1, source),
                                 hint="ids are letters, digits and . _ @ + - (starting with a letter or digit)")
         if student.casefold() in {s.casefold() for s in ids}:

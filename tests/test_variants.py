@@ -123,6 +123,9 @@ def test_roster_errors_are_located(tmp_path):
     with pytest.raises(DerivgenError, match="cannot name a folder") as info:
         read_roster(roster)
     assert info.value.location.line == 2
+    roster.write_text("id\nvariants.json\n")  # would be the manifest
+    with pytest.raises(DerivgenError, match="cannot name a folder"):
+        read_roster(roster)
     roster.write_text("Name,ID\nAnn,ann@example.org\n\nBo,bo\n")
     assert read_roster(roster) == ["ann@example.org", "bo"]
 

@@ -241,6 +241,9 @@ def command(args, console) -> int:
     except OSError as exc:
         console.error(f"error: cannot write the export: {exc.strerror or exc}", action=None)
         return 2
+    except ValueError as exc:  # a value JSON cannot hold (not finite) in a question's data
+        console.error(f"error: cannot write the export: {exc}", action=None)
+        return 2
     for err in errors:
         console.error(err.render(), action="export")
     console.info(f"exported {len(questions)} question{'s' if len(questions) != 1 else ''} for {args.target} "
