@@ -45,6 +45,8 @@ from .errors import DerivgenError, Location, ProblemError
 
 #: At most this many variants of one problem (the product of the alternatives' counts).
 MAX_VARIANTS = 100_000
+#: At most this many alternatives in all (each is read and parsed when the file is loaded).
+MAX_ALTERNATIVES = 200
 #: Every combination is read and parsed when there are at most this many; else each alternative once.
 CHECK_ALL_UP_TO = 64
 #: Student ids: what can name a folder on every system.
@@ -136,6 +138,10 @@ def read_vary(src, node: Node, problem_keys: tuple[str, ...]) -> Vary:
         vary = Vary(tuple(keys), tuple(paths), alternatives, True, loc)
     else:
         raise src.error(f"vary must be a mapping or a list, not {P._kind(node)}", node, hint=f"for example: {_EXAMPLE}")
+    listed = len(vary.alternatives) if vary.combined else sum(len(alts) for alts in vary.alternatives)
+    if listed > MAX_ALTERNATIVES:
+        raise src.error(f"vary lists {listed} alternatives; at most {MAX_ALTERNATIVES} are allowed", node,
+                        hint="list fewer alternatives (each one is read and checked)")
     if vary.count > MAX_VARIANTS:
         raise src.error(f"vary gives {vary.count} variants; at most {MAX_VARIANTS} are allowed", node,
                         hint="list fewer alternatives")

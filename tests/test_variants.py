@@ -78,6 +78,15 @@ def test_malformed_vary_is_a_located_error(vary, message):
     assert err.location is not None and err.location.line is not None and err.location.line >= 6
 
 
+def test_too_many_alternatives_are_refused_before_any_is_checked():
+    many = ", ".join(f'"tr(A*X)*{i}"' for i in range(1, 300))
+    err = _error(BASE + f"vary:\n  function: [{many}]\n")
+    assert "at most 200" in err.message and err.location.line == 7
+    err = _error(BASE + "vary:\n  title: [" + ", ".join(["a"] * 60) + "]\n  statement: [" + ", ".join(["b"] * 60)
+                 + "]\n  order: [1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2]\n")
+    assert "variants; at most 100000" in err.message
+
+
 def test_null_removes_and_new_paths_add():
     pv_text = ("variables:\n  x: [n]\n  A: [n, n]\nassume:\n  A: [symmetric]\nfunction: x'*A*x\nwrt: [x]\n"
                "vary:\n  assume.A: [null, [spd]]\n")
