@@ -213,8 +213,8 @@ def test_failed_writes_are_counted_in_the_summary(tmp_path, capsys, monkeypatch)
     monkeypatch.setattr(os, "replace", failing_replace)
     status, stdout, stderr = _build(capsys, d, "-o", out)
     assert status == 1
-    assert "4 could not be written" in stdout  # a.md, b.md, solutions.md, sheet.md
-    assert stderr.count("Permission denied") == 4
+    assert "5 could not be written" in stdout  # a.md, b.md, solutions.md, sheet.md, answers.md
+    assert stderr.count("Permission denied") == 5
 
 
 def _lang_of(text: str) -> str:
@@ -260,3 +260,15 @@ def test_no_output_holds_the_build_machines_path(tmp_path, capsys):
         if path.is_file() and CACHE_DIR not in path.parts:
             assert private not in path.read_text(encoding="utf-8", errors="replace"), path.name
     assert json.loads((out / "a.json").read_text())["source"] == "a.yaml"
+
+
+def test_a_broken_set_template_is_reported_once(tmp_path, capsys):
+    d, out = _set(tmp_path), tmp_path / "out"
+    tpl = tmp_path / "tpl" / "md"
+    tpl.mkdir(parents=True)
+    (tpl / "problem.md.j2").write_text('{% extends "default/md/problem.md.j2" %}{% block header %}{{ doc.nope }}{% endblock %}')
+    status, _, stderr = _build(capsys, d, "-o", out, "--templates", tmp_path / "tpl")
+    assert status == 1
+    # once for the problem pages (a.md, b.md) and once for the set's (solutions.md, sheet.md)
+    assert stderr.count("error: ") == 2, stderr
+    assert "cannot render md/problem.md.j2" in stderr and "cannot render md/set.md.j2" in stderr
