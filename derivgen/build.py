@@ -357,6 +357,18 @@ def valid_document(doc) -> bool:
     return all(isinstance(doc.get(k), (list, dict, str, type(None))) for k in ("where", "function", "variables"))
 
 
+def _distinct(errors: list[DerivgenError]) -> list[DerivgenError]:
+    """The errors without repeats: a broken set template fails every output it renders, once said."""
+    seen: set[str] = set()
+    out = []
+    for err in errors:
+        text = err.render()
+        if text not in seen:
+            seen.add(text)
+            out.append(err)
+    return out
+
+
 def _key(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
 
@@ -534,6 +546,7 @@ class Builder:
                 self.result.errors.append(err if isinstance(err, DerivgenError) else RenderError(str(err)))
         self._remove_stale()
         self.cache.save()
+        self.result.errors = _distinct(self.result.errors)
         return self.result
 
     def _claim_names(self, doc: dict, claimed: dict[str, str]) -> dict:
