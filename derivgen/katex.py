@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import RenderError
+from .errors import Location, RenderError
 
 #: The script node runs: reads batches of formulas on stdin, answers with KaTeX's HTML.
 RENDER_SCRIPT = Path(__file__).resolve().parent / "katex_render.cjs"
@@ -60,7 +60,8 @@ class MathError(RenderError):
         n = len(self.errors)
         head = f"KaTeX cannot render {n} formula{'s' if n != 1 else ''}"
         super().__init__(
-            f"{head}{' in ' + where if where else ''}:\n{shown}{more}",
+            f"{head}:\n{shown}{more}",
+            Location(where) if where else None,  # the problem file (or page) the formulas are in
             hint="check the $…$ math in the statement (KaTeX supports most LaTeX math commands)",
         )
 
