@@ -278,7 +278,7 @@ def test_every_formula_is_rendered_by_katex(prerender, monkeypatch) -> None:
     assert "dg-tex" not in html and "dgmath" not in html
     # As many KaTeX formulas as the same page holds TeX spans when left to the browser.
     expected = _formula_count(doc, render_problem_html, monkeypatch)
-    assert html.count('class="katex"') == expected >= 25
+    assert html.count('class="katex"') == expected >= 20
     assert html.count('class="katex-display"') == _count_display(doc, monkeypatch)
 
 
@@ -300,8 +300,12 @@ def test_every_example_renders_with_katex(prerender, monkeypatch) -> None:
         setdoc = set_document(config, docs, lang)
         html = render_set_html(setdoc, lang=lang)
         assert "katex-error" not in html
-        assert html.count('class="katex"') == _formula_count(setdoc, lambda s: render_set_html(s, lang=lang),
-                                                             monkeypatch) > 500
+        # the folded derivations' formulas are checked by KaTeX at build time but typeset in the
+        # browser (pre-rendered they made the page 3 MB); every other formula is pre-rendered
+        prerendered, deferred = html.count('class="katex"'), html.count('<span class="dg-tex"')
+        assert prerendered + deferred == _formula_count(setdoc, lambda s: render_set_html(s, lang=lang),
+                                                        monkeypatch)
+        assert prerendered > 300 and deferred > 500
 
 
 @pytest.mark.parametrize("tex", [
@@ -322,7 +326,7 @@ def test_a_formula_katex_cannot_render_is_an_error(prerender) -> None:
         render_problem_html(doc)
     err = caught.value
     assert [tex for tex, _ in err.errors] == [r"x^1^2", r"\frac{1}"]
-    assert "problems/trace_axb.yaml" in err.message and "Double superscript" in err.message
+    assert err.location.file == "problems/trace_axb.yaml" and "Double superscript" in err.message
 
 
 def test_one_node_process_serves_many_pages(prerender) -> None:
@@ -338,7 +342,7 @@ def test_client_mode_loads_katex_from_the_assets(client) -> None:
     scripts = [attrs["src"] for attrs in Page(html).tags("script")]
     assert scripts == OUR_SCRIPTS
     assert r'<span class="dg-tex" data-display="false">\frac{\partial f}{\partial X}</span>' not in html
-    assert r'<span class="dg-tex" data-display="true">\boxed{\frac{\partial f}{\partial X} = A^{\top} B^{\top}}</span>' in html
+    assert r'<span class="dg-tex" data-display="true">{} = \boxed{A^{\top} B^{\top}}</span>' in html
 
 
 def test_statement_math_is_kept_for_katex(client) -> None:
@@ -438,15 +442,21 @@ def test_solution_structure(client) -> None:
     html = render_problem_html(_doc(), standalone=False)
     page = Page(html)
     headings = [tag for tag, _ in page.starts if re.fullmatch(r"h[1-6]", tag)]
-    assert headings == ["h1", "h2", "h2", "h3", "h2"]  # title, Given, Solution, ∂f/∂X, Rules used
+    assert headings == ["h1", "h2", "h2", "h3", "h2"]  # title, Given, Solution, Gradient…, Rules used
+    assert "<h3 class=\"dg-target\">Gradient with respect to <span class=\"dg-tex\"" in html
     assert page.tags("details") == [{"class": "dg-steps", "open": None}]
-    # The boxed result sits outside the <details>, so it stays visible when the steps fold.
+    # The result (its chain, the last row boxed) sits outside the <details>, so it stays visible
+    # when the steps fold; it is printed once.
     details = html[html.index("<details"):html.index("</details>")]
-    assert "dg-boxed" not in details and html.index("dg-boxed") > html.index("</details>")
-    assert "<summary>Derivation <span class=\"dg-count\">3 steps</span></summary>" in html
+    assert "boxed" not in details and html.index("dg-result-chain") > html.index("</details>")
+    assert html.count("\\boxed") == 1 and "dg-boxed" not in html
+    assert "<summary>Derivation <span class=\"dg-count\">2 steps</span></summary>" in html
     assert html.count('<div class="dg-row">') == 4 and html.count('<div class="dg-chain">') == 2
-    assert ('<a class="dg-rule-ref" href="#derivgen-trace_axb-rule-D4">(D4)</a> differential of a trace; '
-            '<a class="dg-rule-ref" href="#derivgen-trace_axb-rule-D2">(D2)</a> product rule') in html
+    # short tags (the name as a tooltip), the names in a legend under each chain
+    assert ('[<a class="dg-rule-ref" href="#derivgen-trace_axb-rule-D4" title="differential of a trace">D4</a>, '
+            '<a class="dg-rule-ref" href="#derivgen-trace_axb-rule-D2" title="product rule">D2</a>]') in html
+    assert ('<p class="dg-legend"><span class="dg-legend-item"><span class="dg-rule-id">[D4]</span> '
+            'differential of a trace</span> · ') in html
     assert "<strong>Verification</strong>: checked numerically at random values (sizes" in html
     assert "3 random points, 42 checks); largest relative error 3.1e-11, tolerance 1e-6." in html
     assert "<td>symmetric and invertible</td>" in html and "<td>scalar</td>" in html
@@ -458,8 +468,8 @@ def test_chinese_page(client) -> None:
     for heading in ("已知", "解答", "所用法则"):
         assert re.search(rf"<h[1-6][^>]*>{heading}</h[1-6]>", html), heading
     assert "<strong>验证</strong>：已在随机取值处作数值检验" in html
-    assert "推导过程 <span class=\"dg-count\">3 步</span>" in html
-    assert "(D4)</a> 迹的微分；" in html
+    assert "推导过程 <span class=\"dg-count\">2 步</span>" in html
+    assert 'title="迹的微分">D4</a>' in html and "[D4]</span> 迹的微分</span>" in html
     assert "<td>对称、可逆</td>" in html
     setdoc = _set(_doc(), language="zh")
     assert "<h2 class=\"dg-title\">第 1 题：Gradient of tr(AXB)</h2>" in render_set_html(setdoc)
