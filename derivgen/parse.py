@@ -249,9 +249,12 @@ class _Typer:
         return self.source.location_at(pos)
 
     def snippet(self, node) -> str:
+        """The text of a node, for a message (a long one shortened)."""
         if isinstance(node, Tree) and not node.meta.empty:
-            return self.source.text[node.meta.start_pos:node.meta.end_pos]
-        return str(node)
+            text = self.source.text[node.meta.start_pos:node.meta.end_pos]
+        else:
+            text = str(node)
+        return text if len(text) <= 100 else text[:60] + " … " + text[-30:]
 
     def op_loc(self, node: Tree) -> Location:
         """The location of the binary operator between a node's two operands."""
@@ -290,7 +293,7 @@ class _Typer:
                 self._type_spine(t, chain, expected)
             known = (t, self._infer(t, expected))
             self.memo[(id(t), expected)] = known
-        if isinstance(known[1], _NeedsContext):
+        if isinstance(known[1], Exception):
             raise known[1]
         return known[1]
 
@@ -306,22 +309,20 @@ class _Typer:
             spine.append((node, expected))
             parent, node = node, node.children[0]
         for node, expected in reversed(spine):
-            try:
-                self.memo[(id(node), expected)] = (node, self._infer(node, expected))
-            except DerivgenError:
-                pass  # typed again, and the error raised, if the chain really needs it this way
+            self.memo[(id(node), expected)] = (node, self._infer(node, expected))
 
     def _infer(self, t, expected):
-        """The typed expression of `t`, or the _NeedsContext it raised (errors propagate)."""
+        """The typed expression of `t`, or the _NeedsContext or DerivgenError it raised (kept, so
+        that a chain whose inner part fails is not typed again and again)."""
         handler = getattr(self, "t_" + t.data, None)
         if handler is None:  # pragma: no cover - the grammar has no other rules
             raise ExprSyntaxError(f"unsupported construct {t.data}", self.loc(t))
         try:
             return self._bounded(t, handler(t, expected))
-        except _NeedsContext as nc:
-            return nc
+        except (_NeedsContext, DerivgenError) as failure:
+            return failure
         except E.ShapeMismatch as err:  # from the tree's constructors, e.g. inv(0)
-            raise self.shape_error(t, str(err)) from None
+            return self.shape_error(t, str(err))
 
     def _bounded(self, t, e: Expr) -> Expr:
         """`e`, unless a number in it (a folded constant such as `2^64 * 2^64`) is too large."""
