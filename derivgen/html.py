@@ -25,7 +25,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from . import katex
+from . import katex, titles
 from .errors import Location, RenderError
 from .latex import check_math
 from .output import write_atomic
@@ -102,6 +102,7 @@ def render_set_html(
             assets=assets,
             where=str(doc.get("title") or "the set handout"),
             typeset=typeset,
+            defer_steps=True,
             setdoc=doc,
             lang=lang,
             solutions=solutions,
@@ -132,6 +133,27 @@ def render_set_html(
             hint="check the $…$ math in the statement (KaTeX supports most LaTeX math commands)",
         ))
     return page
+
+
+def render_answers_html(
+    setdoc: Mapping[str, Any],
+    lang: str | None = None,
+    user_dir: str | Path | None = None,
+    standalone: bool = True,
+    assets: str | None = ASSETS,
+) -> str:
+    """Render the answer key of a set as HTML: each problem's heading and boxed results only.
+
+    The problems of a set document are the ones that built (`derivgen.build` leaves failed
+    problems out); a result that was not verified is not shown."""
+    from .render import _language
+
+    lang = _language(lang if lang is not None else setdoc.get("language") or "en")
+    return _render_html(
+        "html/answers.html.j2", user_dir, standalone=standalone, assets=assets,
+        where=str(setdoc.get("title") or "the answer key"), setdoc=setdoc, lang=lang,
+        solutions=True, in_set=True, anchor="derivgen-" + slug(setdoc.get("title") or "set") + "-answers",
+    )
 
 
 def write_assets(out_dir: str | Path, assets: str = ASSETS) -> list[Path]:
@@ -169,14 +191,18 @@ def write_assets(out_dir: str | Path, assets: str = ASSETS) -> list[Path]:
 class _Formulas:
     """The formulas of one page being rendered: each gets a placeholder, typeset at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, defer: bool = False) -> None:
         # Placeholders carry a random nonce, so no text in a problem file can forge one.
         self.nonce = secrets.token_hex(8)
         self.items: list[tuple[str, bool]] = []
+        self.deferred: set[int] = set()  # formulas left for the browser (`step_math` on a set page)
+        self.defer = defer
         self.pattern = re.compile(f"dgmath{self.nonce}-([0-9]+)-")
 
-    def add(self, tex: str, display: bool) -> str:
+    def add(self, tex: str, display: bool, deferred: bool = False) -> str:
         self.items.append((tex, display))
+        if deferred and self.defer:
+            self.deferred.add(len(self.items) - 1)
         return f"dgmath{self.nonce}-{len(self.items) - 1}-"
 
     def typeset(self, text: str, mode: str, where: str) -> str:
@@ -188,28 +214,35 @@ class _Formulas:
             errors = [(tex, r.error) for (tex, _), r in zip(self.items, rendered) if r.error]
             if errors:
                 raise katex.MathError(list(dict.fromkeys(errors)), where)
-            html = [r.html for r in rendered]
+            # every formula is checked by KaTeX here; a deferred one is typeset by the browser
+            html = [_client_span(tex, display) if i in self.deferred else r.html
+                    for i, ((tex, display), r) in enumerate(zip(self.items, rendered))]
         else:
-            html = [
-                f'<span class="dg-tex" data-display="{str(display).lower()}">{escape(tex)}</span>'
-                for tex, display in self.items
-            ]
+            html = [_client_span(tex, display) for tex, display in self.items]
         return self.pattern.sub(lambda m: html[int(m.group(1))], text)
+
+
+def _client_span(tex: str, display: bool) -> str:
+    return f'<span class="dg-tex" data-display="{str(display).lower()}">{escape(tex)}</span>'
 
 
 _current: contextvars.ContextVar[_Formulas | None] = contextvars.ContextVar("derivgen_formulas", default=None)
 
 
 def _render_html(name: str, user_dir: str | Path | None, *, standalone: bool, assets: str | None,
-                 where: str, typeset: bool = True, **context: Any) -> Any:
+                 where: str, typeset: bool = True, defer_steps: bool = False, **context: Any) -> Any:
     """Render a page and typeset its formulas; with ``typeset=False``, only return the set of
-    its formulas (TeX), unrendered."""
+    its formulas (TeX), unrendered. With `defer_steps` (a set's page with its assets), the
+    formulas of the folded derivations (filter ``step_math``) are checked by KaTeX but left for
+    the browser to typeset with the shipped KaTeX script: pre-rendered, they are nine tenths
+    of a set's page (3 MB for the example set)."""
     from .render import render_template
 
     mode = katex.math_mode()
     if standalone and assets is None:
         assets = ASSETS
-    formulas = _Formulas()
+    defer_steps = defer_steps and assets is not None and mode == katex.PRERENDER
+    formulas = _Formulas(defer=defer_steps)
     token = _current.set(formulas)
     try:
         text = render_template(
@@ -219,6 +252,7 @@ def _render_html(name: str, user_dir: str | Path | None, *, standalone: bool, as
             standalone=standalone,
             assets=assets,
             math_mode=mode,
+            deferred_math=defer_steps,
             **context,
         )
     finally:
@@ -228,7 +262,7 @@ def _render_html(name: str, user_dir: str | Path | None, *, standalone: bool, as
     return formulas.typeset(text, mode, where)
 
 
-def _placeholder(tex: object, display: bool) -> Markup:
+def _placeholder(tex: object, display: bool, deferred: bool = False) -> Markup:
     if check_math(str(tex)) is not None:
         # Not on the whitelist (derivgen.latex.check_math): shown as written, as in the PDF;
         # the build reports a statement's formula (latex.statement_math_errors).
@@ -241,7 +275,7 @@ def _placeholder(tex: object, display: bool) -> Markup:
         return Markup('<span class="dg-tex" data-display="{}">{}</span>').format(
             str(display).lower(), str(tex)
         )
-    return Markup(formulas.add(str(tex), display))
+    return Markup(formulas.add(str(tex), display, deferred))
 
 
 def math_filter(tex: object) -> Markup:
@@ -252,6 +286,13 @@ def math_filter(tex: object) -> Markup:
 def display_math_filter(tex: object) -> Markup:
     """Jinja filter ``display_math``: `tex` typeset as display math."""
     return _placeholder(tex, True)
+
+
+def step_math_filter(tex: object, display: bool = True) -> Markup:
+    """Jinja filter ``step_math``: a step of a folded derivation (or a formula of the set's rules
+    appendix, ``step_math(false)`` inline), as display math; on a set's page typeset by the
+    browser (see `_render_html`), elsewhere like ``display_math`` / ``math``."""
+    return _placeholder(tex, display, deferred=True)
 
 
 @functools.cache
@@ -298,6 +339,11 @@ def slug(value: object) -> str:
 FILTERS = {
     "math": math_filter,
     "display_math": display_math_filter,
+    "step_math": step_math_filter,
     "markdown": markdown_filter,
+    "title_html": titles.title_html,
+    "title_md": titles.title_md,
+    "plain": titles.plain,
+    "has_math": titles.has_math,
     "slug": slug,
 }

@@ -34,6 +34,15 @@ _EN: dict[str, str] = {
     "result": "Result",
     "verification": "Verification",
     "rules_used": "Rules used",
+    "answer_key": "Answer key",
+    "notes": "Note for the instructor",
+    # the sub-heading of each result; {x} is the variable, as math
+    "heading_gradient": "Gradient with respect to {x}",
+    "heading_jacobian": "Jacobian with respect to {x}",
+    "heading_hessian": "Hessian with respect to {x}",
+    "heading_solution": "Stationary point in {x}",
+    # the line under a chain that names the rules its tags cite
+    "legend_sep": " · ",
     # the Given table
     "variable": "Variable",
     "shape": "Shape",
@@ -104,6 +113,12 @@ _ZH: dict[str, str] = {
     "result": "结果",
     "verification": "验证",
     "rules_used": "所用法则",
+    "answer_key": "答案",
+    "notes": "教师备注",
+    "heading_gradient": "关于 {x} 的梯度",
+    "heading_jacobian": "关于 {x} 的雅可比矩阵",
+    "heading_hessian": "关于 {x} 的黑塞矩阵",
+    "heading_solution": "{x} 的驻点",
     "variable": "变量",
     "shape": "形状",
     "assumptions": "假设",

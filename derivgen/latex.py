@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -39,7 +40,7 @@ from typing import Any
 
 from jinja2 import pass_context
 
-from . import i18n
+from . import i18n, titles
 from .errors import Location, RenderError
 from .render import render_template
 
@@ -73,7 +74,7 @@ def render_problem_tex(
     """
     lang = _language(lang)
     context = dict(doc=doc, lang=lang, solutions=solutions, in_set=False, number=None)
-    return _render_document("tex/problem.tex.j2", user_dir, lang, doc.get("title") or "", "", context)
+    return _render_document("tex/problem.tex.j2", user_dir, lang, plain_text(doc.get("title") or ""), "", context)
 
 
 def render_set_tex(
@@ -93,9 +94,27 @@ def render_set_tex(
     if exclude:
         setdoc = {**setdoc, "problems": [d for d in setdoc.get("problems") or [] if d.get("id") not in exclude]}
     lang = _language(lang or setdoc.get("language") or "en")
-    title = setdoc.get("title") or i18n.text("solution_set" if solutions else "problem_sheet", lang)
+    title = plain_text(setdoc.get("title") or i18n.text("solution_set" if solutions else "problem_sheet", lang))
     context = dict(setdoc=setdoc, lang=lang, solutions=solutions, in_set=True)
     return _render_document("tex/set.tex.j2", user_dir, lang, title, setdoc.get("author") or "", context)
+
+
+def render_answers_tex(
+    setdoc: Mapping[str, Any],
+    lang: str | None = None,
+    user_dir: str | Path | None = None,
+    exclude: Collection[str] = (),
+) -> str:
+    """Render the answer key of a set as one LaTeX document: each problem's heading and boxed
+    results, nothing else; `lang` and `exclude` as for `render_set_tex`."""
+    if exclude:
+        setdoc = {**setdoc, "problems": [d for d in setdoc.get("problems") or [] if d.get("id") not in exclude]}
+    lang = _language(lang or setdoc.get("language") or "en")
+    title = i18n.text("answer_key", lang)
+    if setdoc.get("title"):
+        title = f"{plain_text(setdoc['title'])} — {title}"
+    context = dict(setdoc=setdoc, lang=lang, solutions=True, in_set=True)
+    return _render_document("tex/answers.tex.j2", user_dir, lang, title, setdoc.get("author") or "", context)
 
 
 def engine_of(tex: str) -> str:
@@ -142,6 +161,12 @@ _DEFINITIONS = r"""
 \allowdisplaybreaks[2]
 \setlist{itemsep=0.2\baselineskip, topsep=0.3\baselineskip}
 \newcommand{\steprule}[1]{\tag*{\small #1}}
+\newcommand{\steplegend}[1]{\par\nopagebreak{\small\raggedright #1\par}}
+\makeatletter
+\renewcommand\section{\@startsection{section}{1}{\z@}{-3.5ex \@plus -1ex \@minus -.2ex}{2.3ex \@plus .2ex}{\normalfont\Large\bfseries\raggedright\hyphenpenalty=10000\exhyphenpenalty=10000}}
+\renewcommand\subsection{\@startsection{subsection}{2}{\z@}{-3.25ex \@plus -1ex \@minus -.2ex}{1.5ex \@plus .2ex}{\normalfont\large\bfseries\raggedright\hyphenpenalty=10000\exhyphenpenalty=10000}}
+\renewcommand\subsubsection{\@startsection{subsubsection}{3}{\z@}{-3.25ex \@plus -1ex \@minus -.2ex}{1.5ex \@plus .2ex}{\normalfont\normalsize\bfseries\raggedright\hyphenpenalty=10000\exhyphenpenalty=10000}}
+\makeatother
 \newsavebox{\errorboxcontent}
 \newenvironment{errorbox}{\par\begin{lrbox}{\errorboxcontent}\begin{minipage}{0.94\linewidth}}{\end{minipage}\end{lrbox}\begin{center}\fbox{\usebox{\errorboxcontent}}\end{center}}
 \newcommand{\verbatimline}[1]{\mbox{}#1\par}
@@ -802,6 +827,47 @@ def _inline(text: str) -> str:
     )
 
 
+# --- titles as plain text ------------------------------------------------------------------
+
+_PLAIN_MATH = [
+    (re.compile(r"\^\{?\\top\}?|\^\{?T\}?(?![A-Za-z])"), "ᵀ"),
+    (re.compile(r"\^\{?-1\}?"), "⁻¹"),
+    (re.compile(r"\^\{?-\\top\}?"), "⁻ᵀ"),
+    (re.compile(r"\^\{?2\}?"), "²"),
+    (re.compile(r"\^\{?3\}?"), "³"),
+    (re.compile(r"\\(?:operatorname|mathrm|mathit|mathbf|text)\{([^{}]*)\}"), r"\1"),
+    (re.compile(r"\\(?:left|right|displaystyle)"), ""),
+    (re.compile(r"\\hat\{?(\\?[A-Za-z]+)\}?"), "\\1\u0302"),
+    (re.compile(r"\\bar\{?(\\?[A-Za-z]+)\}?"), "\\1\u0304"),
+    (re.compile(r"\\tilde\{?(\\?[A-Za-z]+)\}?"), "\\1\u0303"),
+    (re.compile(r"\\[,;:! ]|~"), " "),
+    (re.compile(r"\\(?:lVert|rVert|\|)"), "‖"),
+    (re.compile(r"\\(?:lvert|rvert)"), "|"),
+    (re.compile(r"\\odot"), "⊙"),
+    (re.compile(r"\\otimes"), "⊗"),
+    (re.compile(r"\\partial"), "∂"),
+    (re.compile(r"\\cdot"), "·"),
+    (re.compile(r"\\times"), "×"),
+    (re.compile(r"\\ell"), "ℓ"),
+    (re.compile(r"\\sum"), "∑"),
+]
+_GREEK_COMMANDS = {name: char for char, name in _GREEK.items()}
+
+
+def plain_math(tex: str) -> str:
+    """A formula as plain text, roughly: `\\operatorname{tr}(AX^{\\top})` → `tr(AXᵀ)`."""
+    for pattern, replacement in _PLAIN_MATH:
+        tex = pattern.sub(replacement, tex)
+    tex = re.sub(r"\\([A-Za-z]+)", lambda m: _GREEK_COMMANDS.get(m.group(1), m.group(1)), tex)
+    return unicodedata.normalize("NFC", re.sub(r"[{}\s]", "", tex).replace("\\", ""))
+
+
+def plain_text(value: object) -> str:
+    """A title with `$math$` as plain text, for a page's <title> and a PDF's metadata:
+    `Gradient of $\\operatorname{tr}(AX^{\\top})$` → `Gradient of tr(AXᵀ)`."""
+    return titles.plain(value)
+
+
 # --- long formulas ---------------------------------------------------------------------------
 
 _TOKEN = re.compile(r"\\[A-Za-z]+\*?|\\.|\s+|.", re.S)
@@ -1042,6 +1108,7 @@ def _unparse(item: Any) -> str:
 FILTERS = {
     "tex": tex_escape,
     "tex_markdown": markdown_to_tex,
+    "title_tex": titles.title_tex,
     "tex_math": safe_math,
     "tex_verbatim": tex_verbatim,
     "math_lines": math_lines,

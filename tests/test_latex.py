@@ -241,7 +241,10 @@ def test_a_complete_document_with_preamble(doc: dict) -> None:
 
 def test_given_table_function_and_headings(doc: dict) -> None:
     body = _body(render_problem_tex(doc))
-    assert body.lstrip().startswith(r"\section{Gradient of tr(AXBX\textsuperscript{T}C)}")
+    # a title with math: typeset as math, plain text in the PDF bookmark
+    assert body.lstrip().startswith(
+        r"\section{\texorpdfstring{Gradient of $\operatorname{tr}(AXBX^\top C)$}{Gradient of tr(AXBX\textsuperscript{T}C)}}")
+    assert "\\subsubsection{\\texorpdfstring{Gradient with respect to $X$}{Gradient with respect to X}}" in body
     assert "\\subsection{Given}" in body and "\\subsection{Solution}" in body
     table = body[body.index("\\begin{tabular}") : body.index("\\end{tabular}")]
     assert "\\toprule\nVariable & Shape & Assumptions \\\\\n\\midrule\n" in table
@@ -261,19 +264,21 @@ def test_one_align_per_chain_with_rule_tags(doc: dict) -> None:
     for row, step in zip(rows, result["steps"]):
         assert step["latex"] in row
         if step["rules"]:
-            names = "; ".join(f"({r}) " + next(x["name"] for x in doc["rules"] if x["id"] == r)
-                              for r in step["rules"])
-            assert row.endswith(f"\\steprule{{{names}}}")
+            assert row.endswith(f"\\steprule{{[{', '.join(step['rules'])}]}}")  # short ids
         else:
             assert "\\steprule" not in row
     assert blocks[0].startswith("\\mathrm{d}f &= ")
-    assert blocks[1].startswith("\\frac{\\partial f}{\\partial X} &= ")
+    assert blocks[1].startswith("\\frac{\\partial f}{\\partial X} &= \\boxed{")  # the result, once
+    # the names of the rules under each chain, each once
+    legend = re.search(r"\\end\{align\*\}\n\\steplegend\{(.*)\}", body).group(1)
+    assert legend.startswith("[D4]~differential of a trace · [D2]~product rule · ")
 
 
 def test_boxed_result_and_verification(doc: dict) -> None:
     body = _body(render_problem_tex(doc))
     result = doc["results"][0]
-    assert f"\\boxed{{{result['lhs_latex']} = {result['latex']}}}" in body
+    assert f"{result['lhs_latex']} &= \\boxed{{{result['latex']}}}" in body  # the last step, boxed
+    assert body.count("\\boxed") == 1
     assert re.search(r"\\textbf\{Verification\}: checked numerically at random values \(sizes "
                      r"\$p = 3,\\ m = 4,\\ n = 5\$; 3 random points, \d+ checks\); largest relative "
                      r"error [0-9.e-]+, tolerance 1e-6\.", body)
@@ -289,12 +294,12 @@ def test_a_long_result_is_boxed_on_several_lines(doc: dict) -> None:
 
 def test_rules_appendix_lists_exactly_the_rules_used(doc: dict) -> None:
     body = _body(render_problem_tex(doc))
-    appendix = body[body.index("\\subsection{Rules used}") :]
-    listed = re.findall(r"^\\item\[\(([A-Z]\d+)\)\] ", appendix, re.M)
+    appendix = body[body.index("{\\large\\bfseries Rules used}") :]
+    listed = re.findall(r"^\\item\[\{\[([A-Z]\d+)\]\}\] ", appendix, re.M)
     cited = {r for result in doc["results"] for s in result["steps"] for r in s["rules"]}
     assert set(listed) == cited and len(listed) == len(cited)
     assert listed == [r["id"] for r in shown_rules(doc["rules"], [doc])]  # catalogue order
-    assert "\\item[(T3)] cyclic property: $\\operatorname{tr}(ABC) = \\operatorname{tr}(CAB)$" in appendix
+    assert "\\item[{[T3]}] cyclic property: $\\operatorname{tr}(ABC) = \\operatorname{tr}(CAB)$" in appendix
 
 
 def test_problem_sheet_has_no_solution(doc: dict) -> None:
@@ -313,7 +318,8 @@ def test_set_handout(docs: dict[str, dict]) -> None:
     assert "{\\large\\itshape ML 101 \\& co · A. Teacher\\_1 · 2025-03-01\\par}" in body
     headings = re.findall(r"^\\section\{(.*)\}$", body, re.M)
     assert headings == [
-        r"Problem 1: Gradient of tr(AXBX\textsuperscript{T}C)",
+        r"\texorpdfstring{Problem 1: Gradient of $\operatorname{tr}(AXBX^\top C)$}"
+        r"{Problem 1: Gradient of tr(AXBX\textsuperscript{T}C)}",
         "Problem 2: Quadratic form of a sigmoid layer",
         "Problem 3: Rayleigh quotient",
         "Rules used",
@@ -337,14 +343,16 @@ def test_chinese_handout_uses_xelatex_and_the_catalogue(docs: dict[str, dict]) -
     assert "\\usepackage{xeCJK}" in tex and "\\setCJKmainfont{Noto Serif CJK SC}" in tex
     assert "inputenc" not in tex and "fontenc" not in tex
     body = _body(tex)
-    for key in ("given", "solution", "rules_used"):
+    for key in ("given", "solution"):
         assert f"\\subsection{{{i18n.text(key, 'zh')}}}" in body
+    assert "{\\large\\bfseries 所用法则}" in body
+    assert "\\subsubsection{\\texorpdfstring{关于 $X$ 的梯度}{关于 X 的梯度}}" in body
     assert "变量 & 形状 & 假设 \\\\" in body
-    assert "\\steprule{(T3) 迹的循环性质}" in body
+    assert "\\steprule{[T3]}" in body and "[T3]~迹的循环性质" in body
     assert "\\textbf{验证}：已在随机取值处作数值检验" in body
     setdoc = _set(list(docs.values()), lang="zh")
     body = _body(render_set_tex(setdoc))
-    assert "\\section{第 1 题：Gradient of tr(AXBX\\textsuperscript{T}C)}" in body
+    assert "\\section{\\texorpdfstring{第 1 题：Gradient of $\\operatorname{tr}(AXBX^\\top C)$}" in body
 
 
 def test_text_pdflatex_cannot_typeset_switches_to_xelatex(doc: dict) -> None:
@@ -363,7 +371,7 @@ def test_untrusted_title_and_statement_are_neutralised(doc: dict) -> None:
         r"\backslash immediate", "")
     heading = re.search(r"^\\section\{(.*)\}$", tex, re.M).group(1)
     assert _unescaped_specials(heading) == ""
-    assert "pdftitle={" + tex_escape(EVIL_TEXT) + "}" in tex
+    assert "pdftitle={" + tex_escape(" ".join(EVIL_TEXT.split())) + "}" in tex
 
 
 def test_failed_problem_shows_the_error_verbatim_and_no_result() -> None:

@@ -195,32 +195,38 @@ def section(text: str, heading: str) -> str:
 
 def test_each_chain_is_its_own_aligned_display_block(md: str) -> None:
     blocks = display_blocks(md)
-    assert len(blocks) == 3  # two chains and the boxed result
-    first, second, boxed = blocks
+    assert len(blocks) == 2  # two chains; the result is boxed in the last, not printed again
+    first, second = blocks
     for chain in (first, second):
         assert chain.startswith("\\begin{aligned}\n") and chain.endswith("\n\\end{aligned}")
-    assert first.splitlines()[1] == r"\mathrm{d}f &= \mathrm{d}\operatorname{tr}(Y^{\top} M Y) \\"
+    assert first.splitlines()[1] == r" &\quad \mathrm{d}f &&= \mathrm{d}\operatorname{tr}(Y^{\top} M Y) \\"
     assert len(first.splitlines()) == 2 + 6  # begin, end and one line per step
-    assert second.splitlines()[1].startswith(LHS + " &= " + GRADIENT)
-    assert boxed == rf"\boxed{{{LHS} = {GRADIENT}}}"
+    assert second.splitlines()[1] == rf"\text{{[I1]}} &\quad {LHS} &&= \boxed{{{GRADIENT}}}"
+    assert md.count("\\boxed") == 1
 
 
 def test_display_math_survives_markdown_block_parsing(md: str) -> None:
     # GitHub needs $$ on lines of their own and no blank line inside: each block must come out
     # of a CommonMark parser as one paragraph that opens and closes with $$.
     paragraphs = [tok.content for tok in _MD.parse(md) if tok.type == "inline" and "$$" in tok.content]
-    assert len(paragraphs) == 3
+    assert len(paragraphs) == 2
     for content in paragraphs:
         assert content.startswith("$$\n") and content.endswith("\n$$")
 
 
 def test_steps_carry_rule_tags(md: str) -> None:
+    # short ids at the left of each line (a narrow column that scrolls the formula still shows
+    # them), the names in a legend under the chain
     lines = display_blocks(md)[0].splitlines()
-    assert "&&" not in lines[1]  # the starting point needs no justification
-    assert lines[2].endswith(r"&& \text{(D2) differential of a trace; (D3) product rule} \\")
-    assert lines[4].endswith(r"&& \text{(C1) chain rule through a definition} \\")
-    assert lines[6].endswith(r"&& \text{(T2) cyclic property of the trace}")  # last line: no \\
-    assert display_blocks(md)[1].splitlines()[1].endswith(r"&& \text{(I1) reading off the gradient}")
+    assert lines[1].startswith(" &")  # the starting point needs no justification
+    assert lines[2].startswith(r"\text{[D2, D3]} &\quad  &&= ")
+    assert lines[4].startswith(r"\text{[C1]} &")
+    assert lines[6].startswith(r"\text{[T2]} &") and not lines[6].endswith("\\\\")  # last line: no \\
+    assert display_blocks(md)[1].splitlines()[1].startswith(r"\text{[I1]} &")
+    assert ("\n*[D2] differential of a trace · [D3] product rule · [T1] trace of a transpose · "
+            "[A1] symmetric matrix · [C1] chain rule through a definition · "
+            "[T4] Hadamard product inside a trace · [T2] cyclic property of the trace*\n") in md
+    assert "\n*[I1] reading off the gradient*\n" in md
 
 
 def test_headings_of_a_single_problem(md: str) -> None:
@@ -228,7 +234,7 @@ def test_headings_of_a_single_problem(md: str) -> None:
         (1, "Gradient of tr(YᵀMY) through a sigmoid layer"),
         (2, "Given"),
         (2, "Solution"),
-        (3, f"${LHS}$"),
+        (3, "Gradient with respect to $W$"),
         (2, "Rules used"),
     ]
 
@@ -270,8 +276,11 @@ def test_shapes_and_assumptions_of_each_kind(doc: dict) -> None:
     assert r"其中 $Y = \sigma(W X)$、$Z = Y^{\top}$。" in zh
 
 
-def test_boxed_result_and_verification_figures(md: str) -> None:
-    assert f"$$\n\\boxed{{{LHS} = {GRADIENT}}}\n$$" in md
+def test_boxed_result_and_verification_figures(md: str, doc: dict) -> None:
+    assert f"{LHS} &&= \\boxed{{{GRADIENT}}}\n\\end{{aligned}}\n$$" in md
+    # a result whose last step is not the result itself gets a box of its own
+    doc["results"][0]["steps"] = doc["results"][0]["steps"][:-1]
+    assert f"$$\n\\boxed{{{LHS} = {GRADIENT}}}\n$$" in render_problem_md(doc)
     assert (
         r"**Verification**: checked numerically at random values "
         r"(sizes $m = 3,\ n = 4,\ p = 5$; 3 random points, 42 checks); "
@@ -288,11 +297,11 @@ def test_verification_line_in_the_singular_and_without_sizes(doc: dict) -> None:
 def test_rules_appendix_lists_exactly_the_rules_used(doc: dict, md: str) -> None:
     cited = [rule for step in doc["results"][0]["steps"] for rule in step["rules"]]
     appendix = md.split("## Rules used\n", 1)[1]
-    listed = re.findall(r"^- \*\*\((\w+)\)\*\* ", appendix, flags=re.M)
+    listed = re.findall(r"^- \*\*\[(\w+)\]\*\* ", appendix, flags=re.M)
     assert sorted(listed) == sorted(set(cited))
     assert listed == [rule["id"] for rule in doc["rules"]]  # in catalogue order
     assert (
-        r"- **(T2)** cyclic property of the trace: $\operatorname{tr}(ABC) = \operatorname{tr}(CAB)$"
+        r"- **[T2]** cyclic property of the trace: $\operatorname{tr}(ABC) = \operatorname{tr}(CAB)$"
         in appendix
     )
 
@@ -374,7 +383,7 @@ def test_set_handout() -> None:
         (2, "Problem 1: Gradient of tr(YᵀMY) through a sigmoid layer"),
         (3, "Given"),
         (3, "Solution"),
-        (4, f"${LHS}$"),
+        (4, "Gradient with respect to $W$"),
         (2, "Problem 2: A problem that does not parse"),
         (2, "Rules used"),
     ]
@@ -409,10 +418,10 @@ def test_chinese_handout(doc: dict) -> None:
     doc["title"] = "经过 sigmoid 层的 tr(YᵀMY) 的梯度"
     doc["statement"] = "设 $Y = \\sigma(WX)$，求 $f$ 关于 $W$ 的梯度。"
     md = render_problem_md(doc, lang="zh")
-    assert [text for _, text in headings(md)] == [doc["title"], "已知", "解答", f"${LHS}$", "所用法则"]
+    assert [text for _, text in headings(md)] == [doc["title"], "已知", "解答", "关于 $W$ 的梯度", "所用法则"]
     assert "| 变量 | 形状 | 假设 |" in md and "| $M$ | $m \\times m$ 矩阵 | 对称 |" in md
     assert "函数为 $f = \\operatorname{tr}(Y^{\\top} M Y)$，其中 $Y = \\sigma(W X)$。" in md
-    assert r"\text{(D2) 迹的微分；(D3) 乘积法则}" in md
+    assert r"\text{[D2, D3]}" in md and "*[D2] 迹的微分 · [D3] 乘积法则 · " in md
     assert "3 个随机点，42 次比较" in md and "最大相对误差 3.1e-11" in md
     for word in ENGLISH_PROSE:
         assert word not in md, word
@@ -426,10 +435,10 @@ def test_chinese_handout(doc: dict) -> None:
 def test_rule_names_by_language(doc: dict) -> None:
     doc["rules"][0] = {**doc["rules"][0], "name": {"en": "trace rule", "zh": "迹法则"}}
     del doc["rules"][0]["names"]
-    assert r"\text{(D2) trace rule; (D3) product rule}" in render_problem_md(doc)
-    assert r"\text{(D2) 迹法则；(D3) 乘积法则}" in render_problem_md(doc, lang="zh")
+    assert "*[D2] trace rule · [D3] product rule · " in render_problem_md(doc)
+    assert "*[D2] 迹法则 · [D3] 乘积法则 · " in render_problem_md(doc, lang="zh")
     del doc["rules"][1]["names"]
-    assert r"\text{(D2) 迹法则；(D3) product rule}" in render_problem_md(doc, lang="zh")
+    assert "*[D2] 迹法则 · [D3] product rule · " in render_problem_md(doc, lang="zh")
 
 
 def test_unknown_language_is_an_error(doc: dict) -> None:
@@ -467,9 +476,10 @@ def test_md_escape(text: str, escaped: str) -> None:
 
 
 def test_rule_names_are_escaped_inside_text(doc: dict) -> None:
-    doc["rules"][0]["name"] = "trace {of} 100% & more_stuff"
+    # a rule name is Markdown text in the legend (no longer TeX text inside the formula)
+    doc["rules"][0]["name"] = "trace {of} 100% & more_stuff *x*"
     md = render_problem_md(doc)
-    assert r"\text{(D2) trace \{of\} 100\% \& more\_stuff; (D3) product rule}" in md
+    assert r"*[D2] trace {of} 100% & more\_stuff \*x\* · [D3] product rule" in md
 
 
 def test_code_block_fence_outlasts_backticks_inside() -> None:
