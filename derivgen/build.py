@@ -146,7 +146,7 @@ class OutputError(RenderError):
 SET_SOURCE = "set"  # the source recorded for the set's own handouts
 
 #: Names in the output folder that belong to the set, whatever the problems are called.
-RESERVED_OUTPUTS = tuple(f"{stem}.{ext}" for stem in ("solutions", "sheet") for ext in ("md", "json", "html", "tex", "pdf")) + (
+RESERVED_OUTPUTS = tuple(f"{stem}.{ext}" for stem in ("solutions", "sheet", "answers") for ext in ("md", "json", "html", "tex", "pdf")) + (
     "derivgen-assets", CACHE_DIR)
 
 
@@ -556,7 +556,7 @@ class Builder:
         macOS and Windows) and for every format, not only the ones built now.
         """
         names = problem_output_names(doc["id"])
-        hint = ("rename the problem file; 'solutions', 'sheet' and names ending in '.fragment' "
+        hint = ("rename the problem file; 'solutions', 'sheet', 'answers' and names ending in '.fragment' "
                 "are taken by the set's handouts")
         if doc["id"].casefold().endswith(FRAGMENT_SUFFIX):  # its page would be another problem's fragment
             stem = doc["id"][: -len(FRAGMENT_SUFFIX)]
@@ -690,7 +690,13 @@ def _md_set(builder: Builder, setdoc: dict):
     def make(solutions: bool):
         return lambda: render_set_md(setdoc, lang=builder.lang, user_dir=builder.templates, solutions=solutions)
 
-    return [("solutions.md", make(True)), ("sheet.md", make(False))]
+    def answers() -> str:  # the answer key: results only
+        from .render import _language, render_template
+
+        return render_template("md/answers.md.j2", builder.templates, setdoc=setdoc,
+                               lang=_language(builder.lang), solutions=True, in_set=True)
+
+    return [("solutions.md", make(True)), ("sheet.md", make(False)), ("answers.md", answers)]
 
 
 def _html(builder: Builder, doc: dict):
@@ -710,7 +716,12 @@ def _html_set(builder: Builder, setdoc: dict):
         return lambda: render_set_html(setdoc, lang=builder.lang, user_dir=builder.templates, solutions=solutions,
                                        errors=builder.result.errors)
 
-    return [("solutions.html", make(True)), ("sheet.html", make(False))]
+    def answers() -> str:
+        from .html import render_answers_html
+
+        return render_answers_html(setdoc, lang=builder.lang, user_dir=builder.templates)
+
+    return [("solutions.html", make(True)), ("sheet.html", make(False)), ("answers.html", answers)]
 
 
 def _problem_tex(builder: Builder, doc: dict) -> str:
@@ -732,7 +743,14 @@ def _tex(builder: Builder, doc: dict):
 
 def _tex_set(builder: Builder, setdoc: dict):
     return [("solutions.tex", lambda: _set_tex(builder, setdoc, True)),
-            ("sheet.tex", lambda: _set_tex(builder, setdoc, False))]
+            ("sheet.tex", lambda: _set_tex(builder, setdoc, False)),
+            ("answers.tex", lambda: _answers_tex(builder, setdoc))]
+
+
+def _answers_tex(builder: Builder, setdoc: dict) -> str:
+    from .latex import render_answers_tex
+
+    return builder.tex(("answers",), lambda: render_answers_tex(setdoc, lang=builder.lang, user_dir=builder.templates))
 
 
 def _pdf(builder: Builder, doc: dict):
@@ -753,7 +771,16 @@ def _pdf_set(builder: Builder, setdoc: dict):
         tex_output = ("solutions.tex" if solutions else "sheet.tex") if "tex" in builder.formats else None
         return lambda: PdfJob(_set_tex(builder, setdoc, solutions), builder.lang, None, problems, render, tex_output)
 
-    return [("solutions.pdf", make(True)), ("sheet.pdf", make(False))]
+    def answers():
+        from .latex import render_answers_tex
+
+        def render(exclude: frozenset[str]) -> str:
+            return render_answers_tex(setdoc, lang=builder.lang, user_dir=builder.templates, exclude=exclude)
+
+        tex_output = "answers.tex" if "tex" in builder.formats else None
+        return PdfJob(_answers_tex(builder, setdoc), builder.lang, None, problems, render, tex_output)
+
+    return [("solutions.pdf", make(True)), ("sheet.pdf", make(False)), ("answers.pdf", answers)]
 
 
 def problem_output_names(problem_id: str) -> list[str]:

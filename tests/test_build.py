@@ -25,11 +25,11 @@ def _build(d: Path, out: Path, templates=None):
 def test_no_change_rebuild_derives_and_writes_nothing(tmp_path):
     d, out = _set(tmp_path), tmp_path / "out"
     first = _build(d, out)
-    assert first.derived == 2 and len(first.written) == 6  # 2 × (md, json) + solutions.md + sheet.md
+    assert first.derived == 2 and len(first.written) == 7  # 2 × (md, json) + solutions, sheet, answers .md
     mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file()}
     second = _build(d, out)
     assert second.derived == 0 and second.cached == 2
-    assert second.written == [] and len(second.unchanged) == 6
+    assert second.written == [] and len(second.unchanged) == 7
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file()} == mtimes
 
 
@@ -39,7 +39,7 @@ def test_changed_problem_is_derived_again_and_only_its_outputs_rewritten(tmp_pat
     (d / "a.yaml").write_text("variables: {x: [n]}\nfunction: 3*x'*x\nwrt: [x]\n")
     again = _build(d, out)
     assert again.derived == 1 and again.cached == 1
-    assert set(again.written) == {"a.md", "a.json", "solutions.md", "sheet.md"}
+    assert set(again.written) == {"a.md", "a.json", "solutions.md", "sheet.md", "answers.md"}
     assert "6 x" in (out / "a.md").read_text()
 
 
@@ -62,7 +62,7 @@ def test_cli_reports_unchanged_files(tmp_path, capsys):
     d, out = _set(tmp_path), tmp_path / "out"
     assert main(["build", str(d), "-o", str(out)]) == 0
     assert main(["build", str(d), "-o", str(out)]) == 0
-    assert "0 files written, 6 unchanged" in capsys.readouterr().out
+    assert "0 files written, 7 unchanged" in capsys.readouterr().out
 
 
 def test_init_creates_a_course_folder_that_builds(tmp_path, capsys):

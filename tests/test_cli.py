@@ -76,7 +76,7 @@ def built(tmp_path_factory):
 def test_build_writes_every_file(built):
     status, out = built
     assert status == 0
-    expected = {f"{pid}.{ext}" for pid in GOOD_IDS for ext in ("md", "json")} | {"solutions.md", "sheet.md"}
+    expected = {f"{pid}.{ext}" for pid in GOOD_IDS for ext in ("md", "json")} | {"solutions.md", "sheet.md", "answers.md"}
     assert visible_files(out) == expected
     assert leftovers(out) == []
 
@@ -139,7 +139,7 @@ def test_markdown_handouts(built):
     _, out = built
     problem = (out / "quadratic.md").read_text(encoding="utf-8")
     assert problem.startswith("# A quadratic form\n")
-    assert "\\boxed{" in problem and "(D2)" in problem
+    assert "\\boxed{" in problem and "[D2]" in problem
     solutions = (out / "solutions.md").read_text(encoding="utf-8")
     sheet = (out / "sheet.md").read_text(encoding="utf-8")
     for title in ("A quadratic form", "Least squares through a residual"):
@@ -372,7 +372,7 @@ def test_bad_problem_is_reported_and_the_good_one_built(tmp_path, capsys, bad):
     solutions = (out / "solutions.md").read_text(encoding="utf-8")
     assert solutions.count("\\boxed{") == 1
     assert bad.message not in solutions and "Error" not in solutions
-    assert visible_files(out) == {"quadratic.md", "quadratic.json", "solutions.md", "sheet.md"}
+    assert visible_files(out) == {"quadratic.md", "quadratic.json", "solutions.md", "sheet.md", "answers.md"}
     assert leftovers(out) == []
 
     # with --placeholders (the instructor's own copy): a JSON document that says it failed, and where;
@@ -388,7 +388,7 @@ def test_bad_problem_is_reported_and_the_good_one_built(tmp_path, capsys, bad):
     assert "\\boxed{" not in page
     assert bad.message in page
     assert visible_files(out) == {"quadratic.md", "quadratic.json", f"{stem}.md", f"{stem}.json",
-                                  "solutions.md", "sheet.md"}
+                                  "solutions.md", "sheet.md", "answers.md"}
     assert leftovers(out) == []
 
 
