@@ -21,7 +21,7 @@ import numpy as np
 
 from . import expr as E
 from .derive import Context, Derivation
-from .errors import DerivgenError
+from .errors import DerivgenError, Location
 from .answer import judge_answer, read_answer
 from .numeric import Evaluator
 from .parse import Scope, shape_from_dims
@@ -277,9 +277,25 @@ def grade_problem(problem: Problem, wrt: str, answer: str, kind: str | None = No
     return grade
 
 
-def grade_file(path: str | Path, wrt: str, answer: str, kind: str | None = None, seed: int = 0) -> Grade:
-    """Grade `answer` for the problem file at `path` (see `grade_problem`)."""
-    return grade_problem(load_problem(path), wrt, answer, kind, seed)
+def grade_file(path: str | Path, wrt: str, answer: str, kind: str | None = None, seed: int = 0,
+               variant: int | None = None, student: str | None = None, variant_seed: int = 0) -> Grade:
+    """Grade `answer` for the problem file at `path` (see `grade_problem`): the file as written,
+    or its variant number `variant` (1-based), or the variant `student` gets from
+    `derivgen build --students … --seed variant_seed`."""
+    if variant is None and student is None:
+        return grade_problem(load_problem(path), wrt, answer, kind, seed)
+    from .problem import load_problem_text
+    from .variants import problem_variants, student_choice
+
+    pv = problem_variants(path)
+    if pv.vary is None:
+        raise DerivgenError(f"{Path(path).name} has no variants (no `vary:`)", Location(str(path)),
+                            "grade it without --variant or --student")
+    index = student_choice(pv, student, variant_seed) if student is not None else variant - 1
+    if not 0 <= index < pv.count:
+        raise DerivgenError(f"{Path(path).name} has {pv.count} variants, not {variant}", Location(str(path)),
+                            f"choose a variant between 1 and {pv.count}")
+    return grade_problem(load_problem_text(pv.yaml(index), str(path), pv.id), wrt, answer, kind, seed)
 
 
 # ----------------------------------------------------------------------------- command line
@@ -298,7 +314,12 @@ def add_parser(subparsers) -> None:
     g.add_argument("--answer", required=True, metavar="EXPR", help="the answer, in the expression syntax, e.g. \"2*A*x\" (one starting with - as --answer=-2*A*x)")
     g.add_argument("--kind", choices=("gradient", "jacobian", "hessian", "solution"), default=None,
                    help="which result for NAME (default: the first, a gradient or Jacobian)")
-    g.add_argument("--seed", type=int, default=0, help="seed of the random points (default 0)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the random points, and with --student of the variants (default 0)")
+    which = g.add_mutually_exclusive_group()
+    which.add_argument("--variant", type=int, default=None, metavar="K",
+                       help="grade against variant K (1-based, as in OUT/variants.json) of a problem with `vary:`")
+    which.add_argument("--student", default=None, metavar="ID",
+                       help="grade against the variant the student ID gets from `build --students … --seed SEED`")
     g.add_argument("--json", action="store_true", help="print the verdict as JSON")
     g.add_argument("--show-solution", action="store_true", help="also print the result (for the instructor)")
     g.set_defaults(command="grade")
@@ -307,7 +328,7 @@ def add_parser(subparsers) -> None:
 def command(args, console) -> int:
     """`derivgen grade`: prints the verdict; returns 0 right, 1 wrong, 2 unreadable or ungradable."""
     try:
-        grade = grade_file(args.file, args.wrt, args.answer, args.kind, args.seed)
+        grade = grade_file(args.file, args.wrt, args.answer, args.kind, args.seed, args.variant, args.student, args.seed)
     except DerivgenError as err:
         if args.json:
             console.info(json.dumps({"verdict": "error", "status": UNREADABLE, "error": {

@@ -202,3 +202,24 @@ def test_a_variant_that_fails_is_reported_and_the_others_build(tmp_path, capsys)
 def test_variants_need_a_positive_number(tmp_path, capsys):
     assert main(["build", str(SET), "-o", str(tmp_path), "--variants", "0"]) == 2
     assert "--variants needs a positive number" in capsys.readouterr().err
+
+
+def test_grade_a_variant_or_a_students_variant(tmp_path, capsys):
+    trace = str(SET / "trace.yaml")
+    answers = {"tr(A*X*B)": "A'*B'", "tr(A*X*B*B'*X'*A')": "2*A'*A*X*B*B'", "logdet(A*X*B)": "inv(X)'"}
+    pv = problem_variants(SET / "trace.yaml")
+    for k in (1, 2, 3):
+        function = pv.values(k - 1)["function"]
+        for f, answer in answers.items():
+            assert main(["grade", trace, "--wrt", "X", "--answer", answer, "--variant", str(k)]) == (0 if f == function else 1)
+    capsys.readouterr()
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id\nann\n")
+    out = tmp_path / "out"
+    assert main(["build", str(SET), "-o", str(out), "--students", str(roster), "--seed", "11", "-q"]) == 0
+    given = json.loads((out / "variants.json").read_text())["folders"][0]["problems"]["trace"]["values"]["function"]
+    assert main(["grade", trace, "--wrt", "X", "--answer", answers[given], "--student", "ann", "--seed", "11"]) == 0
+    assert main(["grade", trace, "--wrt", "X", "--answer", answers[given], "--variant", "4"]) == 2
+    assert "has 3 variants, not 4" in capsys.readouterr().err
+    assert main(["grade", str(SET / "plain.yaml"), "--wrt", "x", "--answer", "2*x", "--variant", "1"]) == 2
+    assert "no variants" in capsys.readouterr().err
