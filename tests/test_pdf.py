@@ -1,5 +1,5 @@
 """Tests of the PDF handouts (derivgen.pdf): the example set and single problems compiled by
-latexmk, their text layers read back with pdftotext, Chinese through XeLaTeX, TeX errors, and
+TeX (run directly), their text layers read back with pdftotext, Chinese through XeLaTeX, TeX errors, and
 that nothing in a problem file or template can make TeX run a program or read system files.
 
 These need TeX (scripts/setup-tex.sh installs it). Without it they are skipped, except in CI
@@ -280,7 +280,7 @@ def test_tex_available_names_the_packages_to_install(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(shutil, "which", lambda name: None)
     message = tex_available("en")
     assert message is not None
-    assert "latexmk" in message and "texlive-latex-base" in message and "apt-get install" in message
+    assert "pdflatex" in message and "texlive-latex-base" in message and "apt-get install" in message
     message = tex_available("zh")
     assert message is not None and "texlive-xetex" in message and "xelatex" in message
     with pytest.raises(RenderError, match="texlive-latex-base"):
