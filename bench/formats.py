@@ -21,7 +21,13 @@ cache: "cold" means an empty output directory, not an empty disk cache), N times
   `<id>.pdf`, `solutions.tex`, `sheet.tex`: the files the cold build wrote, the very documents
   its PDF jobs compiled), compiled in-process with `derivgen.pdf.compile_many` and its default
   workers, into a fresh directory: the TeX runs alone, run the way derivgen runs them;
-- **cold build without pdf** (`--format md,json,tex,html`): the non-TeX part of the build.
+- **cold build without pdf** (`--format md,json,tex,html`): the non-TeX part of the build;
+- **edit-rebuild** (the instructor's loop): a set of the first `--edit-set` (default 8) problems
+  of the set, built cold to every format, then one problem edited (a line appended to its file:
+  it is derived, verified and rendered again, its outputs and the set's handouts rewritten, its
+  PDF, `solutions.pdf`, `sheet.pdf` and `answers.pdf` compiled again) and the set rebuilt to
+  every format; wall time of that rebuild (and, beside it, the small set's cold build and
+  no-change rebuild).
 
 Once per language, for context: the sequential sum of single `compile_pdf` runs of the same
 documents. Each figure is a wall time; beside it, the CPU time (user + system) of the processes
@@ -186,8 +192,54 @@ def stats(runs: list[dict]) -> dict:
             "cpu_median_s": statistics.median(cpu), "cpu_s": cpu}
 
 
+def edit_set(problems: Path, n: int, where: Path, lang: str) -> tuple[Path, Path]:
+    """A set of the first `n` problems of `problems` (in its order) in `where`; (the set, the problem to edit)."""
+    from derivgen.problem import find_problems
+
+    _, files = find_problems([problems])
+    where.mkdir(parents=True)
+    (where / "derivgen.yaml").write_text(f"title: Edit-rebuild benchmark ({n} problems)\nlanguage: {lang}\n",
+                                         encoding="utf-8")
+    chosen = [Path(shutil.copy2(f, where / f.name)) for f in files[:n]]
+    return where, chosen[0]
+
+
+def bench_edit(lang: str, problems: Path, n: int, runs: int, prefix: list[str], base: Path, log) -> dict:
+    """The edit-rebuild loop on a set of `n` problems: cold build, no-change rebuild, then (timed)
+    the rebuild after one problem is edited, `runs` times."""
+    small, edited = edit_set(problems, n, base / "edit-set", lang)
+    cold, same, edit, notes = [], [], [], []
+    for rep in range(runs):
+        out = base / f"edit-out-{rep}"
+        cmd = build_command(prefix, small, out, ALL_FORMATS, lang)
+        r = run_build(cmd)
+        cold.append(r)
+        if r["status"] != 0:
+            notes.append(f"{n}-problem cold build {rep + 1} exited with {r['status']}:\n{r['output']}")
+        r = run_build(cmd)
+        same.append(r)
+        with edited.open("a", encoding="utf-8") as f:  # a changed file: derived, rendered, compiled again
+            f.write(f"# edited by bench/formats.py (run {rep + 1})\n")
+        r = run_build(cmd)
+        edit.append(r)
+        if r["status"] != 0 or not r["written"]:
+            notes.append(f"edit-rebuild {rep + 1}: exit {r['status']}, {r['written']} files written:\n{r['output']}")
+        log(f"  [{lang} {rep + 1}/{runs}] {n}-problem set: cold {cold[-1]['s']:.2f} s, no-change {same[-1]['s']:.2f} s, "
+            f"edit-rebuild {r['s']:7.2f} s  (exit {r['status']}, {r['written']} files written)")
+        shutil.rmtree(out, ignore_errors=True)
+    return {
+        "problems": n,
+        "edited": edited.name,
+        "cold": stats(cold),
+        "no_change": {**stats(same), "files_written": [x["written"] for x in same]},
+        "edit_rebuild": {**stats(edit), "files_written": [x["written"] for x in edit],
+                         "exit_status": [x["status"] for x in edit]},
+        "notes": notes,
+    }
+
+
 def bench_language(lang: str, problems: Path, runs: int, prefix: list[str], sequential: bool, warm_up: bool,
-                   log) -> dict:
+                   log, edit_n: int = 8) -> dict:
     from derivgen.pdf import tex_available
 
     missing = tex_available(lang)
@@ -253,6 +305,7 @@ def bench_language(lang: str, problems: Path, runs: int, prefix: list[str], sequ
                 f"(exit {r['status']}, {r['written']} files written)")
             for d in (out, base / f"tex-{rep}", base / f"nopdf-{rep}"):
                 shutil.rmtree(d, ignore_errors=True)
+        edit = bench_edit(lang, problems, edit_n, runs, prefix, base, log) if edit_n else None
         seq = None
         if sequential and jobs:
             seq = time_sequential(jobs, base / "sequential")
@@ -289,6 +342,7 @@ def bench_language(lang: str, problems: Path, runs: int, prefix: list[str], sequ
         "cold_without_pdf": {**p, "exit_status": [x["status"] for x in no_pdf],
                              "files_written": [x["written"] for x in no_pdf]},
         "tex_sequential": seq,
+        "edit": edit,
         "notes": notes,
     }
 
@@ -480,6 +534,15 @@ def print_language(res: dict) -> None:
         print(f"  {'TeX sequential (context)':<38} sum {seq['sum_s']:6.2f} s   median job {seq['median_s']:.2f} s, "
               f"longest {seq['slowest']} {seq['max_s']:.2f} s; parallel speed-up "
               f"{seq['sum_s'] / t['median_s']:.2f}× on {res['workers']} workers")
+    e = res.get("edit")
+    if e:
+        print(f"  {e['problems']}-problem set, all formats (the edit loop; {e['edited']} edited):")
+        row("  cold build", e["cold"])
+        row("  no-change rebuild", e["no_change"], f"   files written {e['no_change']['files_written']}")
+        row("  edit-rebuild (one problem edited)", e["edit_rebuild"],
+            f"   files written {e['edit_rebuild']['files_written']}")
+        for note in e["notes"]:
+            print(f"  note: {note}")
     for note in res["notes"]:
         print(f"  note: {note}")
 
@@ -521,6 +584,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-warm-up", action="store_true",
                    help="skip the untimed warm-up build of one problem before the timed runs")
     p.add_argument("--no-sequential", action="store_true", help="skip the sequential TeX sum (context)")
+    p.add_argument("--edit-set", type=int, default=8, metavar="N",
+                   help="problems in the set of the edit-rebuild measurement (default 8; 0 skips it)")
     p.add_argument("--profile", action="store_true",
                    help="also cProfile a cold build without pdf and its no-change rebuild")
     p.add_argument("--top", type=int, default=15, help="rows in the profile listings (default 15)")
@@ -554,7 +619,8 @@ def main(argv=None) -> int:
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     results, profiles = {}, {}
     for lang in langs:
-        results[lang] = bench_language(lang, problems, runs, prefix, not args.no_sequential, not args.no_warm_up, log)
+        results[lang] = bench_language(lang, problems, runs, prefix, not args.no_sequential, not args.no_warm_up, log,
+                                       args.edit_set)
         if args.profile:
             profiles[lang] = profile_builds(problems, lang, args.top)
     env["loadavg_end"] = os.getloadavg()
