@@ -163,9 +163,9 @@ _DEFINITIONS = r"""
 \newcommand{\steprule}[1]{\tag*{\small #1}}
 \newcommand{\steplegend}[1]{\par\nopagebreak{\small\raggedright #1\par}}
 \makeatletter
-\renewcommand\section{\@startsection{section}{1}{\z@}{-3.5ex \@plus -1ex \@minus -.2ex}{2.3ex \@plus .2ex}{\normalfont\Large\bfseries\raggedright\hyphenpenalty=10000\exhyphenpenalty=10000}}
-\renewcommand\subsection{\@startsection{subsection}{2}{\z@}{-3.25ex \@plus -1ex \@minus -.2ex}{1.5ex \@plus .2ex}{\normalfont\large\bfseries\raggedright\hyphenpenalty=10000\exhyphenpenalty=10000}}
-\renewcommand\subsubsection{\@startsection{subsubsection}{3}{\z@}{-3.25ex \@plus -1ex \@minus -.2ex}{1.5ex \@plus .2ex}{\normalfont\normalsize\bfseries\raggedright\hyphenpenalty=10000\exhyphenpenalty=10000}}
+\renewcommand\section{\@startsection{section}{1}{\z@}{-3.5ex \@plus -1ex \@minus -.2ex}{2.3ex \@plus .2ex}{\normalfont\Large\bfseries\boldmath\raggedright\hyphenpenalty=10000\exhyphenpenalty=10000}}
+\renewcommand\subsection{\@startsection{subsection}{2}{\z@}{-3.25ex \@plus -1ex \@minus -.2ex}{1.5ex \@plus .2ex}{\normalfont\large\bfseries\boldmath\raggedright\hyphenpenalty=10000\exhyphenpenalty=10000}}
+\renewcommand\subsubsection{\@startsection{subsubsection}{3}{\z@}{-3.25ex \@plus -1ex \@minus -.2ex}{1.5ex \@plus .2ex}{\normalfont\normalsize\bfseries\boldmath\raggedright\hyphenpenalty=10000\exhyphenpenalty=10000}}
 \makeatother
 \newsavebox{\errorboxcontent}
 \newenvironment{errorbox}{\par\begin{lrbox}{\errorboxcontent}\begin{minipage}{0.94\linewidth}}{\end{minipage}\end{lrbox}\begin{center}\fbox{\usebox{\errorboxcontent}}\end{center}}
@@ -648,14 +648,15 @@ def statement_formulas(statement: object) -> list[tuple[str, bool]]:
 
 
 def statement_math_errors(doc: Mapping[str, Any]) -> list[RenderError]:
-    """A located error for each formula of a document's statement that `check_math` rejects.
+    """A located error for each formula of a document's statement (its title and teacher notes
+    too) that `check_math` rejects.
 
     Such a formula is shown as text in the TeX, PDF and HTML handouts; the error (with the
     file, line and column of the formula when it can be found in the problem file) tells the
     author. Cheap: only the statement's own ``$…$`` is checked, and checks are cached.
     """
-    statement = doc.get("statement")
-    if not statement or "$" not in str(statement):
+    statement = "\n\n".join(str(doc.get(key) or "") for key in ("title", "statement", "notes"))
+    if "$" not in statement:
         return []
     errors = []
     source = doc.get("source")
