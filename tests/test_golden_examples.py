@@ -1,9 +1,11 @@
-"""Golden snapshots of the Markdown handouts of the example set `problems/`.
+"""Golden snapshots of the handouts of the example set `problems/`: Markdown, LaTeX and HTML.
 
-The set is built once, as `derivgen build problems/ -o OUT --format md` would, and each file is
-compared with its snapshot under ``tests/golden/examples/``: one page per problem
-(``<id>.md``), the solution set (``solutions.md``) and the problem sheet (``sheet.md``). A
-mismatch fails with a unified diff.
+The set is built once, as `derivgen build problems/ -o OUT --format md,tex,html` would (with
+the HTML's math left as TeX for the browser, ``DERIVGEN_MATH=client``, so that the snapshots
+read as the formulas and do not change with KaTeX's markup), and each file is compared with its
+snapshot under ``tests/golden/examples/``: one page per problem and format (``<id>.md``,
+``<id>.tex``, ``<id>.html``), the solution set, the problem sheet and the answer key
+(``solutions.*``, ``sheet.*``, ``answers.*``). A mismatch fails with a unified diff.
 
 When an output changes on purpose, regenerate every snapshot with one command::
 
@@ -30,7 +32,8 @@ from derivgen.cli import main
 
 PROBLEMS_DIR = Path(__file__).resolve().parent.parent / "problems"
 PROBLEM_IDS = sorted(p.stem for p in PROBLEMS_DIR.glob("*.yaml") if p.stem not in ("derivgen",))
-SET_FILES = ["solutions.md", "sheet.md"]
+FORMATS = ("md", "tex", "html")
+SET_FILES = [f"{stem}.{ext}" for ext in FORMATS for stem in ("solutions", "sheet", "answers")]
 
 _ERROR_FIGURE = re.compile(r"(largest relative error |最大相对误差 )[0-9.e+-]+")
 
@@ -43,7 +46,9 @@ def masked(text: str) -> str:
 @pytest.fixture(scope="module")
 def handouts(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("golden_examples")
-    status = main(["build", str(PROBLEMS_DIR), "-o", str(out), "--format", "md", "-q"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DERIVGEN_MATH", "client")
+        status = main(["build", str(PROBLEMS_DIR), "-o", str(out), "--format", ",".join(FORMATS), "-q"])
     assert status == 0, "the example set does not build"
     return out
 
@@ -52,9 +57,11 @@ def test_example_set_is_not_empty():
     assert len(PROBLEM_IDS) >= 20
 
 
+@pytest.mark.parametrize("ext", FORMATS)
 @pytest.mark.parametrize("pid", PROBLEM_IDS)
-def test_problem_page(handouts, pid):
-    assert_golden(f"examples/{pid}.md", masked((handouts / f"{pid}.md").read_text(encoding="utf-8")))
+def test_problem_page(handouts, pid, ext):
+    name = f"{pid}.{ext}"
+    assert_golden(f"examples/{name}", masked((handouts / name).read_text(encoding="utf-8")))
 
 
 @pytest.mark.parametrize("name", SET_FILES)
@@ -67,7 +74,7 @@ def test_no_stale_snapshots():
     directory = GOLDEN_DIR / "examples"
     if not directory.is_dir():
         pytest.skip("no snapshots yet")
-    expected = {f"{pid}.md" for pid in PROBLEM_IDS} | set(SET_FILES)
+    expected = {f"{pid}.{ext}" for pid in PROBLEM_IDS for ext in FORMATS} | set(SET_FILES)
     stale = sorted(p.name for p in directory.iterdir() if p.name not in expected)
     assert not stale, f"snapshots without a problem in problems/: {stale} (delete them)"
 
