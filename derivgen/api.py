@@ -330,17 +330,20 @@ def find_set(paths: str | Path | Iterable[str | Path], formats: str | Iterable[s
 
 
 def build_set(found: BuildSet, out: str | Path, templates: str | None = None, *, placeholders: bool = False,
-              on_wait: Callable[[str], None] | None = None):
+              on_wait: Callable[[str], None] | None = None,
+              progress: Callable[[str, int, int], None] | None = None):
     """Build `found` (from `find_set`) into the folder `out`; returns the `BuildResult`.
 
     `templates` is a folder of template overrides (the set's own one is not added here: pass
-    ``found.templates``). Raises `DerivgenError` only when the output folder cannot be used;
+    ``found.templates``). `progress`, if given, is called as ``progress(stage, done, total)``
+    while documents are derived (stage ``"documents"``, those not in the cache) and PDFs
+    compiled (``"pdfs"``). Raises `DerivgenError` only when the output folder cannot be used;
     a problem that fails is in the result (``result.failed``, its document's ``error``), as is
     every other error (``result.errors``)."""
     from .build import Builder
 
     builder = Builder(Path(out), found.formats, found.lang, templates, found.config,
-                      placeholders=placeholders, on_wait=on_wait)
+                      placeholders=placeholders, on_wait=on_wait, progress=progress)
     result = builder.run(found.paths, lambda docs: set_document(found.config, docs, found.lang))
     result.errors[:0] = found.refused
     return result

@@ -133,6 +133,7 @@ class BuildResult:
     cached: int = 0
     verified_now: int = 0  # results verified in this build
     reused: int = 0  # results of documents taken from the cache (verified when first built)
+    pdf_failed: list[str] = field(default_factory=list)  # PDFs that could not be made (TeX missing or failing)
 
     @property
     def failed(self) -> list[str]:
@@ -377,8 +378,12 @@ class Builder:
     """Builds documents and outputs for a list of problem files into one directory."""
 
     def __init__(self, out: Path, formats: list[str], lang: str, templates: str | None, config=None,
-                 placeholders: bool = False, on_wait: Callable[[str], None] | None = None):
+                 placeholders: bool = False, on_wait: Callable[[str], None] | None = None,
+                 progress: Callable[[str, int, int], None] | None = None):
         self.out = Path(out)
+        # progress hook (issue 9): progress(stage, done, total), stage "documents" (derived now,
+        # in order) or "pdfs" (compiled); the CLI draws a bar on a terminal
+        self.progress = progress
         self.placeholders = placeholders  # keep error pages of failed problems (the instructor's own copy)
         self.on_wait = on_wait
         self.produced: set[str] = set()  # every output name this build wrote or found unchanged
@@ -418,7 +423,12 @@ class Builder:
         docs = [self.cache.document(key) for key in keys]
         missing = [i for i, doc in enumerate(docs) if doc is None]
         if missing:
-            for i, doc in zip(missing, self._workers(len(missing)).documents([paths[i] for i in missing])):
+            tick = None
+            if self.progress is not None:
+                report, total = self.progress, len(missing)
+                report("documents", 0, total)
+                tick = lambda n: report("documents", n, total)  # noqa: E731
+            for i, doc in zip(missing, self._workers(len(missing)).documents([paths[i] for i in missing], tick)):
                 docs[i] = doc
             if len(paths) > 1:  # the build's documents, fetched at once: the workers are done
                 self._workers().close()
@@ -617,10 +627,16 @@ class Builder:
             if missing:
                 self.result.errors.append(RenderError(f"cannot make PDFs: {missing}",
                                                       hint="the other formats were built; run scripts/setup-tex.sh"))
+                self.result.pdf_failed += [o.name for o, j in self.pdf_jobs if j.lang == lang]
                 self.pdf_jobs = [(o, j) for o, j in self.pdf_jobs if j.lang != lang]
         jobs, self.pdf_jobs = self.pdf_jobs, []
+        tick = None
+        if self.progress is not None and jobs:
+            report, total = self.progress, len(jobs)
+            report("pdfs", 0, total)
+            tick = lambda n: report("pdfs", n, total)  # noqa: E731
         outcomes = compile_handouts([Handout(job.tex, self.out / output.name, job.lang, job.problems, job.render)
-                                     for output, job in jobs])
+                                     for output, job in jobs], progress=tick)
         for (output, job), outcome in zip(jobs, outcomes):
             for pid, source, err in outcome.left_out:
                 err.location = Location(source)
@@ -633,6 +649,7 @@ class Builder:
             err = outcome.error
             err.message = f"{output.name} (from {job.source or 'the set'}): {err.message}"
             self.result.errors.append(err)
+            self.result.pdf_failed.append(output.name)
             self._remove_failed_pdf(output.name)
 
     def _rewrite_tex(self, name: str, tex: str) -> None:

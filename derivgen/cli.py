@@ -158,12 +158,16 @@ def build(args, console: Console) -> int:
     config = found.config
     templates = args.templates or (str(config.templates_dir) if config.templates_dir else None)
     out = Path(args.output)
+    bar = ProgressBar(console.err) if not args.quiet and ProgressBar.wanted(console.err) else None
     try:
         result = build_set(found, out, templates, placeholders=args.placeholders,
-                           on_wait=None if args.quiet else console.info)
+                           on_wait=None if args.quiet else console.info, progress=bar)
     except DerivgenError as err:  # the output folder cannot be used: one error, nothing built
         console.error(err.render())
         return 1
+    finally:
+        if bar is not None:
+            bar.close()
     for doc in result.docs:
         if not doc["ok"]:
             console.error(doc["error"]["rendered"])
@@ -190,6 +194,9 @@ def summary(result, out: Path, placeholders: bool = False) -> str:
     if result.failed:
         left = "kept as error pages" if placeholders else "left out of every output"
         parts.append(f"{len(result.failed)} failed ({left})")
+    pdf_failed = getattr(result, "pdf_failed", [])
+    if pdf_failed:
+        parts.append(f"{len(pdf_failed)} PDF{'s' if len(pdf_failed) != 1 else ''} failed")
     files = f"{len(result.written)} files written, {len(result.unchanged)} unchanged"
     if result.unwritten:
         files += f", {len(result.unwritten)} could not be written"
@@ -201,6 +208,48 @@ def summary(result, out: Path, placeholders: bool = False) -> str:
         parts.append(f"{len(result.kept_stale)} stale kept because edited by hand ({', '.join(result.kept_stale[:4])}"
                      + (", …" if len(result.kept_stale) > 4 else "") + ")")
     return "; ".join(parts)
+
+
+class ProgressBar:
+    """A build's progress on a terminal (tqdm): documents derived, then PDFs compiled.
+
+    Passed to `derivgen.api.build_set` as its `progress` callable. A bar appears only once a
+    stage has taken `DELAY` seconds (a quick build shows none) and is cleared when the stage
+    ends, so that the messages and the summary line stay as they are."""
+
+    DELAY = 0.5
+    MININTERVAL = 0.1  # seconds between redraws
+    LABELS = {"documents": ("deriving", "problem"), "pdfs": ("compiling PDFs", "PDF")}
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.bars: dict = {}
+
+    @staticmethod
+    def wanted(stream) -> bool:
+        """A bar only on a terminal (not in a pipe, a log file or CI's output)."""
+        try:
+            return bool(stream.isatty())
+        except (AttributeError, ValueError):
+            return False
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        bar = self.bars.get(stage)
+        if bar is None:
+            desc, unit = self.LABELS.get(stage, (stage, "item"))
+            bar = self.bars[stage] = tqdm(total=total, desc=desc, unit=unit,
+                                          file=self.stream, delay=self.DELAY, leave=False,
+                                          mininterval=self.MININTERVAL, dynamic_ncols=True)
+        bar.update(max(0, done - bar.n))
+        if done >= total:  # the stage is over: a later call starts a bar of its own
+            bar.close()
+            del self.bars[stage]
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
 
 
 # ----------------------------------------------------------------------------- watch

@@ -431,8 +431,12 @@ class Outcome:
     left_out: list[tuple[str, str | None, RenderError]] = field(default_factory=list)
 
 
-def compile_handouts(handouts: Sequence[Handout], workers: int | None = None) -> list[Outcome]:
+def compile_handouts(handouts: Sequence[Handout], workers: int | None = None,
+                     progress: Callable[[int], None] | None = None) -> list[Outcome]:
     """Compile a build's handouts in parallel, each under its `time_limit`; one `Outcome` each.
+
+    `progress`, if given, is called with the number of handouts done so far, as each gets its
+    outcome (a set compiled again without failing problems counts when that is done).
 
     A set's handout (one with `render`) is isolated from its problems' failures: when a
     problem's own handout fails, the set's compilation under way is stopped and the set is
@@ -456,6 +460,14 @@ def compile_handouts(handouts: Sequence[Handout], workers: int | None = None) ->
             submit(h.tex, h, len(h.problems), cancels.get(i)): i for i, h in enumerate(handouts)
         }
         pending = set(futures)
+        done = 0
+
+        def tick(n: int = 1) -> None:
+            nonlocal done
+            done += n
+            if progress is not None and n:
+                progress(done)
+
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
@@ -463,6 +475,8 @@ def compile_handouts(handouts: Sequence[Handout], workers: int | None = None) ->
                 err = None if future.cancelled() else future.result()
                 outcomes[i].error = err
                 h = handouts[i]
+                if err is None or h.render is None:
+                    tick()  # final: a problem's handout, or a set that compiled
                 if err is None or h.render is not None or len(h.problems) != 1:
                     continue
                 failed[h.problems[0][0]] = err
@@ -503,6 +517,7 @@ def compile_handouts(handouts: Sequence[Handout], workers: int | None = None) ->
                     reasons.setdefault(pid, (err, False))
             _compile_sets(pool, handouts, outcomes,
                           {i: c for i, c in culprits.items() if c - known[i]}, reasons)
+        tick(len(handouts) - done)  # the sets compiled again (or failing for good)
     return outcomes
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
@@ -85,16 +86,27 @@ class Workers:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def documents(self, paths: list[Path]) -> list[dict]:
-        """The document of each problem file, in order (an error document where one failed)."""
+    def documents(self, paths: list[Path], progress: Callable[[int], None] | None = None) -> list[dict]:
+        """The document of each problem file, in order (an error document where one failed).
+
+        `progress`, if given, is called with the number of documents delivered so far, after each."""
         paths = [Path(p) for p in paths]
         pool = self._start() if paths else None
+        docs: list[dict] = []
         if pool is None:  # no process pool on this system: derived here, without a budget
             from .pipeline import problem_document
 
-            return [problem_document(path, self.lang) for path in paths]
+            for path in paths:
+                docs.append(problem_document(path, self.lang))
+                if progress is not None:
+                    progress(len(docs))
+            return docs
         futures = [pool.schedule(_document, args=(str(path), self.lang), timeout=self.seconds) for path in paths]
-        return [_outcome(future, path, self.seconds, self.megabytes) for future, path in zip(futures, paths)]
+        for future, path in zip(futures, paths):
+            docs.append(_outcome(future, path, self.seconds, self.megabytes))
+            if progress is not None:
+                progress(len(docs))
+        return docs
 
     def close(self) -> None:
         """Stop the workers (idempotent)."""
