@@ -301,30 +301,6 @@ def grade_file(path: str | Path, wrt: str, answer: str, kind: str | None = None,
 # ----------------------------------------------------------------------------- command line
 
 
-def add_parser(subparsers) -> None:
-    """Register `derivgen grade` on the CLI's subparsers."""
-    g = subparsers.add_parser(
-        "grade", help="check a student's answer against a problem's verified result",
-        description="Check an answer numerically against the verified result of a problem file: "
-                    "exit status 0 when it is equivalent, 1 when it is not (with a counterexample and the "
-                    "likely slip), 2 when it cannot be read or has the wrong shape. The solution is not "
-                    "printed unless --show-solution.")
-    g.add_argument("file", metavar="FILE", help="a problem file (.yaml)")
-    g.add_argument("--wrt", required=True, metavar="NAME", help="the variable the answer is the derivative for")
-    g.add_argument("--answer", required=True, metavar="EXPR", help="the answer, in the expression syntax, e.g. \"2*A*x\" (one starting with - as --answer=-2*A*x)")
-    g.add_argument("--kind", choices=("gradient", "jacobian", "hessian", "solution"), default=None,
-                   help="which result for NAME (default: the first, a gradient or Jacobian)")
-    g.add_argument("--seed", type=int, default=0, help="seed of the random points, and with --student of the variants (default 0)")
-    which = g.add_mutually_exclusive_group()
-    which.add_argument("--variant", type=int, default=None, metavar="K",
-                       help="grade against variant K (1-based, as in OUT/variants.json) of a problem with `vary:`")
-    which.add_argument("--student", default=None, metavar="ID",
-                       help="grade against the variant the student ID gets from `build --students … --seed SEED`")
-    g.add_argument("--json", action="store_true", help="print the verdict as JSON")
-    g.add_argument("--show-solution", action="store_true", help="also print the result (for the instructor)")
-    g.set_defaults(command="grade")
-
-
 def command(args, console) -> int:
     """`derivgen grade`: prints the verdict; returns 0 right, 1 wrong, 2 unreadable or ungradable."""
     try:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..students import EXPORT_TARGETS as FORMATS, MAX_EXPORT_VARIANTS
 from ..errors import DerivgenError, Location
 from ..output import write_atomic
 
@@ -33,9 +34,8 @@ RUNTIME = Path(__file__).resolve().parent / "runtime"
 GRADER_PACKAGE = "derivgen_grader"
 #: derivgen's modules the grader package copies (each needs only NumPy, lark and the others).
 COPIED = ("errors", "limits", "expr", "parse", "numeric", "judge", "answer")
-#: At most this many variants of one problem in a PrairieLearn question (seeded sample beyond).
-MAX_EXPORT_VARIANTS = 24
-FORMATS = ("prairielearn", "gradescope")
+#: At most MAX_EXPORT_VARIANTS variants of one problem in a PrairieLearn question (seeded sample beyond);
+#: FORMATS are the systems exported for. Both are declared with the command line, in derivgen.students.
 
 
 class ExportError(DerivgenError):
@@ -200,25 +200,6 @@ def collect(paths, seed: int = 0, variants: int | None = None, roster=None,
 
 
 # ----------------------------------------------------------------------------- command line
-
-
-def add_parser(subparsers) -> None:
-    """Register `derivgen export` on the CLI's subparsers."""
-    e = subparsers.add_parser(
-        "export", help="write autograder questions (PrairieLearn, Gradescope) that grade with NumPy alone",
-        description="Write an autograder export of problem files or sets: `prairielearn` gives "
-                    "OUT/prairielearn/questions/<id>/ (info.json, question.html, server.py) and "
-                    "OUT/prairielearn/serverFilesCourse/derivgen_grader/; `gradescope` gives "
-                    "OUT/gradescope/autograder.zip (setup.sh, run_autograder) grading a submitted answers.txt. "
-                    "Both grade with Python and NumPy only.")
-    e.add_argument("target", choices=FORMATS, help="the system to export for")
-    e.add_argument("paths", nargs="+", metavar="DIR|FILE", help="problem files (.yaml) or directories of them")
-    e.add_argument("-o", "--output", default="out", metavar="OUT", help="output directory (default: out)")
-    e.add_argument("--seed", type=int, default=0, help="seed of the variants and the random points (default 0)")
-    e.add_argument("--variants", type=int, default=None, metavar="N",
-                   help=f"at most N variants of each problem with `vary:` (default {MAX_EXPORT_VARIANTS})")
-    e.add_argument("--students", default=None, metavar="ROSTER.csv",
-                   help="gradescope: grade each student (matched by id) on the variants `build --students` gives them")
 
 
 def command(args, console) -> int:
