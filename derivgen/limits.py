@@ -35,7 +35,7 @@ MAX_INTEGER_DIMENSION = 10**9  # a dimension or family size written as a number
 MAX_CHECK_SIZE = 12
 
 # the per-problem budget of a worker process (derivgen.worker)
-TIME_LIMIT = 60.0  # seconds of wall time to load, derive, verify and document one problem
+TIME_LIMIT = 30.0  # seconds of wall time to load, derive, verify and document one problem
 MEMORY_LIMIT = 2048  # megabytes of address space a worker may add to its start-up size
 
 
