@@ -24,7 +24,8 @@ from .derive import Context, Derivation
 from .errors import DerivgenError, Location
 from .answer import judge_answer, read_answer
 from .numeric import Evaluator
-from .parse import Scope, shape_from_dims
+from .parse import Scope
+from .pipeline import variable_scope
 from .problem import Problem, load_problem
 
 #: Exit statuses of `derivgen grade`.
@@ -96,16 +97,7 @@ class Grade:
 def answer_scope(problem: Problem, ctx: Context) -> Scope:
     """The names an answer may use: the problem's variables, dimensions and `where:` names
     (with the shapes `pipeline.build_context` gave them)."""
-    scope = Scope()
-    for name, dims in problem.variables.items():
-        scope.declare(name, shape_from_dims(dims))
-        scope.dims |= {d for d in dims if isinstance(d, str)}
-    scope.indices = dict(problem.indices)
-    scope.dims |= {n for n in problem.indices.values() if isinstance(n, str)}
-    for name in problem.variables:
-        base, _, index = name.rpartition("_")
-        if base and index in problem.indices:
-            scope.indexed[name] = index
+    scope = variable_scope(problem)
     for name, definition in ctx.where.items():
         scope.declare(name, definition.shape, "where")
     return scope

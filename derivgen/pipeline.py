@@ -38,8 +38,9 @@ class Solved:
     reports: list[Report]
 
 
-def build_context(problem: Problem) -> Context:
-    """Parse and shape-check the function and the `where:` definitions of a problem."""
+def variable_scope(problem: Problem) -> Scope:
+    """The names a problem's expressions may use before its `where:` definitions: its variables
+    (with their shapes), dimension symbols, indices and indexed families (`x_t`)."""
     scope = Scope()
     for name, dims in problem.variables.items():
         scope.declare(name, shape_from_dims(dims))
@@ -50,6 +51,12 @@ def build_context(problem: Problem) -> Context:
         base, _, index = name.rpartition("_")
         if base and index in problem.indices:
             scope.indexed[name] = index
+    return scope
+
+
+def build_context(problem: Problem) -> Context:
+    """Parse and shape-check the function and the `where:` definitions of a problem."""
+    scope = variable_scope(problem)
     where: dict[str, E.Expr] = {}
     for name, source in problem.where:
         definition = parse_expr(source, scope)
