@@ -396,8 +396,6 @@ class Builder:
         self.result = BuildResult()
         self.pdf_jobs: list[tuple[Output, PdfJob]] = []
         self._tex: dict[tuple, str] = {}  # LaTeX rendered once for both the .tex and the .pdf
-        self._fetched: dict[Path, tuple[dict, str]] = {}  # documents() results not yet taken by document()
-        self._pool = None  # derivgen.worker.Workers, started on the first document to derive
 
     def tex(self, doc_key: tuple, render: Callable[[], str]) -> str:
         """The LaTeX of a document, rendered once even when both `tex` and `pdf` are built."""
@@ -406,14 +404,8 @@ class Builder:
         return self._tex[doc_key]
 
     # -- documents
-    def document(self, path: Path) -> tuple[dict, str]:
-        """(document, key) of one problem file: fetched by `documents` earlier, or now."""
-        if path not in self._fetched:
-            self.documents([path])
-        return self._fetched.pop(path)
-
     def documents(self, paths: list[Path]) -> list[tuple[dict, str]]:
-        """(document, key) of each problem file, in order; `document(path)` then returns them.
+        """(document, key) of each problem file, in order.
 
         Cached documents are reused; the others are derived in parallel worker processes
         (`derivgen.worker`: at most one per CPU, each problem within a time and memory budget),
@@ -428,13 +420,14 @@ class Builder:
                 report, total = self.progress, len(missing)
                 report("documents", 0, total)
                 tick = lambda n: report("documents", n, total)  # noqa: E731
-            for i, doc in zip(missing, self._workers(len(missing)).documents([paths[i] for i in missing], tick)):
-                docs[i] = doc
-            if len(paths) > 1:  # the build's documents, fetched at once: the workers are done
-                self._workers().close()
+            from .worker import Workers  # NumPy, lark, the engine: only on a cache miss
+
+            with Workers(self.lang, len(missing)) as workers:
+                for i, doc in zip(missing, workers.documents([paths[i] for i in missing], tick)):
+                    docs[i] = doc
         derived = set(missing)
         out = []
-        for i, (path, doc, key) in enumerate(zip(paths, docs, keys)):
+        for i, (doc, key) in enumerate(zip(docs, keys)):
             if i in derived:
                 self.result.derived += 1
                 if doc["ok"]:
@@ -443,20 +436,8 @@ class Builder:
             else:
                 self.result.cached += 1
                 self.result.reused += len(doc["results"])
-            self._fetched[path] = (doc, key)
             out.append((doc, key))
         return out
-
-    def _workers(self, problems: int | None = None):
-        """The build's worker processes (`derivgen.worker.Workers`), started on first use."""
-        if self._pool is None:
-            import weakref
-
-            from .worker import Workers  # NumPy, lark, the engine: only on a cache miss
-
-            self._pool = Workers(self.lang, problems)
-            weakref.finalize(self, self._pool.close)
-        return self._pool
 
     # -- outputs
     def problem_outputs(self, doc: dict, key: str) -> list[Output]:
