@@ -171,9 +171,7 @@ def _resolved(source: str) -> str:
 def failed_document(doc: dict, err: DerivgenError) -> dict:
     """A copy of a document that failed with `err`: no results (pipeline.error_document's shape)."""
     return {
-        **doc, "ok": False, "results": [], "rules": [], "where": [], "function": None,
-        "error": {"message": err.message, "location": str(err.location) if err.location else None,
-                  "hint": err.hint, "rendered": err.render(), "kind": type(err).__name__},
+        **doc, "ok": False, "results": [], "rules": [], "where": [], "function": None, "error": err.as_dict(),
     }
 
 

@@ -53,6 +53,11 @@ class DerivgenError(Exception):
         self.location = location
         return self
 
+    def as_dict(self) -> dict:
+        """The error as documents and `--json` outputs carry it (docs/schema.md)."""
+        return {"message": self.message, "location": str(self.location) if self.location else None,
+                "hint": self.hint, "rendered": self.render(), "kind": type(self).__name__}
+
     def render(self) -> str:
         """Format as `error: file:line:col: message`, the source line, a caret and the hint.
 

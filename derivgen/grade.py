@@ -62,9 +62,7 @@ class Grade:
             "slips": self.slips, "counterexample": self.counterexample, "error": None,
         }
         if self.error is not None:
-            err = self.error
-            out["error"] = {"message": err.message, "location": str(err.location) if err.location else None,
-                            "hint": err.hint, "rendered": err.render(), "kind": type(err).__name__}
+            out["error"] = self.error.as_dict()
         if show_solution:
             out["solution"] = self.solution
         return out
@@ -299,9 +297,8 @@ def command(args, console) -> int:
         grade = grade_file(args.file, args.wrt, args.answer, args.kind, args.seed, args.variant, args.student, args.seed)
     except DerivgenError as err:
         if args.json:
-            console.info(json.dumps({"verdict": "error", "status": UNREADABLE, "error": {
-                "message": err.message, "location": str(err.location) if err.location else None,
-                "hint": err.hint, "rendered": err.render(), "kind": type(err).__name__}}, ensure_ascii=False))
+            console.info(json.dumps({"verdict": "error", "status": UNREADABLE, "error": err.as_dict()},
+                                    ensure_ascii=False))
         else:
             console.error(err.render(), action="grade")
         return UNREADABLE

@@ -373,13 +373,7 @@ def error_document(problem_id: str, source: str | None, err: DerivgenError, prob
     return {
         **head,
         "ok": False,
-        "error": {
-            "message": err.message,
-            "location": str(err.location) if err.location else None,
-            "hint": err.hint,
-            "rendered": err.render(),
-            "kind": type(err).__name__,
-        },
+        "error": err.as_dict(),
         "where": [],
         "function": None,
         "results": [],
