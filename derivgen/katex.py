@@ -232,7 +232,10 @@ def render(items: Sequence[tuple[str, bool]]) -> list[Rendered]:
     """
     global _process
     with _process_lock:
-        if _process is None or not _process.alive():
+        if _process is not None and not _process.alive():
+            _process.close()  # its pipes and temporary file, before a new process replaces it
+            _process = None
+        if _process is None:
             node = node_executable()
             katex = find_katex()
             if node is None or katex is None:
@@ -253,4 +256,17 @@ def close() -> None:
             _process = None
 
 
+def _forget_in_child() -> None:
+    """In a forked process, the parent's node process is not ours: forget it without closing it.
+
+    It is kept referenced so that it is never collected (and its pipes reported) in the child."""
+    global _process
+    if _process is not None:
+        _inherited.append(_process)
+        _process = None
+
+
+_inherited: list[KatexProcess] = []
 atexit.register(close)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
