@@ -479,7 +479,11 @@ class _Typer:
         if a is None and b is None and self._is_flexible(right) and not self._is_flexible(left):
             a = self._try(left, None)
         if a is None and b is None:
-            if expected is not None and E.is_scalar_shape(expected):
+            if expected is not None and not E.is_scalar_shape(expected) and _is_one_transposed(right) \
+                    and self._is_flexible(left):
+                # `1*1'`: a column of ones times a row of ones, the matrix of ones
+                a, b = self.infer(left, (expected[0], 1)), self.infer(right, (1, expected[1]))
+            elif expected is not None and E.is_scalar_shape(expected):
                 a, b = self.infer(left, SCALAR), self.infer(right, SCALAR)
             elif expected is not None and self._is_number(left):  # `0*I`, `2*1` in a sum
                 a, b = self.infer(left, SCALAR), self.infer(right, expected)
@@ -513,6 +517,11 @@ class _Typer:
             return self.infer(node, (p, p))
         if expected is not None and expected != b.shape and expected[1] == b.shape[1]:
             return self.infer(node, (expected[0], p))
+        if self._has_row_of_ones(node):  # `1*1'*x`: a row of ones is never the scalar one
+            rows = expected[0] if expected is not None and expected[1] == b.shape[1] else self._rows_alone(node)
+            if rows is None:
+                raise _NeedsContext(node)
+            return self.infer(node, (rows, p))
         return self.infer(node, SCALAR)
 
     def _right_flexible(self, node, a: Expr, expected, t) -> Expr:
@@ -531,6 +540,10 @@ class _Typer:
             return self.infer(node, (1, expected[1]))
         if _is_const_name(node, "I"):
             return self.infer(node, (p, p))
+        if self._has_row_of_ones(node):  # `A*(1*1')`: its columns come from the context
+            if expected is None or expected[0] != a.shape[0]:
+                raise _NeedsContext(node)
+            return self.infer(node, (p, expected[1]))
         if p == 1:
             return self.infer(node, SCALAR)
         if expected is not None and expected[0] == a.shape[0] and expected[1] != 1:
@@ -596,9 +609,37 @@ class _Typer:
         )
 
     # -- postfix and powers
+    def _has_row_of_ones(self, node) -> bool:
+        """Whether `node` has an unsized `1'` among the factors, terms and signs it is built of
+        (not inside a function call, whose argument is typed on its own)."""
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if _is_one_transposed(n):
+                return True
+            if isinstance(n, Tree) and n.data in ("mul", "div", "neg", "add", "sub", "paren"):
+                stack.extend(n.children)
+        return False
+
+    def _rows_alone(self, node) -> int | str | None:
+        """The number of rows of `X*1'` (and of `-X*1'`, `X*1'/c`) told by `X` alone, if it can be."""
+        while isinstance(node, Tree) and node.data in ("neg", "div", "paren"):
+            node = node.children[0]
+        if isinstance(node, Tree) and node.data == "mul" and _is_one_transposed(node.children[1]):
+            if _is_one_transposed(node.children[0]) or not isinstance(node.children[0], Tree):
+                return None
+            left = None if self._is_flexible(node.children[0]) else self._try(node.children[0], None)
+            if left is not None:
+                return 1 if left.is_scalar else left.shape[0]
+        return None
+
     def t_transpose(self, t, expected):
         if expected is None and _is_one_transposed(t):
             raise _NeedsContext(t)  # a row of ones: its length comes from the neighbours
+        if expected is not None and E.is_scalar_shape(expected) and _is_one_transposed(t):
+            raise self.shape_error(t, f"cannot tell the length of the row of ones `{self.snippet(t)}` here",
+                                   "`1'` is a row of ones, never the number one; give its length with "
+                                   "`ones(n)'`, or write the product out, e.g. `ones(n)*ones(n)'`")
         inner_expected = None if expected is None else (expected[1], expected[0])
         return E.tp(self.infer(t.children[0], inner_expected))
 
