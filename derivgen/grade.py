@@ -137,7 +137,7 @@ def _size_sets(ctx: Context) -> list[dict[str, int]]:
     """Candidate sets of sizes: the verifier's first, then shifted and permuted ones."""
     from . import verify
 
-    base = verify.dimension_sizes(ctx)
+    base = verify.choose_sizes(ctx)
     dims = list(base)
     taken = {d for shape in ctx.variables.values() for d in shape if isinstance(d, int)}
 

@@ -49,8 +49,10 @@ __all__ = [
     "load_set_config",
 ]
 
-ASSUMPTIONS: tuple[str, ...] = ("symmetric", "spd", "invertible", "orthogonal", "diagonal", "positive")
+ASSUMPTIONS: tuple[str, ...] = ("symmetric", "spd", "invertible", "orthogonal", "diagonal", "positive",
+                                 "nonnegative", "probability", "simplex", "onehot")
 SQUARE_ASSUMPTIONS = {"symmetric", "spd", "invertible", "orthogonal", "diagonal"}
+VECTOR_ASSUMPTIONS = {"simplex", "onehot"}  # entries ≥ 0 summing to 1; one entry 1, the rest 0
 
 #: Names that mean something in expressions, so cannot name a variable: name -> what it is.
 RESERVED_NAMES: dict[str, str] = {
@@ -822,6 +824,9 @@ def _read_assumption(src: _Source, name: str, node: Node, draft: _Draft) -> str:
     if word in SQUARE_ASSUMPTIONS and not (len(shape) == 2 and shape[0] == shape[1]):
         raise src.error(f"assumption '{word}' needs a square matrix, but {name} is {_describe(shape)}", node,
                         hint=f"declare {name} square (e.g. `{name}: [n, n]`) or drop '{word}'", kind=ShapeError)
+    if word in VECTOR_ASSUMPTIONS and len(shape) != 1:
+        raise src.error(f"assumption '{word}' needs a vector, but {name} is {_describe(shape)}", node,
+                        hint=f"declare {name} a vector (e.g. `{name}: [n]`) or drop '{word}'", kind=ShapeError)
     return word
 
 

@@ -34,6 +34,13 @@ SIZES = (3, 4, 5, 2, 6, 7, 8, 9, 10, 11)
 SQUARE_NEEDS_INVERSE = ("det", "logdet")
 # a second choice for solutions: well-separated sizes keep AᵀA well conditioned when A is tall
 SOLUTION_SIZES = (12, 5, 3, 2, 7, 8, 9, 10, 11, 4)
+# the orders of sizes tried, first to last, until every matrix the problem inverts is invertible:
+# the first keeps the published sizes of most problems; then tall first (a Gram matrix XᵀX of
+# X: [n, k] needs n ≥ k), then wide first (XXᵀ needs n ≤ k)
+SIZE_POOLS = (SIZES, SOLUTION_SIZES, (11, 10, 9, 8, 7, 6, 5, 4, 3, 2), (2, 3, 4, 5, 6, 7, 8, 9, 10, 11),
+              tuple(reversed(SOLUTION_SIZES)), (5, 12, 2, 3, 7, 8, 9, 10, 11, 4))
+CONDITION_LIMIT = 1e8  # a point where a matrix the problem inverts is worse conditioned is drawn again
+POSITIVE_ARGUMENT = ("log", "sqrt")  # functions whose argument must be positive
 FAILURES_TO_REJECT = 3  # points at which a check must fail before the result is rejected
 
 
@@ -63,7 +70,7 @@ class Report:
         return out
 
 
-def dimension_sizes(ctx: Context) -> dict[str | int, int]:
+def dimension_sizes(ctx: Context, pool: tuple[int, ...] = SIZES) -> dict[str | int, int]:
     """A distinct size for every dimension symbol, in order of first appearance; and a distinct
     small stand-in for every integer dimension larger than `limits.MAX_CHECK_SIZE` (keyed by the
     integer), so that no check allocates by a declared size: `x: [100000]` and
@@ -72,7 +79,7 @@ def dimension_sizes(ctx: Context) -> dict[str | int, int]:
     declared = [d for shape in ctx.variables.values() for d in shape] + list(ctx.families.values())
     written = [d for e in [ctx.function, *ctx.where.values()] for n in E.walk(e) for d in _dims_of(n)]
     integers = {d for d in declared + written if isinstance(d, int)}
-    pool = _size_pool({d for d in integers if d <= MAX_CHECK_SIZE})
+    pool = _size_pool({d for d in integers if d <= MAX_CHECK_SIZE}, pool)
     sizes: dict[str | int, int] = {}
     for shape in ctx.variables.values():
         for d in shape:
@@ -105,10 +112,10 @@ def _dims_of(n: Expr):
         yield from (d if isinstance(d, tuple) else (d,))
 
 
-def _size_pool(taken: set[int]):
-    """Check sizes in the order of SIZES, then 12, 13, …; none of them a size already in use."""
+def _size_pool(taken: set[int], order: tuple[int, ...]):
+    """Check sizes in the given order, then 12, 13, …; none of them a size already in use."""
     seen = set(taken)
-    for s in itertools.chain(SIZES, itertools.count(12)):
+    for s in itertools.chain(order, itertools.count(12)):
         if s not in seen:
             seen.add(s)
             yield s
@@ -126,12 +133,94 @@ def _needs_inverse(ctx: Context) -> set[str]:
     return names
 
 
+def _expressions(ctx: Context) -> list[Expr]:
+    return [ctx.function, *ctx.where.values()]
+
+
+def square_parts(ctx: Context) -> list[Expr]:
+    """The matrices the problem inverts or takes the determinant of (each once, in order)."""
+    parts: list[Expr] = []
+    for e in _expressions(ctx):
+        for n in E.walk(e):
+            if isinstance(n, E.Inverse):
+                part = n.arg
+            elif isinstance(n, E.Func) and n.name in SQUARE_NEEDS_INVERSE:
+                part = n.arg
+            elif isinstance(n, E.Power) and not n.is_scalar and isinstance(n.exp, E.Num) and n.exp.value < 0:
+                part = n.base
+            else:
+                continue
+            if not part.is_scalar and part not in parts:
+                parts.append(part)
+    return parts
+
+
+def positive_parts(ctx: Context) -> list[Expr]:
+    """The arguments of log and sqrt: the problem is defined only where they are positive."""
+    parts: list[Expr] = []
+    for e in _expressions(ctx):
+        for n in E.walk(e):
+            if isinstance(n, E.Func) and n.name in POSITIVE_ARGUMENT and n.arg not in parts \
+                    and not isinstance(n.arg, (E.Num, E.Ones)):
+                parts.append(n.arg)
+    return parts
+
+
+def defect(ctx: Context, sizes: dict, values: dict) -> str | None:
+    """What makes `values` unfit for checking the problem, or None: a matrix it inverts that is
+    singular or ill-conditioned there, or an argument of log or sqrt that is not positive."""
+    from .printing import text as to_text
+
+    square, positive = square_parts(ctx), positive_parts(ctx)
+    if not (square or positive):
+        return None
+    with np.errstate(all="ignore"):
+        try:
+            env = Checker(ctx, sizes, values).env()
+            ev = Evaluator(env, sizes)
+            for part in square:
+                a = np.asarray(ev(part), float)
+                if not _finite(a) or float(np.linalg.cond(a)) > CONDITION_LIMIT:
+                    return f"`{to_text(part)}` is singular"
+            for part in positive:
+                a = np.asarray(ev(part), float)
+                if not (_finite(a) and np.all(a > 0)):
+                    return f"`{to_text(part)}` is not positive"
+        except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, OverflowError):
+            return "the function cannot be evaluated"
+    return None
+
+
+def choose_sizes(ctx: Context, seed: int = 0) -> dict[str | int, int]:
+    """Sizes at which every matrix the problem inverts can be invertible: the sizes of
+    SIZE_POOLS in turn, each tried at a few random points; the first if none is fit (the check
+    then says what could not be met)."""
+    candidates: list[dict] = []
+    for pool in SIZE_POOLS:
+        sizes = dimension_sizes(ctx, pool)
+        if sizes not in candidates:
+            candidates.append(sizes)
+    if not (square_parts(ctx) or positive_parts(ctx)) or len(candidates) == 1:
+        return candidates[0]
+    for sizes in candidates:
+        sampler = Sampler(ctx, sizes, np.random.default_rng([seed, 7919]))
+        for attempt in range(4):
+            if defect(ctx, sizes, sampler.point(positive=attempt >= 2)) is None:
+                return sizes
+    return candidates[0]
+
+
 class Sampler:
-    """Random values that satisfy the assumptions of a problem."""
+    """Random values that satisfy the assumptions of a problem.
+
+    Where the problem takes the log or square root of an expression that is linear in a
+    variable standing alone as one of its terms (`log(b - A*x)`, `sqrt(c - x)`), that variable is
+    set so that the expression is positive (between 0.5 and 2 entrywise): values inside the domain."""
 
     def __init__(self, ctx: Context, sizes: dict[str | int, int], rng: np.random.Generator):
         self.ctx, self.sizes, self.rng = ctx, sizes, rng
         self.conditioned = _needs_inverse(ctx)
+        self.domains = [(part, _solvable_term(ctx, part)) for part in positive_parts(ctx)]
 
     def size(self, d) -> int:
         return check_size(d, self.sizes)
@@ -153,7 +242,16 @@ class Sampler:
             if not positive and "positive" not in assumptions:
                 d = d * rng.choice([-1.0, 1.0], r)
             return np.diag(d)
-        if positive or "positive" in assumptions:
+        if "probability" in assumptions:
+            return rng.uniform(0.05, 0.95, (r, c))
+        if "simplex" in assumptions:
+            a = rng.uniform(0.2, 1.0, (r, c))
+            return a / a.sum(axis=0, keepdims=True)
+        if "onehot" in assumptions:
+            a = np.zeros((r, c))
+            a[rng.integers(r, size=c), np.arange(c)] = 1.0
+            return a
+        if positive or assumptions & {"positive", "nonnegative"}:
             a = rng.uniform(0.5, 2.0, (r, c))
         else:
             a = rng.standard_normal((r, c))
@@ -164,7 +262,49 @@ class Sampler:
         return a
 
     def point(self, positive: bool = False) -> dict:
-        return {name: self.value(name, positive) for name in self.ctx.variables}
+        values = {name: self.value(name, positive) for name in self.ctx.variables}
+        for part, solvable in self.domains:
+            if solvable is not None:
+                self._into_domain(part, *solvable, values)
+        return values
+
+    def _into_domain(self, part: Expr, name: str, coeff: float, values: dict) -> None:
+        """Set `name` (a term `coeff·name` of `part`) so that `part` is positive."""
+        with np.errstate(all="ignore"):
+            try:
+                rest = np.asarray(Evaluator(Checker(self.ctx, self.sizes, {**values, name: 0 * values[name]}).env(),
+                                            self.sizes)(part), float)
+            except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, OverflowError):
+                return
+        if not _finite(rest):
+            return
+        want = (self.rng.uniform(0.5, 2.0, rest.shape) - rest) / coeff
+        if values[name].size == 1 and want.size > 1:  # a scalar: the bound that holds for every entry
+            want = np.array([[want.max() if coeff > 0 else want.min()]])
+        if want.shape == values[name].shape:
+            values[name] = want
+
+
+def _solvable_term(ctx: Context, part: Expr) -> tuple[str, float] | None:
+    """(name, c) when `part` has a term c·name with `name` a variable of its shape (or a scalar)
+    that no other term, no `where:` definition before it and no assumption constrains."""
+    terms = part.terms if isinstance(part, E.Add) else (part,)
+    for i, term in enumerate(terms):
+        coeff, sym = 1.0, term
+        if isinstance(term, E.MatMul) and not term.scalars and len(term.chain) == 1:
+            coeff, sym = float(term.coeff), term.chain[0]
+        if not (isinstance(sym, E.Sym) and sym.name in ctx.variables and sym.name not in ctx.families):
+            continue
+        if ctx.assume.get(sym.name) or not (sym.shape == part.shape or sym.is_scalar):
+            continue
+        others = [t for j, t in enumerate(terms) if j != i]
+        used = set().union(*(E.symbols(t) for t in others)) if others else set()
+        for name in list(used):
+            if name in ctx.where:
+                used |= E.symbols(ctx.where[name])
+        if sym.name not in used:
+            return sym.name, coeff
+    return None
 
 
 class Checker:
@@ -249,19 +389,20 @@ def _at_random_points(ctx: Context, seed: int, check_point) -> Report:
     the finite differences overflow (`_Unevaluable`). An ill-conditioned point (a saturated
     softmax, say) can defeat finite differences, but a wrong derivation fails at every point:
     a check must fail at FAILURES_TO_REJECT points before the derivation is rejected."""
-    sizes = dimension_sizes(ctx)
+    sizes = choose_sizes(ctx, seed)
     rng = np.random.default_rng(seed)
     sampler = Sampler(ctx, sizes, rng)
     worst, checks, trials, attempts = 0.0, 0, 0, 0
     failures: list[VerificationError] = []
+    unfit: str | None = None
     while trials < TRIALS:
         attempts += 1
         if attempts > 4 * TRIALS:
-            raise VerificationError(
-                "the function could not be evaluated at random values (not finite)",
-                hint="add assumptions (e.g. `positive`, `spd`) so that f is defined at random values",
-            )
+            raise _unfit_error(ctx, sizes, unfit)
         values = sampler.point(positive=attempts > 2)
+        unfit = defect(ctx, sizes, values)
+        if unfit is not None:
+            continue
         try:
             err, n = check_point(values, sizes, rng)
         except (_Unevaluable, np.linalg.LinAlgError):
@@ -274,6 +415,26 @@ def _at_random_points(ctx: Context, seed: int, check_point) -> Report:
         trials += 1
         worst, checks = max(worst, err), checks + n
     return Report(True, worst, TOLERANCE, sizes, trials, checks)
+
+
+def _unfit_error(ctx: Context, sizes: dict, unfit: str | None) -> VerificationError:
+    """Why no random point could be used: what was singular or outside the domain, and what to state."""
+    at = ", ".join(f"{d} = {v}" for d, v in sizes.items() if isinstance(d, str))
+    if unfit is None:
+        return VerificationError(
+            "the function could not be evaluated at random values (not finite)",
+            hint="add assumptions (e.g. `positive`, `spd`, `probability`) so that f is defined at random values")
+    if unfit.endswith("singular"):
+        return VerificationError(
+            f"the result cannot be checked: {unfit} at every random point and every choice of sizes tried"
+            + (f" (e.g. {at})" if at else ""),
+            hint="a matrix the function inverts must be invertible at random values: assume it `spd` or "
+                 "`invertible`, or check that it can be (xxᵀ of a vector never is)")
+    return VerificationError(
+        f"the result cannot be checked: {unfit} at the random values tried, so the function is not defined there",
+        hint="state where it is defined: assume its variables `positive`, `probability` (entries in (0, 1)) "
+             "or `nonnegative`, or write it so that a variable stands alone in it (`log(b - A*x)`: b is "
+             "then chosen to keep it positive)")
 
 
 def verify(ctx: Context, derivation: Derivation, seed: int = 0) -> Report:
@@ -458,12 +619,7 @@ def verify_solution(ctx: Context, derivation: Derivation, gradient: Expr, seed: 
 
 
 def _verify_solution(ctx, derivation, gradient, wrt, seed, pool) -> Report:
-    global SIZES
-    saved, SIZES = SIZES, pool
-    try:
-        sizes = dimension_sizes(ctx)
-    finally:
-        SIZES = saved
+    sizes = dimension_sizes(ctx, pool)
     rng = np.random.default_rng(seed)
     sampler = Sampler(ctx, sizes, rng)
     worst, checks = 0.0, 0

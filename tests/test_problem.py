@@ -471,7 +471,26 @@ def test_square_assumptions_fit_square_shapes() -> None:
         function: x
         wrt: x
     """)
-    assert problem.assume["A"] == ASSUMPTIONS[:-1]
+    assert problem.assume["A"] == ASSUMPTIONS[:5]
+
+
+def test_domain_assumptions_fit_their_shapes() -> None:
+    problem = load("""\
+        variables: {p: [n], y: [n], q: [n], W: [n, m], s: []}
+        assume: {p: simplex, y: onehot, q: probability, W: nonnegative, s: probability}
+        function: y'*log(p)
+        wrt: p
+    """)
+    assert problem.assume == {"p": ("simplex",), "y": ("onehot",), "q": ("probability",),
+                              "W": ("nonnegative",), "s": ("probability",)}
+    with pytest.raises(ShapeError) as info:
+        load("""\
+            variables: {P: [n, n]}
+            assume: {P: simplex}
+            function: tr(P)
+            wrt: P
+        """)
+    assert info.value.message == "assumption 'simplex' needs a vector, but P is n×n"
 
 
 def test_error_render_shows_caret_and_hint() -> None:

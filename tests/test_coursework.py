@@ -1,0 +1,88 @@
+"""Coursework the engine used to refuse or misread (issue 7), each derived, verified and then
+checked here on its own: the published NumPy code is evaluated with no builtins at values this
+test draws, and compared with this test's finite differences of its own NumPy version of f."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import derivgen
+from derivgen.errors import DerivgenError, ShapeError
+from fd import check_gradient
+
+RNG = np.random.default_rng(20261203)
+
+
+def tall(n, k):
+    return RNG.standard_normal((n, k))
+
+
+def spd(n):
+    a = RNG.standard_normal((n, n))
+    return a @ a.T / n + np.eye(n)
+
+
+def _logdet(a):
+    return np.linalg.slogdet(a)[1]
+
+
+def _b_above(A, x):
+    return A @ x + RNG.uniform(0.5, 2.0, (A.shape[0], 1))
+
+
+inv = np.linalg.inv
+A5, C8, A8 = RNG.standard_normal((3, 3)), spd(8), RNG.standard_normal((8, 8))
+Am, xm = RNG.standard_normal((6, 3)), RNG.standard_normal((3, 1))
+
+# (function, shapes and assumptions, wrt, values, NumPy f of those values)
+CASES = [
+    ("logdet(X'*X)", dict(X=("n", "k")), "X", dict(X=tall(8, 3)), lambda X: _logdet(X.T @ X)),
+    ("tr(inv(X'*X))", dict(X=("n", "k")), "X", dict(X=tall(8, 3)), lambda X: np.trace(inv(X.T @ X))),
+    ("det(X'*A*X)", dict(X=("n", "k"), A=("n", "n")), "X", dict(X=tall(8, 3), A=A8 + 3 * np.eye(8)),
+     lambda X, A: np.linalg.det(X.T @ A @ X)),
+    ("tr(X*inv(X'*X)*X'*A)", dict(X=("n", "k"), A=("n", "n")), "X", dict(X=tall(8, 3), A=A8),
+     lambda X, A: np.trace(X @ inv(X.T @ X) @ X.T @ A)),
+    ("logdet(X'*diag(w)*X)", dict(X=("n", "k"), w="n", assume={"w": "positive"}), "X",
+     dict(X=tall(8, 3), w=RNG.uniform(0.5, 2, (8, 1))), lambda X, w: _logdet(X.T @ np.diag(w[:, 0]) @ X)),
+    ("tr(inv(X'*C*X)*A)", dict(X=("n", "k"), C=("n", "n"), A=("k", "k"), assume={"C": "spd"}), "X",
+     dict(X=tall(8, 3), C=C8, A=A5), lambda X, C, A: np.trace(inv(X.T @ C @ X) @ A)),
+    ("sum(log(b - A*x))", dict(x="n", A=("m", "n"), b="m"), "x", dict(x=xm, A=Am, b=_b_above(Am, xm)),
+     lambda x, A, b: np.sum(np.log(b - A @ x))),
+    ("y'*log(p) + (1 - y)'*log(1 - p)", dict(p="n", y="n", assume={"p": "probability", "y": "probability"}), "p",
+     dict(p=RNG.uniform(0.1, 0.9, (5, 1)), y=RNG.uniform(0.1, 0.9, (5, 1))),
+     lambda p, y: (y.T @ np.log(p) + (1 - y).T @ np.log(1 - p)).item()),
+    ("sum((x - 1*1'*x/4).^2)", dict(x=4), "x", dict(x=RNG.standard_normal((4, 1))),
+     lambda x: np.sum((x - np.ones((4, 4)) @ x / 4) ** 2)),
+    ("a'*1*1'*x", dict(x="n", a="n"), "x", dict(x=RNG.standard_normal((5, 1)), a=RNG.standard_normal((5, 1))),
+     lambda x, a: (a.T @ np.ones((5, 5)) @ x).item()),
+]
+
+
+@pytest.mark.parametrize("function, shapes, wrt, values, f", CASES, ids=[c[0] for c in CASES])
+def test_derived_and_right(function, shapes, wrt, values, f) -> None:
+    d = derivgen.derive(function, wrt=wrt, **shapes)
+    assert d.results[0].verification.passed
+    g = eval(d.results[0].numpy, {"__builtins__": {}, "np": np, **values})  # our own output
+    x = values[wrt]
+    checks = check_gradient(lambda v: f(**{**values, wrt: v}), x, np.asarray(g, float), RNG)
+    assert max(c.error for c in checks) < 1e-6, checks
+
+
+def test_a_matrix_never_invertible_is_refused_saying_so() -> None:
+    with pytest.raises(DerivgenError) as info:
+        derivgen.derive("logdet(x*x' + 0*I)", wrt="x", x="n")
+    assert "is singular at every random point" in info.value.message
+    assert "bug" not in (info.value.hint or "")
+
+
+def test_a_row_of_ones_never_reads_as_one() -> None:
+    # `x - 1*1'*x/n`: the centring, not x - x/n
+    d = derivgen.derive("sum((x - 1*1'*x/4).^2)", wrt="x", x=4)
+    x = RNG.standard_normal((4, 1))
+    g = eval(d.results[0].numpy, {"__builtins__": {}, "np": np, "x": x})
+    centred = x - x.mean()
+    assert np.allclose(g, 2 * centred)
+    with pytest.raises(ShapeError) as info:
+        derivgen.derive("1'*x + s*1'", wrt="x", x="n", s=())
+    assert "row of ones" in info.value.message and "ones(n)" in info.value.hint
