@@ -257,7 +257,7 @@ def _numpy(problem: Problem, ctx: Context, result: E.Expr, wrt: str) -> str:
     code = NumpyPrinter(dim_sources(problem), ctx.where)(result)
     shape = result.shape
     if E.is_scalar_shape(shape):
-        return f"float(np.asarray({code}).item())"
+        return f"np.asarray({code}, dtype=float).item()"  # a Python float, with no builtins
     if isinstance(result, (E.Eye, E.Ones, E.Zero)) or not _has_variable(result):
         return code
     return f"np.broadcast_to({code}, ({_dims(problem, shape)})).copy()" if _may_be_scalar(result) else code

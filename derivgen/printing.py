@@ -571,7 +571,9 @@ class NumpyPrinter:
             E.Kron: lambda e: f"np.kron({self(e.a)}, {self(e.b)})",
             E.Commutation: lambda e: (f"(lambda m, n: np.eye(m * n)[np.arange(m * n).reshape(m, n, order='F').ravel()])"
                                       f"({self.dim(e.m)}, {self.dim(e.n)})"),
-            E.SumOver: lambda e: f"sum(({self(e.body)}) for {python_name(e.index)} in range({self.dim(e.count)}))",
+            # a list of the terms summed by NumPy: the code uses no builtins (no sum, no range)
+            E.SumOver: lambda e: (f"np.sum([{self(e.body)} for {python_name(e.index)} in np.arange({self.dim(e.count)})]"
+                                  ", axis=0)"),
         }
 
     def __call__(self, e: Expr) -> str:
@@ -636,7 +638,9 @@ class NumpyPrinter:
     def power(self, e):
         if e.base.is_scalar:
             return f"{self.atom(e.base)} ** {self.atom(e.exp)}"
-        return f"np.linalg.matrix_power({self(e.base)}, int({self(e.exp)}))"
+        if isinstance(e.exp, E.Num) and e.exp.value.denominator == 1:
+            return f"np.linalg.matrix_power({self(e.base)}, {e.exp.value.numerator})"
+        return f"np.linalg.matrix_power({self(e.base)}, np.int64(np.round({self(e.exp)})))"
 
     def func(self, e):
         a = self(e.arg)

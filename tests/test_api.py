@@ -35,7 +35,7 @@ def test_derive_quadratic_form_with_a_symmetric_matrix():
     rng = np.random.default_rng(1)
     B = rng.standard_normal((4, 4))
     A, x = B + B.T, rng.standard_normal((4, 1))
-    value = eval(d.numpy, {"np": np, "A": A, "x": x})  # our own output, not a problem file
+    value = eval(d.numpy, {"__builtins__": {}, "np": np, "A": A, "x": x})  # our own output, not a problem file
     np.testing.assert_allclose(value, 2 * A @ x, rtol=1e-12)
     assert d.steps[0].lhs == "df" and d.steps[0].text == "d(x'*A*x)"
     assert d.steps[-1].text == "2*A*x"

@@ -125,14 +125,14 @@ def test_json_numpy_code_computes_the_gradient(built):
     rng = np.random.default_rng(0)
     v = _values(rng)
     r = v["A"] @ v["x"] - v["y"]
-    grad_x = eval(by_wrt["x"]["numpy"], {"np": np, **v})  # our own generated code
-    grad_a = eval(by_wrt["A"]["numpy"], {"np": np, **v})
+    grad_x = eval(by_wrt["x"]["numpy"], {"__builtins__": {}, "np": np, **v})  # our own generated code
+    grad_a = eval(by_wrt["A"]["numpy"], {"__builtins__": {}, "np": np, **v})
     np.testing.assert_allclose(grad_x, v["A"].T @ r, rtol=1e-12)
     np.testing.assert_allclose(grad_a, r @ v["x"].T, rtol=1e-12)
 
     quad = load_json(out / "quadratic.json")["results"][0]
     a, x = rng.standard_normal((4, 4)), rng.standard_normal((4, 1))
-    np.testing.assert_allclose(eval(quad["numpy"], {"np": np, "A": a, "x": x}), (a + a.T) @ x, rtol=1e-12)
+    np.testing.assert_allclose(eval(quad["numpy"], {"__builtins__": {}, "np": np, "A": a, "x": x}), (a + a.T) @ x, rtol=1e-12)
 
 
 def test_markdown_handouts(built):
@@ -364,7 +364,7 @@ def test_bad_problem_is_reported_and_the_good_one_built(tmp_path, capsys, bad):
     assert result["verification"]["passed"] is True and result["verification"]["max_rel_error"] < 1e-6
     rng = np.random.default_rng(1)
     a, x = rng.standard_normal((5, 5)), rng.standard_normal((5, 1))
-    np.testing.assert_allclose(eval(result["numpy"], {"np": np, "A": a, "x": x}), (a + a.T) @ x, rtol=1e-12)
+    np.testing.assert_allclose(eval(result["numpy"], {"__builtins__": {}, "np": np, "A": a, "x": x}), (a + a.T) @ x, rtol=1e-12)
     assert "\\boxed{" in (out / "quadratic.md").read_text(encoding="utf-8")
 
     # the bad problem is published nowhere: no page of its own, not in the set handouts

@@ -331,8 +331,9 @@ def fd_jacobian(f, x, h=1e-5) -> np.ndarray:
 
 
 def _namespace(values, sizes):
-    """The names the engine's NumPy code uses: a Python keyword such as lambda is `lambda_`."""
-    return {"np": np, **sizes, **{k + "_" if keyword.iskeyword(k) else k: v for k, v in values.items()}}
+    """The names the engine's NumPy code uses: a Python keyword such as lambda is `lambda_`; no
+    builtins (the documented contract: an expression over np and the variable names)."""
+    return {"__builtins__": {}, "np": np, **sizes, **{k + "_" if keyword.iskeyword(k) else k: v for k, v in values.items()}}
 
 
 @pytest.mark.parametrize("pid, wrt", JACOBIANS, ids=[f"{p}-{w}" for p, w in JACOBIANS])

@@ -95,7 +95,7 @@ def test_numpy_code_takes_the_samples_as_columns(solved):
     for r in doc["results"]:
         if r["kind"] != "gradient":
             continue
-        got = eval(r["numpy"], {"np": np, "x_t": xs, "mu": mu, "Sigma": sigma})  # our own generated code
+        got = eval(r["numpy"], {"__builtins__": {}, "np": np, "x_t": xs, "mu": mu, "Sigma": sigma})  # our own generated code
         want = evaluate(by(solved, "gradient", r["wrt"]).result, {"x_t": xs, "mu": mu, "Sigma": sigma}, SIZES)
         np.testing.assert_allclose(got, want, rtol=1e-12)
 
