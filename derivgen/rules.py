@@ -33,6 +33,8 @@ _RULES = [
     ("R2", "sum of entries", "元素求和", f"\\operatorname{{sum}}(A) = \\mathbf{{1}}{_T} A \\mathbf{{1}}", "rewrite"),
     ("R3", "log of softmax", "softmax 的对数", f"\\log\\operatorname{{softmax}}(z) = z - \\mathbf{{1}}\\operatorname{{logsumexp}}(z)", "rewrite"),
     ("R4", "determinant of a power", "幂的行列式", "\\det(X^k) = (\\det X)^k", "rewrite"),
+    ("R5", "inner product of vecs", "向量化的内积", f"\\operatorname{{vec}}(A){_T}\\operatorname{{vec}}(B) = {_tr}(A{_T} B)", "rewrite"),
+    ("R6", "trace of a Kronecker product", "克罗内克积的迹", f"{_tr}(A \\otimes B) = {_tr}(A)\\,{_tr}(B)", "rewrite"),
     # differentials
     ("D0", "constants have zero differential", "常量的微分为零", f"{_d}A = 0 \\text{{ for constant }} A", "differential"),
     ("D1", "differential of a sum", "和的微分", f"{_d}(U + V) = {_d}U + {_d}V,\\quad {_d}(cU) = c\\,{_d}U", "differential"),
@@ -58,6 +60,8 @@ _RULES = [
     ("D21", "differential of diag", "diag 的微分", f"{_d}\\operatorname{{diag}}(u) = \\operatorname{{diag}}({_d}u)", "differential"),
     ("D22", "differential of a sum of entries", "元素和的微分", f"{_d}\\operatorname{{sum}}(U) = \\mathbf{{1}}{_T}({_d}U)\\mathbf{{1}}", "differential"),
     ("D23", "differential of a sum over samples", "对样本求和的微分", f"{_d}\\sum_t u_t = \\sum_t {_d}u_t", "differential"),
+    ("D24", "differential of vec", "向量化的微分", f"{_d}\\operatorname{{vec}}(U) = \\operatorname{{vec}}({_d}U)", "differential"),
+    ("D25", "differential of a Kronecker product", "克罗内克积的微分", f"{_d}(U \\otimes V) = {_d}U \\otimes V + U \\otimes {_d}V", "differential"),
     # trace normal form
     ("T0", "a scalar is its own trace", "标量等于其迹", f"a = {_tr}(a) \\text{{ for scalar }} a", "trace"),
     ("T1", "linearity of the trace", "迹的线性", f"{_tr}(A + B) = {_tr}A + {_tr}B,\\quad {_tr}(cA) = c\\,{_tr}A", "trace"),
@@ -106,6 +110,7 @@ _RULES = [
     ("S12", "constants out of a sum over samples", "常量提出求和号", "\\sum_t A\\,u_t = A\\sum_t u_t,\\quad \\sum_t c = N c", "simplification"),
     ("S10", "product of diagonal matrices", "对角矩阵的乘积", "\\operatorname{diag}(a)\\operatorname{diag}(b) = \\operatorname{diag}(a \\odot b)", "simplification"),
     ("S11", "the logistic function", "logistic 函数", "\\exp(u) \\oslash (\\mathbf{1} + \\exp(u)) = \\sigma(u)", "simplification"),
+    ("S13", "symmetric by construction", "构造上对称", f"(U{_T} S U){_T} = U{_T} S U,\\ (A + A{_T}){_T} = A + A{_T},\\ (M^{{-1}}){_T} = M^{{-1}} \\text{{ for symmetric }} S, M", "simplification"),
 ]
 
 RULES: dict[str, Rule] = {

@@ -9,7 +9,12 @@ import pytest
 
 import derivgen
 from derivgen.errors import DerivgenError, ShapeError
+from derivgen.derive.differential import expand_one, rule_of
+from derivgen.expr import Dif, Kron, Sym
+from derivgen.numeric import evaluate
 from fd import check_gradient
+
+CITED = {"D25"}  # shown here, for tests/test_rules.py's catalogue check
 
 RNG = np.random.default_rng(20261203)
 
@@ -56,6 +61,15 @@ CASES = [
      lambda x: np.sum((x - np.ones((4, 4)) @ x / 4) ** 2)),
     ("a'*1*1'*x", dict(x="n", a="n"), "x", dict(x=RNG.standard_normal((5, 1)), a=RNG.standard_normal((5, 1))),
      lambda x, a: (a.T @ np.ones((5, 5)) @ x).item()),
+    ("vec(X)'*vec(X)", dict(X=("n", "k")), "X", dict(X=tall(4, 3)), lambda X: np.sum(X * X)),
+    ("vec(A*X*B)'*vec(C)", dict(X=(2, 3), A=(4, 2), B=(3, 5), C=(4, 5)), "X",
+     dict(X=tall(2, 3), A=tall(4, 2), B=tall(3, 5), C=tall(4, 5)),
+     lambda X, A, B, C: np.sum((A @ X @ B) * C)),
+    ("tr(kron(A, X))", dict(X=("n", "n"), A=("m", "m")), "X", dict(X=tall(3, 3), A=tall(4, 4)),
+     lambda X, A: np.trace(np.kron(A, X))),
+    ("tr(kron(X, X))", dict(X=("n", "n")), "X", dict(X=tall(3, 3)), lambda X: np.trace(np.kron(X, X))),
+    ("x'*kron(A, B)*x", dict(x=6, A=(2, 2), B=(3, 3)), "x", dict(x=tall(6, 1), A=tall(2, 2), B=tall(3, 3)),
+     lambda x, A, B: (x.T @ np.kron(A, B) @ x).item()),
 ]
 
 
@@ -86,3 +100,46 @@ def test_a_row_of_ones_never_reads_as_one() -> None:
     with pytest.raises(ShapeError) as info:
         derivgen.derive("1'*x + s*1'", wrt="x", x="n", s=())
     assert "row of ones" in info.value.message and "ones(n)" in info.value.hint
+
+
+@pytest.mark.parametrize("function, shapes", [
+    ("a'*vec(X)", dict(X=(2, 3), a=6)),
+    ("sum(kron(A, X))", dict(X=(2, 3), A=(2, 2))),
+    ("kron(A, X)", dict(X=(2, 3), A=(2, 2))),
+])
+def test_vec_and_kron_beyond_reach_are_refused_with_a_way_out(function, shapes) -> None:
+    with pytest.raises(DerivgenError) as info:
+        derivgen.derive(function, wrt="X", **shapes)
+    assert "cannot" in info.value.message and info.value.hint
+    assert "bug" not in info.value.message + info.value.hint
+
+
+def test_the_jacobian_of_vec_is_the_identity() -> None:
+    d = derivgen.derive("vec(X)", wrt="X", X=(2, 3))
+    assert d.results[0].kind == "jacobian"
+    assert np.array_equal(eval(d.results[0].numpy, {"__builtins__": {}, "np": np, "X": tall(2, 3)}), np.eye(6))
+
+
+def test_the_differential_of_a_kronecker_product() -> None:
+    # d(A⊗X) = dA⊗X + A⊗dX (D25), against the change of np.kron along a direction
+    a, x = Sym("A", (2, 2)), Sym("X", (2, 3))
+    u = Kron(a, x, (4, 6))
+    assert rule_of(u) == "D25"
+    expanded = expand_one(u, lambda e: "A" in _names(e) or "X" in _names(e))
+    values = {"A": tall(2, 2), "X": tall(2, 3), ("d", "A"): tall(2, 2), ("d", "X"): tall(2, 3)}
+    h = 1e-6
+    change = (np.kron(values["A"] + h * values[("d", "A")], values["X"] + h * values[("d", "X")])
+              - np.kron(values["A"] - h * values[("d", "A")], values["X"] - h * values[("d", "X")])) / (2 * h)
+    got = evaluate(_with_difs(expanded), values, {})
+    assert np.allclose(got, change, atol=1e-6)
+
+
+def _names(e) -> set[str]:
+    from derivgen.expr import symbols
+    return symbols(e)
+
+
+def _with_difs(e):
+    """Replace d(A) by the leaf dA (the expander's own D0/leaf step)."""
+    from derivgen.expr import D, transform
+    return transform(e, lambda n: Dif(n.arg.name, n.arg.shape) if isinstance(n, D) and isinstance(n.arg, Sym) else None)

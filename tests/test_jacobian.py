@@ -69,6 +69,11 @@ def f_of(ctx, values, wrt):
 
 # (name, problem YAML, rules the derivations must cite)
 CASES = [
+    ("vec X", """
+        variables: {X: [m, n]}
+        function: vec(X)
+        wrt: [X]
+        """, ("D24",)),
     ("A x", """
         variables: {A: [m, n], x: [n]}
         function: A*x

@@ -35,7 +35,7 @@ try:  # `tests/` on sys.path (pytest's default rootdir-less import)
 except ModuleNotFoundError:  # `tests` imported as a package
     from tests.fd import check_gradient
 
-SIZES = {"m": 3, "n": 4, "p": 5}
+SIZES = {"m": 3, "n": 4, "p": 5, "k": 2}
 RTOL = 1e-6
 TRIALS = 2
 
@@ -187,6 +187,21 @@ CASES = [
         function: det(X^3)
         wrt: [X]
         """, "X", "R4", "S7"),
+    case("inner product of vecs", """
+        variables: {X: [m, n], A: [m, n]}
+        function: vec(A)'*vec(X) + vec(X)'*vec(X)
+        wrt: [X]
+        """, "X", "R5"),
+    case("trace of a Kronecker product", """
+        variables: {X: [n, n], A: [m, m]}
+        function: tr(kron(A, X))
+        wrt: [X]
+        """, "X", "R6"),
+    case("Gram matrix, symmetric by construction", """
+        variables: {X: [n, k]}
+        function: logdet(X'*X)
+        wrt: [X]
+        """, "X", "S13", "D7"),
     case("sigmoid layer (chain rule)", """
         variables: {W: [m, n], X: [n, p], M: [m, m]}
         assume: {M: [symmetric]}
@@ -356,11 +371,13 @@ def test_every_rule_is_shown_by_a_case():
         from test_jacobian import CITED as jacobian_rules
         from test_samples import CITED as sample_rules
         from test_solve import CITED as solve_rules
+        from test_coursework import CITED as coursework_rules
     except ModuleNotFoundError:
+        from tests.test_coursework import CITED as coursework_rules
         from tests.test_jacobian import CITED as jacobian_rules
         from tests.test_samples import CITED as sample_rules
         from tests.test_solve import CITED as solve_rules
-    shown = {rule for c in CASES for rule in c.rules} | jacobian_rules | solve_rules | sample_rules
+    shown = {rule for c in CASES for rule in c.rules} | jacobian_rules | solve_rules | sample_rules | coursework_rules
     missing = [rid for rid in RULES if rid not in shown]
     assert not missing, f"rules without a case in tests/test_rules.py: {missing}"
     unknown = sorted(shown - set(RULES))

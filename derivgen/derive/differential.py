@@ -18,7 +18,7 @@ from .model import Step
 FUNC_RULES = {
     "tr": "D4", "det": "D6", "logdet": "D7", "exp": "D13", "log": "D14", "sigma": "D15",
     "tanh": "D16", "sqrt": "D17", "norm": "D18", "softmax": "D19", "logsumexp": "D20",
-    "diag": "D21", "diagvec": "D21", "sum": "D22",
+    "diag": "D21", "diagvec": "D21", "sum": "D22", "vec": "D24",
 }
 
 
@@ -53,6 +53,8 @@ def rule_of(u: Expr, depends: Callable[[Expr], bool] | None = None) -> str:
         return FUNC_RULES[u.name]
     if isinstance(u, E.SumOver):
         return "D23"
+    if isinstance(u, E.Kron):
+        return "D25"
     raise UnsupportedError(f"no differential rule for {type(u).__name__}")  # pragma: no cover
 
 
@@ -108,6 +110,10 @@ def expand_one(u: Expr, depends: Callable[[Expr], bool]) -> Expr:
         return _func(u)
     if isinstance(u, E.SumOver):
         return E.sumover(u.index, u.count, d(u.body))
+    if isinstance(u, E.Kron):
+        terms = [E.kron(d(u.a), u.b)] if depends(u.a) else []
+        terms += [E.kron(u.a, d(u.b))] if depends(u.b) else []
+        return E.add(*terms, shape=u.shape)
     raise UnsupportedError(f"no differential rule for {type(u).__name__}")  # pragma: no cover
 
 
@@ -163,6 +169,8 @@ def _func(u: E.Func) -> Expr:
         return E.mul(E.tp(E.fn("softmax", a)), d(a))
     if name in ("diag", "diagvec"):
         return E.fn(name, d(a))
+    if name == "vec":
+        return E.vec(d(a))
     if name == "sum":
         if a.is_scalar:
             return d(a)

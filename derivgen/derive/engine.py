@@ -48,7 +48,7 @@ class Context:
 
 
 def _rewrite_once(e: Expr, depends) -> tuple[Expr, str | None]:
-    """Apply the first rewrite rule (R1–R4) that fits somewhere in `e`."""
+    """Apply the first rewrite rule (R1–R6) that fits somewhere in `e`."""
     for rule, f in REWRITES:
         hit = False
 
@@ -100,7 +100,28 @@ def _det_power(n: Expr):
     return None
 
 
-REWRITES = [("R1", _norm_squared), ("R2", _sum_entries), ("R3", _log_softmax), ("R4", _det_power)]
+def _vec_inner(n: Expr):
+    """vec(A)ᵀ vec(B) → tr(AᵀB), where the two stand next to each other in a product."""
+    if not isinstance(n, E.MatMul):
+        return None
+    chain = list(n.chain)
+    for i in range(len(chain) - 1):
+        a, b = chain[i], chain[i + 1]
+        if (isinstance(a, E.Transpose) and isinstance(a.arg, E.Func) and a.arg.name == "vec"
+                and isinstance(b, E.Func) and b.name == "vec" and a.arg.arg.shape == b.arg.shape):
+            inner = E.fn("tr", E.mul(E.tp(a.arg.arg), b.arg))
+            return E.mul(E.Num(n.coeff), *n.scalars, *chain[:i], inner, *chain[i + 2:])
+    return None
+
+
+def _trace_kron(n: Expr):
+    if isinstance(n, E.Func) and n.name == "tr" and isinstance(n.arg, E.Kron):
+        return E.mul(E.fn("tr", n.arg.a), E.fn("tr", n.arg.b))
+    return None
+
+
+REWRITES = [("R1", _norm_squared), ("R2", _sum_entries), ("R3", _log_softmax), ("R4", _det_power),
+            ("R5", _vec_inner), ("R6", _trace_kron)]
 
 
 def rewrite_steps(f: Expr, depends) -> list[Step]:

@@ -118,8 +118,10 @@ def _vector_move(c, sc, ch, j, f):
 
 def _vec_move(c, sc, ch, j, f):
     if isinstance(f, E.Func) and f.name == "vec":
+        while isinstance(f.arg, E.Func) and f.arg.name == "vec":  # vec(vec U) = vec U, a column already
+            f = f.arg
         if isinstance(f.arg, E.Dif):
-            return None
+            return None if j == len(ch) - 1 and f is ch[j] else ("V4", E.mul(E.Num(c), *sc, *ch[:j], f, *ch[j + 1:]))
         lead = ch[:j]
         mc, msc, mch = parts(f.arg)
         k = _dif_index(msc)
@@ -144,8 +146,17 @@ def _vec_move(c, sc, ch, j, f):
             return "V3", E.mul(E.Num(c), *sc, *lead, kr, E.fn("diag", E.vec(inv_den)), _vec_node(g.num))
         if isinstance(g, E.Transpose):
             return "S1", E.mul(E.Num(c), *sc, *lead, _vec_node(E.mul(*mch[:k], push_transposes(g), *mch[k + 1:])))
-        raise UnsupportedError(f"cannot vectorise a term of the differential ({type(g).__name__})")
-    raise UnsupportedError(f"cannot vectorise a term of the differential ({type(f).__name__})")
+        raise _cannot_vectorise(g)
+    raise _cannot_vectorise(f)
+
+
+def _cannot_vectorise(f: Expr) -> UnsupportedError:
+    if isinstance(f, E.Kron) or (isinstance(f, E.Func) and f.name == "vec"):
+        return UnsupportedError(
+            "cannot vectorise a Kronecker product or a vec that holds the differential (a Jacobian of kron(A, X) "
+            "or vec(X))", hint="derivgen differentiates kron and vec in scalar functions: tr(kron(A, X)), "
+                               "vec(A)'*vec(X); the Jacobian of vec(X) with respect to X is the identity")
+    return UnsupportedError(f"cannot vectorise a term of the differential ({type(f).__name__})")
 
 
 def linear_form(df: Expr, vector: bool) -> tuple[list[Step], list[Expr]]:

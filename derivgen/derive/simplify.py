@@ -14,9 +14,8 @@ from typing import Callable
 
 from .. import expr as E
 from ..expr import Expr
+from .facts import SYMMETRIC_LIKE, declared_symmetric, is_symmetric
 from .model import Step
-
-SYMMETRIC_LIKE = {"symmetric", "spd", "diagonal"}
 
 
 # ----------------------------------------------------------------------------- S1 transposes
@@ -170,6 +169,17 @@ def symmetric(e: Expr, names: set[str]) -> Expr:
                 return a
             if isinstance(a, E.Inverse) and isinstance(a.arg, E.Sym) and a.arg.name in names:
                 return a
+        return None
+
+    return E.transform(e, visit)
+
+
+def built_symmetric(e: Expr, names: frozenset[str]) -> Expr:
+    """Mᵀ = M for a matrix symmetric by construction: XᵀX, UᵀSU, A + Aᵀ, (XᵀX)⁻¹ (S13)."""
+
+    def visit(n: Expr):
+        if isinstance(n, E.Transpose) and is_symmetric(n.arg, names):
+            return n.arg
         return None
 
     return E.transform(e, visit)
@@ -356,6 +366,8 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
     ]
     if sym:
         passes.append(("S4", lambda x: symmetric(x, sym)))
+    declared = declared_symmetric(assume)
+    passes.append(("S13", lambda x: built_symmetric(x, declared)))
     if orth:
         passes.append(("S5", lambda x: orthogonal(x, orth)))
     passes += [("S2", collect), ("S3", factor), ("S9", matrix_powers), ("S10", diagonal_products), ("S11", sigmoids)]

@@ -148,6 +148,16 @@ def next_move(t: Expr) -> tuple[str, Expr] | None:
     if isinstance(f, E.Func) and f.name == "diagvec":
         row = E.mul(*prefix) if prefix else E.Ones((1, 1))
         return "T6", E.fn("tr", E.mul(E.Num(c), *sc, E.fn("diag", push_transposes(E.tp(row))), f.arg))
+    if isinstance(f, E.Func) and f.name == "vec":
+        raise UnsupportedError(
+            "cannot read a gradient off a product with vec(dX): it is a vector reshaped into the shape of X, "
+            "which derivgen cannot write",
+            hint="write the function with matrices: vec(A)'*vec(X) is tr(A'*X)")
+    if isinstance(f, E.Kron):
+        raise UnsupportedError(
+            "cannot read a gradient off a Kronecker product that holds the differential, except in tr(A⊗X)",
+            hint="derivgen differentiates tr(kron(A, X)) = tr(A)*tr(X) and products with a constant kron(A, B); "
+                 "write other uses of kron(A, X) without it")
     raise UnsupportedError(
         f"cannot bring a term of the differential to trace form ({type(f).__name__} holding the differential)"
     )
