@@ -278,11 +278,12 @@ class _Typer:
         try:
             return self.infer(tree, None)
         except _NeedsContext as nc:
-            raise ShapeError(
-                f"cannot tell the size of `{self.snippet(nc.node)}` here",
-                self.loc(nc.node),
-                "`1`, `I` and `0` take their size from their neighbours: write e.g. `1'*x`, `X - mu*1'`, `I - A`",
-            ) from None
+            if self._has_row_of_ones(nc.node):
+                hint = ("a row of ones `1'` takes its length from what it multiplies, and nothing here tells it; "
+                        "give it: `ones(n)'`, `ones(n)*ones(n)'`")
+            else:
+                hint = "`1`, `I` and `0` take their size from their neighbours: write e.g. `1'*x`, `X - mu*1'`, `I - A`"
+            raise ShapeError(f"cannot tell the size of `{self.snippet(nc.node)}` here", self.loc(nc.node), hint) from None
 
     # -- dispatch
     def infer(self, t, expected: Shape | None) -> Expr:
@@ -483,6 +484,10 @@ class _Typer:
                     and self._is_flexible(left):
                 # `1*1'`: a column of ones times a row of ones, the matrix of ones
                 a, b = self.infer(left, (expected[0], 1)), self.infer(right, (1, expected[1]))
+            elif expected is not None and not E.is_scalar_shape(expected) and _is_const_name(right, "I"):
+                a, b = self.infer(left, expected), self.infer(right, (expected[1], expected[1]))  # `1'*I`
+            elif expected is not None and not E.is_scalar_shape(expected) and _is_const_name(left, "I"):
+                a, b = self.infer(left, (expected[0], expected[0])), self.infer(right, expected)
             elif expected is not None and E.is_scalar_shape(expected):
                 a, b = self.infer(left, SCALAR), self.infer(right, SCALAR)
             elif expected is not None and self._is_number(left):  # `0*I`, `2*1` in a sum
@@ -517,6 +522,8 @@ class _Typer:
             return self.infer(node, (p, p))
         if expected is not None and expected != b.shape and expected[1] == b.shape[1]:
             return self.infer(node, (expected[0], p))
+        if self._has_identity_term(node):  # `(I - 1*1'/n)*x`: a sum with I in it is square
+            return self.infer(node, (p, p))
         if self._has_row_of_ones(node):  # `1*1'*x`: a row of ones is never the scalar one
             rows = expected[0] if expected is not None and expected[1] == b.shape[1] else self._rows_alone(node)
             if rows is None:
@@ -539,6 +546,8 @@ class _Typer:
                 raise _NeedsContext(node)
             return self.infer(node, (1, expected[1]))
         if _is_const_name(node, "I"):
+            return self.infer(node, (p, p))
+        if self._has_identity_term(node):  # `x'*(I - 1*1'/n)`: a sum with I in it is square
             return self.infer(node, (p, p))
         if self._has_row_of_ones(node):  # `A*(1*1')`: its columns come from the context
             if expected is None or expected[0] != a.shape[0]:
@@ -621,16 +630,44 @@ class _Typer:
                 stack.extend(n.children)
         return False
 
+    def _has_identity_term(self, node) -> bool:
+        """Whether `node` is a sum (or difference) with `I` (or a multiple of it) among its terms,
+        and a row of ones somewhere in it: the sum is then square, whatever else it holds."""
+        if not self._has_row_of_ones(node):
+            return False
+        while isinstance(node, Tree) and node.data in ("paren", "neg"):
+            node = node.children[0]
+        if not (isinstance(node, Tree) and node.data in ("add", "sub")):
+            return False
+        stack = list(node.children)
+        while stack:
+            n = stack.pop()
+            if isinstance(n, Tree) and n.data in ("add", "sub", "paren", "neg"):
+                stack.extend(n.children)
+            elif _is_const_name(n, "I") or (isinstance(n, Tree) and n.data in ("mul", "div") and any(
+                    _is_const_name(c, "I") for c in n.children) and all(
+                    _is_const_name(c, "I") or self._is_number(c) for c in n.children)):
+                return True
+        return False
+
     def _rows_alone(self, node) -> int | str | None:
-        """The number of rows of `X*1'` (and of `-X*1'`, `X*1'/c`) told by `X` alone, if it can be."""
+        """The number of rows of a product with a row of ones in it (`X*1'`, `x'*(1*1')`,
+        `-X*1'/c`), told by its leftmost factor alone, if it can be."""
         while isinstance(node, Tree) and node.data in ("neg", "div", "paren"):
             node = node.children[0]
-        if isinstance(node, Tree) and node.data == "mul" and _is_one_transposed(node.children[1]):
-            if _is_one_transposed(node.children[0]) or not isinstance(node.children[0], Tree):
-                return None
-            left = None if self._is_flexible(node.children[0]) else self._try(node.children[0], None)
-            if left is not None:
-                return 1 if left.is_scalar else left.shape[0]
+        if _is_one_transposed(node):
+            return 1
+        if isinstance(node, Tree) and node.data == "mul":
+            left = node.children[0]
+            if self._is_flexible(left):
+                return 1 if _is_one_transposed(left) else None
+            typed = self._try(left, None)
+            if typed is None:
+                return self._rows_alone(left)
+            return self._rows_alone(node.children[1]) if typed.is_scalar else typed.shape[0]
+        if isinstance(node, Tree) and not self._is_flexible(node):
+            typed = self._try(node, None)
+            return None if typed is None or typed.is_scalar else typed.shape[0]
         return None
 
     def t_transpose(self, t, expected):

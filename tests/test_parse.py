@@ -325,9 +325,9 @@ ERRORS = [
     ("det(X)", ShapeError, 1, ["det needs a square matrix", "m×n"], None),
     ("softmax(X)", ShapeError, 1, ["softmax needs a column vector", "m×n"], None),
     # `1` and `I` whose size cannot be told
-    ("x * 1'", ShapeError, 5, ["cannot tell the size of `1'`"], "take their size from their neighbours"),
-    ("1'", ShapeError, 1, ["cannot tell the size of `1'`"], "neighbours"),
-    ("tr(1 * 1')", ShapeError, 4, ["cannot tell the size"], "neighbours"),
+    ("x * 1'", ShapeError, 5, ["cannot tell the size of `1'`"], "takes its length from what it multiplies"),
+    ("1'", ShapeError, 1, ["cannot tell the size of `1'`"], "ones(n)'"),
+    ("tr(1 * 1')", ShapeError, 4, ["cannot tell the size"], "ones(n)*ones(n)'"),
     ("I", ShapeError, 1, ["cannot tell the size of `I`"], "neighbours"),
     # exponents
     ("X .^ s", UnsupportedError, 6, ["number exponent"], None),
