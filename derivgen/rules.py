@@ -111,6 +111,7 @@ _RULES = [
     ("S10", "product of diagonal matrices", "对角矩阵的乘积", "\\operatorname{diag}(a)\\operatorname{diag}(b) = \\operatorname{diag}(a \\odot b)", "simplification"),
     ("S11", "the logistic function", "logistic 函数", "\\exp(u) \\oslash (\\mathbf{1} + \\exp(u)) = \\sigma(u)", "simplification"),
     ("S13", "symmetric by construction", "构造上对称", f"(U{_T} S U){_T} = U{_T} S U,\\ (A + A{_T}){_T} = A + A{_T},\\ (M^{{-1}}){_T} = M^{{-1}} \\text{{ for symmetric }} S, M", "simplification"),
+    ("S14", "elementwise products expanded", "逐元素乘积展开", "(a - b) \\odot c = a \\odot c - b \\odot c,\\quad \\mathbf{1} \\odot u = u", "simplification"),
 ]
 
 RULES: dict[str, Rule] = {

@@ -61,6 +61,9 @@ CASES = [
      lambda x: np.sum((x - np.ones((4, 4)) @ x / 4) ** 2)),
     ("a'*1*1'*x", dict(x="n", a="n"), "x", dict(x=RNG.standard_normal((5, 1)), a=RNG.standard_normal((5, 1))),
      lambda x, a: (a.T @ np.ones((5, 5)) @ x).item()),
+    ("-y'*log(sigma(X*w)) - (1 - y)'*log(1 - sigma(X*w))", dict(X=("m", "n"), w="n", y="m"), "w",
+     dict(X=tall(6, 3), w=tall(3, 1), y=RNG.uniform(0, 1, (6, 1))),
+     lambda X, w, y: (-y.T @ np.log(1 / (1 + np.exp(-X @ w))) - (1 - y).T @ np.log(1 - 1 / (1 + np.exp(-X @ w)))).item()),
     ("vec(X)'*vec(X)", dict(X=("n", "k")), "X", dict(X=tall(4, 3)), lambda X: np.sum(X * X)),
     ("vec(A*X*B)'*vec(C)", dict(X=(2, 3), A=(4, 2), B=(3, 5), C=(4, 5)), "X",
      dict(X=tall(2, 3), A=tall(4, 2), B=tall(3, 5), C=tall(4, 5)),
@@ -143,3 +146,14 @@ def _with_difs(e):
     """Replace d(A) by the leaf dA (the expander's own D0/leaf step)."""
     from derivgen.expr import D, transform
     return transform(e, lambda n: Dif(n.arg.name, n.arg.shape) if isinstance(n, D) and isinstance(n.arg, Sym) else None)
+
+
+@pytest.mark.parametrize("function, shapes, wrt, textbook", [
+    ("logdet(X'*X)", dict(X=("n", "k")), "X", "2*X*inv(X'*X)"),
+    ("tr(inv(X'*X))", dict(X=("n", "k")), "X", "-2*X*(inv(X'*X))^2"),
+    ("a'*inv(X'*X)*b", dict(X=("n", "k"), a="k", b="k"), "b", "inv(X'*X)*a"),
+    ("-y'*log(sigma(X*w)) - (1 - y)'*log(1 - sigma(X*w))", dict(X=("m", "n"), w="n", y="m"), "w",
+     "X'*(sigma(X*w) - y)"),
+])
+def test_results_read_as_the_textbook_writes_them(function, shapes, wrt, textbook) -> None:
+    assert derivgen.derive(function, wrt=wrt, **shapes).results[0].text == textbook

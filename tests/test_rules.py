@@ -202,6 +202,11 @@ CASES = [
         function: logdet(X'*X)
         wrt: [X]
         """, "X", "S13", "D7"),
+    case("binary cross-entropy, elementwise products expanded", """
+        variables: {X: [m, n], w: [n], y: [m]}
+        function: -y'*log(sigma(X*w)) - (1 - y)'*log(1 - sigma(X*w))
+        wrt: [w]
+        """, "w", "S14"),
     case("sigmoid layer (chain rule)", """
         variables: {W: [m, n], X: [n, p], M: [m, m]}
         assume: {M: [symmetric]}

@@ -185,6 +185,67 @@ def built_symmetric(e: Expr, names: frozenset[str]) -> Expr:
     return E.transform(e, visit)
 
 
+def _monomials(e: Expr) -> list[tuple[Fraction, Counter]] | None:
+    """`e` as a sum of c·(elementwise product of atoms); None when it is no such sum."""
+    if isinstance(e, E.Ones):
+        return [(Fraction(1), Counter())]
+    if isinstance(e, E.Add):
+        out = []
+        for t in e.terms:
+            m = _monomials(t)
+            if m is None:
+                return None
+            out += m
+        return out
+    if isinstance(e, E.MatMul) and not e.scalars and len(e.chain) == 1:
+        inner = _monomials(e.chain[0])
+        return None if inner is None else [(e.coeff * c, m) for c, m in inner]
+    if isinstance(e, E.Hadamard):
+        out = [(Fraction(1), Counter())]
+        for f in e.factors:
+            m = _monomials(f)
+            if m is None or len(out) * len(m) > 64:
+                return None
+            out = [(c1 * c2, m1 + m2) for c1, m1 in out for c2, m2 in m]
+        return out
+    return [(Fraction(1), Counter({e: 1}))]
+
+
+def hadamard_expand(e: Expr) -> Expr:
+    """(a − b) ⊙ c = a ⊙ c − b ⊙ c and 1 ⊙ u = u, where expanding lets terms cancel (S14):
+    (1 − y) ⊙ σ − y ⊙ (1 − σ) = σ − y."""
+
+    def visit(n: Expr):
+        if not isinstance(n, E.Add) or n.is_scalar or not any(isinstance(t, E.Hadamard) or (
+                isinstance(t, E.MatMul) and len(t.chain) == 1 and isinstance(t.chain[0], E.Hadamard)) for t in n.terms):
+            return None
+        monomials = _monomials(n)
+        if monomials is None:
+            return None
+        collected: dict[frozenset, Fraction] = {}
+        order: list[frozenset] = []
+        for c, m in monomials:
+            key = frozenset(m.items())
+            if key not in collected:
+                order.append(key)
+                collected[key] = Fraction(0)
+            collected[key] += c
+        nonzero = sum(1 for c in collected.values() if c != 0)
+        if not (any(c == 0 for c in collected.values()) or nonzero < len(n.terms)):
+            return None  # nothing cancels: the factored form reads better
+        terms = []
+        for key in order:
+            c = collected[key]
+            if c == 0:
+                continue
+            atoms = [a for a, k in sorted(key, key=lambda ak: str(ak[0])) for _ in range(k)]
+            body = E.had(*atoms) if atoms else E.Ones(n.shape)
+            terms.append(E.mul(E.Num(c), body))
+        return E.add(*terms, shape=n.shape) if terms else E.zero(n.shape)
+
+    return E.transform(e, visit)
+
+
 def _chain_rewrite(e: Expr, pair: Callable[[Expr, Expr], list[Expr] | None]) -> Expr:
     """Rewrite adjacent chain factors (a, b) → pair(a, b) in every product, until none fits."""
 
@@ -370,7 +431,7 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
     passes.append(("S13", lambda x: built_symmetric(x, declared)))
     if orth:
         passes.append(("S5", lambda x: orthogonal(x, orth)))
-    passes += [("S2", collect), ("S3", factor), ("S9", matrix_powers), ("S10", diagonal_products), ("S11", sigmoids)]
+    passes += [("S14", hadamard_expand), ("S2", collect), ("S3", factor), ("S9", matrix_powers), ("S10", diagonal_products), ("S11", sigmoids)]
     if where:
         passes.append(("S8", lambda x: use_definitions(x, where)))
     steps: list[Step] = []
