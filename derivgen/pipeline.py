@@ -106,8 +106,9 @@ def _derivations(problem: Problem, ctx: Context, wrt: str, layout: str, order: i
         yield derive_jacobian(ctx.function, wrt, ctx.variables[wrt], ctx.where, ctx.assume, layout), verify_jacobian
         return
     gradient = derive_gradient(ctx, wrt)
-    if problem.options.get("constrain_symmetric") and ctx.assume.get(wrt, set()) & {"symmetric", "spd", "diagonal"}:
-        gradient = symmetric_gradient(gradient, ctx)
+    convention = problem.options.get("constrain_symmetric")
+    if convention and ctx.assume.get(wrt, set()) & {"symmetric", "spd", "diagonal"}:
+        gradient = symmetric_gradient(gradient, ctx, "entries" if convention is True else convention)
     if layout == "numerator":
         gradient = numerator_gradient(gradient, ctx)
     yield gradient, verify
@@ -191,7 +192,7 @@ def result_note(derivation: Derivation, ctx: Context, lang: str) -> str | None:
             note += i18n.text("note_jacobian_vec", lang)
         return note
     if derivation.symmetric:
-        return i18n.text("note_symmetric", lang, x=x)
+        return i18n.text("note_symmetric_space" if derivation.symmetric == "space" else "note_symmetric", lang, x=x)
     if derivation.layout == "numerator":
         return i18n.text("note_gradient_numerator", lang)
     return None
@@ -329,7 +330,8 @@ def _document(solved: Solved, lang: str) -> dict:
             "wrt_latex": name_latex(derivation.wrt),
             "kind": derivation.kind,
             "layout": derivation.layout,
-            "symmetric": derivation.symmetric,
+            "symmetric": bool(derivation.symmetric),
+            **({"symmetric_convention": derivation.symmetric} if derivation.symmetric else {}),
             "lhs": lhs_text,
             "lhs_latex": lhs_latex,
             "latex": latex(derivation.result),

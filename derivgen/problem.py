@@ -911,6 +911,17 @@ def _check_boolean(src: _Source, node: Node, key: str) -> bool:
     return bool(yaml.constructor.SafeConstructor.bool_values[node.value.lower()])
 
 
+SYMMETRIC_CONVENTIONS = ("entries", "space")
+
+
+def _check_symmetric(src: _Source, node: Node, key: str) -> str | bool:
+    """`entries` (G + Gᵀ − I⊙G, over the independent entries; also `true`), `space` ((G + Gᵀ)/2,
+    the gradient among symmetric matrices), or false/absent (the unconstrained G)."""
+    if isinstance(node, ScalarNode) and node.tag == _BOOL:
+        return "entries" if _check_boolean(src, node, key) else False
+    return _choice(src, node, key, SYMMETRIC_CONVENTIONS)
+
+
 def _check_layout(src: _Source, node: Node, key: str) -> str:
     return _choice(src, node, key, LAYOUTS)
 
@@ -927,7 +938,7 @@ _PROBLEM_SECTIONS: dict[str, Callable[[_Source, Node, _Draft], None]] = {
     "order": _read_option("order", _check_order),
     "layout": _read_option("layout", _check_layout),
     "solve": _read_option("solve", _check_boolean),
-    "constrain_symmetric": _read_option("constrain_symmetric", _check_boolean),
+    "constrain_symmetric": _read_option("constrain_symmetric", lambda src, node, key: _check_symmetric(src, node, key)),
     "notes": _read_notes,
     "name": _read_name,
     "vary": lambda src, node, draft: _check_vary(src, node, draft),  # last: the others are read

@@ -89,6 +89,7 @@ _RULES = [
     ("L1", "denominator layout", "分母布局", "\\frac{\\partial f}{\\partial x} = J^{\\top} \\text{ (rows follow } x)", "identification"),
     ("L2", "numerator layout", "分子布局", "\\frac{\\partial f}{\\partial x} = J \\text{ (rows follow } f)", "identification"),
     ("Y1", "gradient constrained to symmetric matrices", "对称约束下的梯度", "\\frac{\\partial f}{\\partial X}\\Big|_{X = X^{\\top}} = G + G^{\\top} - I \\odot G", "identification"),
+    ("Y2", "gradient in the space of symmetric matrices", "对称矩阵空间中的梯度", "\\operatorname{sym}(G) = \\tfrac{1}{2}(G + G^{\\top})", "identification"),
     ("H1", "the Hessian is the Jacobian of the gradient", "黑塞矩阵是梯度的雅可比矩阵", "H = \\frac{\\partial}{\\partial x}\\left(\\frac{\\partial f}{\\partial x}\\right)", "identification"),
     # stationary points
     ("E0", "a stationary point", "驻点", "\\frac{\\partial f}{\\partial X} = 0", "solution"),

@@ -490,10 +490,11 @@ def _check_point(ctx: Context, derivation: Derivation, check: Checker, wrt: str,
                 elif block.kind == "gradT":  # numerator layout: the transpose of the gradient
                     compare(float(np.sum(check.value(e, env).T * direction)), dfdv, where, scale)
                 elif block.kind == "gradS":
-                    compare(*_symmetric_check(check, wrt, e, env, rng), where, scale)
+                    compare(*_symmetric_check(check, wrt, e, env, rng, derivation.symmetric), where, scale)
     with np.errstate(all="ignore"):
         if derivation.symmetric:
-            compare(*_symmetric_check(check, wrt, derivation.result, env, rng), "the result on symmetric directions", scale)
+            compare(*_symmetric_check(check, wrt, derivation.result, env, rng, derivation.symmetric),
+                    "the result on symmetric directions", scale)
         else:
             g = check.value(derivation.result, env)
             g = g.T if derivation.layout == "numerator" else g
@@ -501,14 +502,16 @@ def _check_point(ctx: Context, derivation: Derivation, check: Checker, wrt: str,
     return tally.worst, tally.checks
 
 
-def _symmetric_check(check: Checker, wrt: str, g: Expr, env, rng):
-    """Σ_{i≤j} Gₛᵢⱼ Wᵢⱼ against the derivative of f along a random symmetric W."""
+def _symmetric_check(check: Checker, wrt: str, g: Expr, env, rng, convention="entries"):
+    """Σ_{i≤j} Gₛᵢⱼ Wᵢⱼ (`entries`) or ⟨Gₛ, W⟩ (`space`) against the derivative of f along a
+    random symmetric W."""
     base = env[wrt]
     w = rng.standard_normal(base.shape)
     w = (w + w.T) / 2
     w /= np.linalg.norm(w)
     value = check.value(g, env)
-    return float(np.sum(np.triu(value * w))), check.directional(lambda o: check.f(o), wrt, w, base)
+    pairing = np.sum(value * w) if convention == "space" else np.sum(np.triu(value * w))
+    return float(pairing), check.directional(lambda o: check.f(o), wrt, w, base)
 
 
 def _gradient_check(check: Checker, ctx: Context, var: str, wrt: str, g: Expr, env, direction, dfdv, rng):

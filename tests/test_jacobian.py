@@ -256,6 +256,31 @@ def test_gradient_in_numerator_layout_is_the_transpose():
     np.testing.assert_allclose(g, ((a + a.T) @ x).T, rtol=1e-12)
 
 
+def test_gradient_in_the_space_of_symmetric_matrices():
+    solved = solve(problem("""
+        variables: {X: [n, n], A: [n, n]}
+        assume: {X: [spd]}
+        function: tr(A*X) + logdet(X)
+        wrt: [X]
+        constrain_symmetric: space
+        """))
+    d = solved.derivations[0]
+    assert d.symmetric == "space" and any("Y2" in s.rules for b in d.blocks for s in b.steps)
+    ctx = solved.context
+    values = sample(ctx, np.random.default_rng(3))
+    gs = evaluate(d.result, values, SIZES)
+    a, x = values["A"], values["X"]
+    np.testing.assert_allclose(gs, (a + a.T) / 2 + np.linalg.inv(x), rtol=1e-10)  # sym(Aᵀ + X⁻¹)
+    f = f_of(ctx, values, "X")
+    rng = np.random.default_rng(4)
+    for _ in range(3):  # ⟨sym G, W⟩ is the derivative along every symmetric W
+        w = rng.standard_normal(x.shape)
+        w = (w + w.T) / 2
+        h = 1e-5
+        df = (f(x + h * w) - f(x - h * w)) / (2 * h)
+        assert abs(np.sum(gs * w) - df) <= 1e-6 * max(1.0, abs(df))
+
+
 def test_symmetric_constrained_gradient():
     solved = solve(problem("""
         variables: {X: [n, n], A: [n, n]}
@@ -332,4 +357,4 @@ def test_hessian_of_a_non_scalar_function_is_a_clean_error():
 
 
 # rules the tests above assert are cited, for tests/test_rules.py's every-rule check
-CITED = {r for _, _, rules in CASES for r in rules} | {"L2", "H1", "Y1", "S10", "S11"}
+CITED = {r for _, _, rules in CASES for r in rules} | {"L2", "H1", "Y1", "Y2", "S10", "S11"}

@@ -7,6 +7,8 @@ Xᵢⱼ, i ≤ j, the constrained gradient is G + Gᵀ − I ⊙ G (rule Y1), la
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from .. import expr as E
 from .engine import Context
 from .model import Block, Derivation
@@ -23,14 +25,20 @@ def numerator_gradient(d: Derivation, ctx: Context) -> Derivation:
     return d
 
 
-def symmetric_gradient(d: Derivation, ctx: Context) -> Derivation:
+def symmetric_gradient(d: Derivation, ctx: Context, convention: str = "entries") -> Derivation:
+    """The gradient of f over symmetric X: over its independent entries, G + Gᵀ − I ⊙ G (Y1,
+    `entries`), or in the space of symmetric matrices with the Frobenius inner product,
+    sym(G) = (G + Gᵀ)/2 (Y2, `space`)."""
     g = d.result
     n = ctx.variables[d.wrt][0]
     block = Block("gradS", d.wrt)
     gt = push_transposes(E.tp(g))
-    block.add(E.add(g, gt, E.neg(E.had(E.Eye(n), g))), "Y1")
+    if convention == "space":
+        block.add(E.mul(E.Num(Fraction(1, 2)), E.add(g, gt)), "Y2")
+    else:
+        block.add(E.add(g, gt, E.neg(E.had(E.Eye(n), g))), "Y1")
     block.steps += simplify_steps(block.last, ctx.assume)
     d.blocks.append(block)
     d.result = block.last
-    d.symmetric = True
+    d.symmetric = convention
     return d

@@ -49,7 +49,7 @@ class Derivation:
     kind: str = "gradient"  # "gradient" | "jacobian" | "hessian"
     function: Expr | None = None  # what was differentiated, when not the problem's f (a Hessian: the gradient)
     layout: str = "denominator"
-    symmetric: bool = False  # the gradient constrained to symmetric matrices
+    symmetric: str | bool = False  # over symmetric matrices: "entries" (G + Gᵀ − I⊙G) or "space" (sym G)
 
     def rule_ids(self) -> list[str]:
         return [r for b in self.blocks for s in b.steps for r in s.rules]
