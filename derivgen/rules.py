@@ -113,6 +113,7 @@ _RULES = [
     ("S11", "the logistic function", "logistic 函数", "\\exp(u) \\oslash (\\mathbf{1} + \\exp(u)) = \\sigma(u)", "simplification"),
     ("S13", "symmetric by construction", "构造上对称", f"(U{_T} S U){_T} = U{_T} S U,\\ (A + A{_T}){_T} = A + A{_T},\\ (M^{{-1}}){_T} = M^{{-1}} \\text{{ for symmetric }} S, M", "simplification"),
     ("S14", "elementwise products expanded", "逐元素乘积展开", "(a - b) \\odot c = a \\odot c - b \\odot c,\\quad \\mathbf{1} \\odot u = u", "simplification"),
+    ("S15", "a probability vector sums to one", "概率向量之和为一", f"\\mathbf{{1}}{_T} p = p{_T}\\mathbf{{1}} = 1 \\text{{ for a probability vector }} p", "simplification"),
 ]
 
 RULES: dict[str, Rule] = {

@@ -154,6 +154,8 @@ def _with_difs(e):
     ("a'*inv(X'*X)*b", dict(X=("n", "k"), a="k", b="k"), "b", "inv(X'*X)*a"),
     ("-y'*log(sigma(X*w)) - (1 - y)'*log(1 - sigma(X*w))", dict(X=("m", "n"), w="n", y="m"), "w",
      "X'*(sigma(X*w) - y)"),
+    ("-p'*log(softmax(z))", dict(z="n", p="n", assume={"p": "simplex"}), "z", "softmax(z) - p"),
+    ("-y'*log(softmax(W*x))", dict(W=("k", "n"), x="n", y="k", assume={"y": "onehot"}), "W", "(softmax(W*x) - y)*x'"),
 ])
 def test_results_read_as_the_textbook_writes_them(function, shapes, wrt, textbook) -> None:
     assert derivgen.derive(function, wrt=wrt, **shapes).results[0].text == textbook

@@ -207,6 +207,12 @@ CASES = [
         function: -y'*log(sigma(X*w)) - (1 - y)'*log(1 - sigma(X*w))
         wrt: [w]
         """, "w", "S14"),
+    case("softmax cross-entropy with a probability vector", """
+        variables: {z: [n], p: [n]}
+        assume: {p: [simplex]}
+        function: -p'*log(softmax(z))
+        wrt: [z]
+        """, "z", "S15"),
     case("sigmoid layer (chain rule)", """
         variables: {W: [m, n], X: [n, p], M: [m, m]}
         assume: {M: [symmetric]}
@@ -250,6 +256,9 @@ def sample(shape: tuple, assumptions: set[str], rng: np.random.Generator) -> np.
         return a @ a.T / r + np.eye(r)
     if "positive" in assumptions:
         return rng.uniform(0.5, 2.0, (r, c))
+    if "simplex" in assumptions:  # entries > 0 summing to 1
+        a = rng.uniform(0.2, 1.0, (r, c))
+        return a / a.sum()
     a = rng.standard_normal((r, c))
     if "symmetric" in assumptions:
         return (a + a.T) / 2 + 2 * np.eye(r)

@@ -246,6 +246,31 @@ def hadamard_expand(e: Expr) -> Expr:
     return E.transform(e, visit)
 
 
+def probability_sums(e: Expr, names: frozenset[str]) -> Expr:
+    """1ᵀp = pᵀ1 = 1 for a probability vector p (simplex or one-hot) (S15)."""
+
+    def ones_row(f: Expr) -> bool:
+        return (isinstance(f, E.Ones) and f.shape[0] == 1) or (isinstance(f, E.Transpose) and isinstance(f.arg, E.Ones))
+
+    def is_p(f: Expr, transposed: bool) -> bool:
+        if transposed:
+            return isinstance(f, E.Transpose) and isinstance(f.arg, E.Sym) and f.arg.name in names
+        return isinstance(f, E.Sym) and f.name in names
+
+    def visit(n: Expr):
+        if not isinstance(n, E.MatMul) or len(n.chain) < 2:
+            return None
+        chain = list(n.chain)
+        for i in range(len(chain) - 1):
+            a, b = chain[i], chain[i + 1]
+            if (ones_row(a) and is_p(b, False)) or (is_p(a, True) and isinstance(b, E.Ones) and b.shape[1] == 1):
+                rest = chain[:i] + chain[i + 2:]
+                return E.mul(E.Num(n.coeff), *n.scalars, *rest) if (rest or n.scalars) else E.Num(n.coeff)
+        return None
+
+    return E.transform(e, visit)
+
+
 def _chain_rewrite(e: Expr, pair: Callable[[Expr, Expr], list[Expr] | None]) -> Expr:
     """Rewrite adjacent chain factors (a, b) → pair(a, b) in every product, until none fits."""
 
@@ -427,6 +452,9 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
     ]
     if sym:
         passes.append(("S4", lambda x: symmetric(x, sym)))
+    probability = frozenset(n for n, a in assume.items() if a & {"simplex", "onehot"})
+    if probability:
+        passes.append(("S15", lambda x: probability_sums(x, probability)))
     declared = declared_symmetric(assume)
     passes.append(("S13", lambda x: built_symmetric(x, declared)))
     if orth:
