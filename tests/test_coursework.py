@@ -155,7 +155,10 @@ def _with_difs(e):
     ("-y'*log(sigma(X*w)) - (1 - y)'*log(1 - sigma(X*w))", dict(X=("m", "n"), w="n", y="m"), "w",
      "X'*(sigma(X*w) - y)"),
     ("-p'*log(softmax(z))", dict(z="n", p="n", assume={"p": "simplex"}), "z", "softmax(z) - p"),
+    ("x'*(diag(a) + diag(b))*x", dict(x="n", a="n", b="n"), "x", "2*diag(a + b)*x"),
+    ("log(softmax(z))", dict(z="n"), "z", "I - softmax(z)*ones(n)'"),  # denominator layout (the default); numerator I − 1sᵀ
     ("-y'*log(softmax(W*x))", dict(W=("k", "n"), x="n", y="k", assume={"y": "onehot"}), "W", "(softmax(W*x) - y)*x'"),
 ])
 def test_results_read_as_the_textbook_writes_them(function, shapes, wrt, textbook) -> None:
-    assert derivgen.derive(function, wrt=wrt, **shapes).results[0].text == textbook
+    result = derivgen.derive(function, wrt=wrt, **shapes).results[0]
+    assert result.text == textbook and result.verification.passed

@@ -213,6 +213,11 @@ CASES = [
         function: -p'*log(softmax(z))
         wrt: [z]
         """, "z", "S15"),
+    case("sum of diagonal matrices", """
+        variables: {x: [n], a: [n], b: [n]}
+        function: x'*(diag(a) + diag(b))*x
+        wrt: [x]
+        """, "x", "S16"),
     case("sigmoid layer (chain rule)", """
         variables: {W: [m, n], X: [n, p], M: [m, m]}
         assume: {M: [symmetric]}

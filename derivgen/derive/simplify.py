@@ -340,6 +340,79 @@ def diagonal_products(e: Expr) -> Expr:
     return _chain_rewrite(e, pair)
 
 
+def _is_diag(f: Expr) -> bool:
+    return isinstance(f, E.Func) and f.name == "diag"
+
+
+def _diag_identity(f: Expr) -> Expr | None:
+    """diag(1) = I and diag(u ⊘ u) = I."""
+    if _is_diag(f) and (isinstance(f.arg, E.Ones) or (isinstance(f.arg, E.HadDiv) and f.arg.num == f.arg.den)):
+        return E.Eye(f.shape[0])
+    return None
+
+
+def _diag_pair(a: Expr, b: Expr) -> list[Expr] | None:
+    """diag(a) diag(b) = diag(a ⊙ b); uᵀ diag(1 ⊘ u) = 1ᵀ and diag(1 ⊘ u) u = 1 for vectors u
+    (a general diag(v) u stays: a Hessian differentiates it further, and cannot vectorise v ⊙ u)."""
+    if _is_diag(a) and _is_diag(b):
+        return [E.fn("diag", E.had(a.arg, b.arg))]
+    if isinstance(a, E.Transpose) and a.arg.shape[1] == 1 and _is_diag(b):
+        out = _ones_over_self(E.had(a.arg, b.arg))
+        return [E.tp(out)] if isinstance(out, E.Ones) else None
+    if _is_diag(a) and b.shape[1] == 1 and not b.is_scalar:
+        out = _ones_over_self(E.had(a.arg, b))
+        return [out] if isinstance(out, E.Ones) else None
+    return None
+
+
+def _ones_over_self(e: Expr) -> Expr:
+    return E.Ones(e.shape) if isinstance(e, E.HadDiv) and e.num == e.den else e
+
+
+def diagonal_algebra(e: Expr) -> Expr:
+    """diag(a) + diag(b) = diag(a + b), diag(1) = I, and a product of a sum with a diagonal
+    matrix multiplied out where that makes it shorter: (diag(s) − s sᵀ) diag(1 ⊘ s) = I − s 1ᵀ (S16)."""
+
+    def visit(n: Expr):
+        if isinstance(n, E.Func):
+            return _diag_identity(n)
+        if isinstance(n, E.Add):
+            diags = [t for t in n.terms if _is_diag(t) or (isinstance(t, E.MatMul) and not t.scalars
+                                                         and len(t.chain) == 1 and _is_diag(t.chain[0]))]
+            if len(diags) < 2:
+                return None
+            inner = E.add(*(E.mul(E.Num(t.coeff), t.chain[0].arg) if isinstance(t, E.MatMul) else t.arg for t in diags))
+            rest = [t for t in n.terms if t not in diags]
+            return E.add(E.fn("diag", inner), *rest, shape=n.shape)
+        if isinstance(n, E.MatMul) and len(n.chain) >= 2:
+            chain = list(n.chain)
+            for i in range(len(chain) - 1):
+                a, b = chain[i], chain[i + 1]
+                if isinstance(a, E.Add) and _is_diag(b):
+                    terms = [_multiplied_out(t, b, right=True) for t in a.terms]
+                elif _is_diag(a) and isinstance(b, E.Add):
+                    terms = [_multiplied_out(t, a, right=False) for t in b.terms]
+                else:
+                    continue
+                out = E.mul(E.Num(n.coeff), *n.scalars, *chain[:i], E.add(*terms), *chain[i + 2:])
+                if _size(out) < _size(n):
+                    return out
+        return None
+
+    return E.transform(e, visit)
+
+
+def _multiplied_out(term: Expr, d: Expr, right: bool) -> Expr:
+    """term·d (or d·term) with the diagonal rules of _diag_pair applied where they meet."""
+    product = E.mul(term, d) if right else E.mul(d, term)
+    out = _chain_rewrite(product, _diag_pair)
+    return E.transform(out, lambda n: _diag_identity(n) if isinstance(n, E.Func) else None)
+
+
+def _size(e: Expr) -> int:
+    return sum(1 for _ in E.walk(e))
+
+
 def sigmoids(e: Expr) -> Expr:
     """exp(u) ⊘ (1 + exp(u)) = σ(u) (S11)."""
 
@@ -459,7 +532,7 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
     passes.append(("S13", lambda x: built_symmetric(x, declared)))
     if orth:
         passes.append(("S5", lambda x: orthogonal(x, orth)))
-    passes += [("S14", hadamard_expand), ("S2", collect), ("S3", factor), ("S9", matrix_powers), ("S10", diagonal_products), ("S11", sigmoids)]
+    passes += [("S14", hadamard_expand), ("S2", collect), ("S3", factor), ("S9", matrix_powers), ("S10", diagonal_products), ("S16", diagonal_algebra), ("S11", sigmoids)]
     if where:
         passes.append(("S8", lambda x: use_definitions(x, where)))
     steps: list[Step] = []
