@@ -813,3 +813,32 @@ def test_numpy_code_regression(function, wrt):
 ])
 def test_numpy_printer_regression(source):
     assert_numpy_code(parse_expr(source, make_scope()), 0, scalars_as_floats=False)
+
+
+# ----------------------------------------------------------------------------- how often it refuses
+
+def test_the_engine_refuses_few_generated_functions():
+    """The properties accept a clean refusal; this bounds how often the engine gives one, over
+    the same generated functions (an engine that refused everything would pass the others)."""
+    outcomes: list[str] = []
+
+    @settings(max_examples=200, **SETTINGS)
+    @given(data=st.data(), function_text=functions())
+    def run(data, function_text):
+        ctx, _ = build(function_text)
+        names = variables_in(ctx)
+        if not names:
+            return
+        wrt = data.draw(st.sampled_from(names), label="wrt")
+        try:
+            derive_gradient(ctx, wrt)
+        except DerivgenError as err:
+            outcomes.append(f"refused: {err.message}")
+            return
+        outcomes.append("derived")
+
+    run()
+    refused = [o for o in outcomes if o != "derived"]
+    assert len(outcomes) >= 150, len(outcomes)
+    print(f"derived {len(outcomes) - len(refused)} of {len(outcomes)}")
+    assert len(refused) <= 0.05 * len(outcomes), (len(refused), len(outcomes), refused[:10])
