@@ -115,6 +115,7 @@ _RULES = [
     ("S14", "elementwise products expanded", "逐元素乘积展开", "(a - b) \\odot c = a \\odot c - b \\odot c,\\quad \\mathbf{1} \\odot u = u", "simplification"),
     ("S15", "a probability vector sums to one", "概率向量之和为一", f"\\mathbf{{1}}{_T} p = p{_T}\\mathbf{{1}} = 1 \\text{{ for a probability vector }} p", "simplification"),
     ("S16", "diagonal algebra", "对角矩阵运算", f"\\operatorname{{diag}}(a) + \\operatorname{{diag}}(b) = \\operatorname{{diag}}(a + b),\\ u{_T}\\operatorname{{diag}}(v) = (u \\odot v){_T},\\ \\operatorname{{diag}}(\\mathbf{{1}}) = I", "simplification"),
+    ("S17", "numbers out of inverses and powers", "数字提出逆与幂", "(cA)^{-1} = c^{-1}A^{-1},\\quad (c\\,s)^k = c^k s^k", "simplification"),
 ]
 
 RULES: dict[str, Rule] = {

@@ -156,6 +156,7 @@ def _with_difs(e):
      "X'*(sigma(X*w) - y)"),
     ("-p'*log(softmax(z))", dict(z="n", p="n", assume={"p": "simplex"}), "z", "softmax(z) - p"),
     ("x'*(diag(a) + diag(b))*x", dict(x="n", a="n", b="n"), "x", "2*diag(a + b)*x"),
+    ("sqrt(x'*x)", dict(x="n"), "x", "x/sqrt(x'*x)"),
     ("log(softmax(z))", dict(z="n"), "z", "I - softmax(z)*ones(n)'"),  # denominator layout (the default); numerator I − 1sᵀ
     ("-y'*log(softmax(W*x))", dict(W=("k", "n"), x="n", y="k", assume={"y": "onehot"}), "W", "(softmax(W*x) - y)*x'"),
 ])

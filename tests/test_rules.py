@@ -218,6 +218,11 @@ CASES = [
         function: x'*(diag(a) + diag(b))*x
         wrt: [x]
         """, "x", "S16"),
+    case("numbers out of a power", """
+        variables: {x: [n]}
+        function: sqrt(x'*x)
+        wrt: [x]
+        """, "x", "S17"),
     case("sigmoid layer (chain rule)", """
         variables: {W: [m, n], X: [n, p], M: [m, m]}
         assume: {M: [symmetric]}

@@ -474,6 +474,45 @@ def scalar_powers(e: Expr) -> Expr:
     return E.transform(e, visit)
 
 
+def _number_out(e: Expr) -> tuple[Fraction, Expr]:
+    """(c, u) with e = c·u: the number of a product, or the one number every term of a sum has."""
+    if isinstance(e, E.MatMul) and e.coeff != 1:
+        return e.coeff, E.mul(*e.scalars, *e.chain)
+    if isinstance(e, E.Add):
+        coeffs = {t.coeff if isinstance(t, E.MatMul) else Fraction(1) for t in e.terms}
+        if len(coeffs) == 1 and (c := coeffs.pop()) not in (1, -1):
+            return c, E.add(*(E.mul(E.Num(1 / c), t) for t in e.terms), shape=e.shape)
+    return Fraction(1), e
+
+
+def numbers_out(e: Expr) -> Expr:
+    """(cA)⁻¹ = c⁻¹A⁻¹ and (cs)ᵏ = cᵏsᵏ for a number c and an integer k, so that numbers cancel:
+    2x/(2√(xᵀx)) = x/√(xᵀx), 2(2XᵀX + 2λI)⁻¹ = (XᵀX + λI)⁻¹ (S17)."""
+
+    def visit(n: Expr):
+        if not isinstance(n, E.MatMul):
+            return None
+        coeff, changed = n.coeff, False
+        scalars, chain = [], []
+        for s in n.scalars:
+            if isinstance(s, E.Power) and isinstance(s.exp, E.Num) and s.exp.value.denominator == 1:
+                c, u = _number_out(s.base)
+                if c != 1 and c > 0:
+                    coeff, changed = coeff * c ** s.exp.value.numerator, True
+                    s = E.power(u, s.exp)
+            scalars.append(s)
+        for f in n.chain:
+            if isinstance(f, E.Inverse):
+                c, u = _number_out(f.arg)
+                if c != 1:
+                    coeff, changed = coeff / c, True
+                    f = E.inv(u)
+            chain.append(f)
+        return E.mul(E.Num(coeff), *scalars, *chain) if changed else None
+
+    return E.transform(e, visit)
+
+
 def sums_over_samples(e: Expr) -> Expr:
     """Σ_t A u_t B = A (Σ_t u_t) B for A, B free of t; a term free of t adds N times (S12)."""
 
@@ -520,6 +559,7 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
         ("S1", push_transposes),
         ("S6", cancel_inverses),
         ("S7", scalar_powers),
+        ("S17", numbers_out),
         ("T0", scalar_traces),
         ("S12", sums_over_samples),
     ]
