@@ -66,7 +66,9 @@ def build_context(problem: Problem) -> Context:
     variables = {name: shape_from_dims(dims) for name, dims in problem.variables.items()}
     assume = {name: set(a) for name, a in problem.assume.items()}
     families = {name: problem.indices[index] for name, index in scope.indexed.items()}
-    return Context(function, variables, where, assume, families)
+    positive = [parse_expr(c[1], scope) for c in problem.domain if c[0] == "positive"]
+    orders = [c[1:] for c in problem.domain if c[0] == "order"]
+    return Context(function, variables, where, assume, families, positive, orders)
 
 
 def solve(problem: Problem, seed: int = 0, layout: str = "denominator") -> Solved:

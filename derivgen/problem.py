@@ -72,7 +72,7 @@ LAYOUTS = ("denominator", "numerator")
 FORMATS = ("md", "tex", "pdf", "html", "json")
 PROBLEM_KEYS = (
     "title", "statement", "variables", "indices", "assume", "where", "function", "wrt",
-    "order", "layout", "solve", "constrain_symmetric", "vary", "notes", "name",
+    "order", "layout", "solve", "constrain_symmetric", "vary", "notes", "name", "domain",
 )
 SET_KEYS = ("title", "course", "author", "date", "language", "order", "formats", "templates", "layout")
 SET_FILE_NAMES = ("derivgen.yaml", "derivgen.yml")
@@ -109,6 +109,11 @@ class SourceText:
     # (line, column) in the file of each offset 0..len(text); None when not known exactly
     _positions: tuple[tuple[int, int], ...] | None = field(default=None, repr=False, compare=False)
     _lines: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
+
+    def prefix(self, length: int) -> "SourceText":
+        """The first `length` characters, at the same place in the file."""
+        positions = None if self._positions is None else self._positions[:length + 1]
+        return SourceText(self.text[:length], self.file, self.line, self.column, positions, self._lines)
 
     def location_at(self, offset: int) -> Location:
         """Location in the file of character `offset` (0-based) of `text`.
@@ -166,6 +171,9 @@ class Problem:
     statements: dict[str, str] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)  # teacher notes (solutions only), per language
     name: dict[str, str] = field(default_factory=dict)  # the function's name: {"text": "L", "latex": "L"}
+    # `domain:` conditions the check's random values satisfy: ("order", "n", ">", "k") for
+    # dimensions, ("positive", SourceText) for an expression whose entries are positive
+    domain: tuple[tuple, ...] = ()
 
     def in_language(self, key: str, lang: str) -> str:
         """The title, statement or notes (`key`: "titles", "statements", "notes") in `lang`:
@@ -244,7 +252,7 @@ def load_problem_text(text: str, path: str | None = None, problem_id: str = "pro
         variables=draft.variables, assume=draft.assume, where=tuple(draft.where),
         function=draft.function, wrt=draft.wrt, options=draft.options, locations=draft.locations,
         indices=draft.indices, titles=draft.titles, statements=draft.statements, notes=draft.notes,
-        name=draft.name,
+        name=draft.name, domain=tuple(draft.domain),
     )
 
 
@@ -640,6 +648,7 @@ class _Draft:
     statements: dict[str, str] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     name: dict[str, str] = field(default_factory=dict)
+    domain: list[tuple] = field(default_factory=list)
 
 
 _VARIABLES_EXAMPLE = "`X: [m, n]` (a matrix), `x: [n]` (a vector), `t: []` (a scalar)"
@@ -838,6 +847,42 @@ def _describe(shape: tuple[int | str, ...]) -> str:
     return f"{shape[0]}×{shape[1]}"
 
 
+_DOMAIN_EXAMPLE = "`domain: [n > k, b - A*x > 0]`"
+_ORDER = re.compile(r"\s*([A-Za-z][A-Za-z0-9_]*|[0-9]+)\s*(>=|>|<=|<)\s*([A-Za-z][A-Za-z0-9_]*|[0-9]+)\s*")
+_POSITIVE = re.compile(r"(?s)(.*?)\s*>\s*0\s*")
+
+
+def _read_domain(src: _Source, node: Node, draft: _Draft) -> None:
+    """`domain:` — where the problem is meant: an order of two dimensions (`n > k`, `m >= n`)
+    or an expression whose entries are positive (`b - A*x > 0`). The check's random sizes and
+    values satisfy them; the derivation itself holds wherever f is defined."""
+    items = _items(src, node, "domain", _DOMAIN_EXAMPLE, single=True)
+    _at_most(src, items, limits.MAX_WHERE, "domain: conditions")
+    for index, item in enumerate(items):
+        if not (isinstance(item, ScalarNode) and item.tag == _STR):
+            raise src.error(f"a domain condition must be text, not {_kind(item)}", item, hint=f"for example: {_DOMAIN_EXAMPLE}")
+        draft.locations[f"domain.{index}"] = src.at(item)
+        order = _ORDER.fullmatch(item.value)
+        if order:
+            a, op, b = order.groups()
+            for d in (a, b):
+                if not d.isdigit() and d not in draft.dims:
+                    raise src.error(f"'{d}' in the domain condition '{item.value}' is not a dimension of the problem",
+                                    item, hint=_did_you_mean(d, draft.dims, "its dimensions are"))
+            if op.startswith("<"):
+                a, b, op = b, a, op.replace("<", ">")
+            draft.domain.append(("order", int(a) if a.isdigit() else a, op, int(b) if b.isdigit() else b))
+            continue
+        positive = _POSITIVE.fullmatch(item.value)
+        if positive and positive.group(1).strip():
+            text = _source_text(src, item)
+            draft.domain.append(("positive", text.prefix(len(positive.group(1)))))
+            continue
+        raise src.error(f"cannot read the domain condition '{item.value}'", item,
+                        hint="write an order of two dimensions (`n > k`, `m >= n`) or an expression whose entries "
+                             f"are positive (`b - A*x > 0`): {_DOMAIN_EXAMPLE}")
+
+
 def _read_where(src: _Source, node: Node, draft: _Draft) -> None:
     entries = _entries(src, node, "where", "`Y: sigma(W * X)`")
     _at_most(src, [key for _, key, _ in entries], limits.MAX_WHERE, "where: definitions")
@@ -933,6 +978,7 @@ _PROBLEM_SECTIONS: dict[str, Callable[[_Source, Node, _Draft], None]] = {
     "indices": lambda src, node, draft: _read_indices(src, node, draft),
     "assume": _read_assume,
     "where": _read_where,
+    "domain": _read_domain,
     "function": _read_function,
     "wrt": _read_wrt,
     "order": _read_option("order", _check_order),

@@ -156,8 +156,9 @@ def square_parts(ctx: Context) -> list[Expr]:
 
 
 def positive_parts(ctx: Context) -> list[Expr]:
-    """The arguments of log and sqrt: the problem is defined only where they are positive."""
-    parts: list[Expr] = []
+    """The arguments of log and sqrt (the problem is defined only where they are positive), and
+    the expressions its `domain:` says are positive."""
+    parts: list[Expr] = list(ctx.positive)
     for e in _expressions(ctx):
         for n in E.walk(e):
             if isinstance(n, E.Func) and n.name in POSITIVE_ARGUMENT and n.arg not in parts \
@@ -200,6 +201,9 @@ def choose_sizes(ctx: Context, seed: int = 0) -> dict[str | int, int]:
         sizes = dimension_sizes(ctx, pool)
         if sizes not in candidates:
             candidates.append(sizes)
+    if ctx.orders:  # `domain: [n > k]`: only sizes in that order, one made so if none is
+        ordered = [c for c in candidates if _in_order(c, ctx.orders)] or [_put_in_order(candidates[0], ctx.orders)]
+        candidates = [c for c in ordered if c is not None] or candidates
     if not (square_parts(ctx) or positive_parts(ctx)) or len(candidates) == 1:
         return candidates[0]
     for sizes in candidates:
@@ -208,6 +212,29 @@ def choose_sizes(ctx: Context, seed: int = 0) -> dict[str | int, int]:
             if defect(ctx, sizes, sampler.point(positive=attempt >= 2)) is None:
                 return sizes
     return candidates[0]
+
+
+def _in_order(sizes: dict, orders: list[tuple]) -> bool:
+    def size(d):
+        return d if isinstance(d, int) and d not in sizes else sizes.get(d, d)
+
+    return all(size(a) > size(b) if op == ">" else size(a) >= size(b) for a, op, b in orders)
+
+
+def _put_in_order(sizes: dict, orders: list[tuple]) -> dict | None:
+    """The same sizes given to the dimension symbols so that every stated order holds (a larger
+    dimension gets a larger size), or None when no such assignment exists (a cycle, n > 12)."""
+    dims = [d for d in sizes if isinstance(d, str)]
+    above = {d: {b for a, _, b in orders if a == d and b in dims} for d in dims}
+    ranked: list[str] = []
+    while len(ranked) < len(dims):
+        free = [d for d in dims if d not in ranked and not (above[d] - set(ranked))]
+        if not free:
+            return None
+        ranked += free[:1]
+    values = sorted((sizes[d] for d in dims))
+    out = {**sizes, **dict(zip(ranked, values))}
+    return out if _in_order(out, orders) else None
 
 
 class Sampler:
@@ -262,11 +289,31 @@ class Sampler:
         return a
 
     def point(self, positive: bool = False) -> dict:
-        values = {name: self.value(name, positive) for name in self.ctx.variables}
+        drawn = {name: self.value(name, positive) for name in self.ctx.variables}
+        if any(solvable is None for _, solvable in self.domains):
+            # an argument no variable stands alone in (1 - xᵀx): smaller values, until it is positive
+            for scale in (1.0, 0.5, 0.25, 0.1):
+                values = {k: v if self.ctx.assume.get(k) else v * scale for k, v in drawn.items()}
+                self._solve_domains(values)
+                if self._positive(values):
+                    return values
+        values = dict(drawn)
+        self._solve_domains(values)
+        return values
+
+    def _solve_domains(self, values: dict) -> None:
         for part, solvable in self.domains:
             if solvable is not None:
                 self._into_domain(part, *solvable, values)
-        return values
+
+    def _positive(self, values: dict) -> bool:
+        with np.errstate(all="ignore"):
+            try:
+                env = Checker(self.ctx, self.sizes, values).env()
+                ev = Evaluator(env, self.sizes)
+                return all(bool(np.all(np.asarray(ev(part), float) > 0)) for part, _ in self.domains)
+            except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, OverflowError):
+                return False
 
     def _into_domain(self, part: Expr, name: str, coeff: float, values: dict) -> None:
         """Set `name` (a term `coeff·name` of `part`) so that `part` is positive."""

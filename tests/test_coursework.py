@@ -163,3 +163,38 @@ def _with_difs(e):
 def test_results_read_as_the_textbook_writes_them(function, shapes, wrt, textbook) -> None:
     result = derivgen.derive(function, wrt=wrt, **shapes).results[0]
     assert result.text == textbook and result.verification.passed
+
+
+def _derive_file(tmp_path, text: str):
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    return derivgen.derive(str(path))
+
+
+def test_a_stated_order_of_dimensions_is_kept(tmp_path) -> None:
+    d = _derive_file(tmp_path, "variables: {X: [n, k], A: [m, n]}\ndomain: [m > n, n > k]\n"
+                               "function: logdet(X'*A'*A*X)\nwrt: [X]\n")
+    sizes = d.results[0].verification.sizes
+    assert sizes["m"] > sizes["n"] > sizes["k"]
+
+
+def test_a_stated_positive_expression_is_kept(tmp_path) -> None:
+    # no variable stands alone in 1 - x'x: the check draws smaller values until it is positive
+    d = _derive_file(tmp_path, "variables: {x: [n], y: [n]}\ndomain: [\"1 - x'*x > 0\"]\n"
+                               "function: sqrt(1 - x'*x) + y'*x\nwrt: [x]\n")
+    x, y = 0.2 * tall(4, 1), tall(4, 1)
+    g = eval(d.results[0].numpy, {"__builtins__": {}, "np": np, "x": x, "y": y})
+    checks = check_gradient(lambda v: (np.sqrt(1 - v.T @ v) + y.T @ v).item(), x, np.asarray(g, float), RNG)
+    assert max(c.error for c in checks) < 1e-6
+
+
+@pytest.mark.parametrize("domain, message", [
+    ("[n > q]", "'q' in the domain condition 'n > q' is not a dimension of the problem"),
+    ("[x < y < 0]", "cannot read the domain condition 'x < y < 0'"),
+    ("[3]", "a domain condition must be text, not a number"),
+])
+def test_a_domain_it_cannot_read_is_a_located_error(tmp_path, domain, message) -> None:
+    with pytest.raises(DerivgenError) as info:
+        _derive_file(tmp_path, f"variables: {{x: [n], y: [n]}}\ndomain: {domain}\nfunction: x'*y\nwrt: [x]\n")
+    assert info.value.message == message
+    assert info.value.location.line == 2 and info.value.hint

@@ -32,6 +32,9 @@ class Context:
     where: dict[str, Expr] = field(default_factory=dict)  # in definition order
     assume: dict[str, set[str]] = field(default_factory=dict)
     families: dict[str, object] = field(default_factory=dict)  # x_t -> N: the family's number of samples
+    # `domain:`: expressions whose entries are positive, and orders of dimensions (a, ">", b)
+    positive: list[Expr] = field(default_factory=list)
+    orders: list[tuple] = field(default_factory=list)
 
     def dependent_where(self, wrt: str) -> list[str]:
         """`where:` names that depend on `wrt`, directly or through earlier names, in order."""
