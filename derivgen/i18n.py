@@ -65,6 +65,7 @@ _EN: dict[str, str] = {
     "assume_onehot": "one-hot (one entry 1, the others 0)",
     # sentences around the function
     "function_line": "The function is {function}.",
+    "domain_line": "We assume {conditions}.",
     "function_line_where": "The function is {function}, where {definitions}.",
     "find": "Find {targets}.",
     # verification
@@ -142,6 +143,7 @@ _ZH: dict[str, str] = {
     "assume_simplex": "概率向量（元素非负，和为 1）",
     "assume_onehot": "独热向量（一个元素为 1，其余为 0）",
     "function_line": "函数为 {function}。",
+    "domain_line": "假设 {conditions}。",
     "function_line_where": "函数为 {function}，其中 {definitions}。",
     "find": "求 {targets}。",
     "verified": (

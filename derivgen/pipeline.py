@@ -352,9 +352,24 @@ def _document(solved: Solved, lang: str) -> dict:
             {"name": n, "latex": name_latex(n), "text": text(d), "expr_latex": latex(d)} for n, d in ctx.where.items()
         ],
         "function": {"text": problem.function.text, "latex": latex(ctx.function), "name": "f", "name_latex": "f"},
+        **({"domain": _domain(problem, ctx)} if problem.domain else {}),
         "results": results,
         "rules": rules_list(all_rules, lang),
     }
+
+
+def _domain(problem: Problem, ctx: Context) -> list[dict]:
+    """The `domain:` conditions as the handout states them: `n > k`, `b - A x > 0`."""
+    out, positive = [], iter(ctx.positive)
+    for condition in problem.domain:
+        if condition[0] == "order":
+            _, a, op, b = condition
+            rel = "\\geq" if op == ">=" else ">"
+            out.append({"text": f"{a} {op} {b}", "latex": f"{name_latex(str(a))} {rel} {name_latex(str(b))}"})
+        else:
+            e = next(positive)
+            out.append({"text": f"{text(e)} > 0", "latex": f"{latex(e)} > 0"})
+    return out
 
 
 def _header(problem: Problem, lang: str = "en") -> dict:

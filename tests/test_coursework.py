@@ -198,3 +198,13 @@ def test_a_domain_it_cannot_read_is_a_located_error(tmp_path, domain, message) -
         _derive_file(tmp_path, f"variables: {{x: [n], y: [n]}}\ndomain: {domain}\nfunction: x'*y\nwrt: [x]\n")
     assert info.value.message == message
     assert info.value.location.line == 2 and info.value.hint
+
+
+def test_the_handout_states_the_domain(tmp_path) -> None:
+    from derivgen.api import build_set, find_set
+
+    (tmp_path / "p.yaml").write_text("variables: {X: [n, k], b: [m], A: [m, k]}\ndomain: [n >= k, \"b - A*X'*X*ones(k) > 0\"]\n"
+                                     "function: logdet(X'*X) + sum(log(b - A*X'*X*ones(k)))\nwrt: [X]\n")
+    build_set(find_set(tmp_path / "p.yaml", formats="md,tex"), tmp_path / "out")
+    assert "We assume $n \\geq k$ and $b - A X^{\\top} X \\mathbf{1} > 0$." in (tmp_path / "out" / "p.md").read_text()
+    assert "We assume $n \\geq k$" in (tmp_path / "out" / "p.tex").read_text()
