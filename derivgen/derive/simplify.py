@@ -219,7 +219,11 @@ def hadamard_expand(e: Expr) -> Expr:
         if not isinstance(n, E.Add) or n.is_scalar or not any(isinstance(t, E.Hadamard) or (
                 isinstance(t, E.MatMul) and len(t.chain) == 1 and isinstance(t.chain[0], E.Hadamard)) for t in n.terms):
             return None
-        monomials = _monomials(n)
+        # in the order the sum is printed (a leading minus moved back), so the expansion reads on
+        negative = [isinstance(t, E.MatMul) and t.coeff < 0 for t in n.terms]
+        ordered = n.terms if not negative[0] or all(negative) else tuple(
+            [t for t, neg in zip(n.terms, negative) if not neg] + [t for t, neg in zip(n.terms, negative) if neg])
+        monomials = _monomials(E.add(*ordered, shape=n.shape))
         if monomials is None:
             return None
         collected: dict[frozenset, Fraction] = {}
@@ -233,14 +237,39 @@ def hadamard_expand(e: Expr) -> Expr:
         nonzero = sum(1 for c in collected.values() if c != 0)
         if not (any(c == 0 for c in collected.values()) or nonzero < len(n.terms)):
             return None  # nothing cancels: the factored form reads better
-        terms = []
-        for key in order:
-            c = collected[key]
-            if c == 0:
-                continue
-            atoms = [a for a, k in sorted(key, key=lambda ak: str(ak[0])) for _ in range(k)]
-            body = E.had(*atoms) if atoms else E.Ones(n.shape)
-            terms.append(E.mul(E.Num(c), body))
+        # the expanded sum, term by term as a teacher writes it; like terms are collected next (S2)
+        terms = [E.mul(E.Num(c), _monomial(key, n.shape)) for c, key in
+                 ((c, frozenset(m.items())) for c, m in monomials)]
+        expanded = E.add(*terms, shape=n.shape)
+        return expanded if expanded != n else None
+
+    return E.transform(e, visit)
+
+
+def _monomial(key: frozenset, shape) -> Expr:
+    atoms = [a for a, k in sorted(key, key=lambda ak: str(ak[0])) for _ in range(k)]
+    return E.had(*atoms) if atoms else E.Ones(shape)
+
+
+def hadamard_collect(e: Expr) -> Expr:
+    """Like elementwise terms collected: σ − y⊙σ − y + y⊙σ = σ − y (S2)."""
+
+    def visit(n: Expr):
+        if not isinstance(n, E.Add) or n.is_scalar:
+            return None
+        monomials = []
+        for t in n.terms:
+            m = _monomials(t)
+            if m is None or len(m) != 1:
+                return None
+            monomials += m
+        collected: dict[frozenset, Fraction] = {}
+        for c, m in monomials:
+            key = frozenset(m.items())
+            collected[key] = collected.get(key, Fraction(0)) + c
+        if len(collected) == len(monomials):
+            return None
+        terms = [E.mul(E.Num(c), _monomial(key, n.shape)) for key, c in collected.items() if c != 0]
         return E.add(*terms, shape=n.shape) if terms else E.zero(n.shape)
 
     return E.transform(e, visit)
@@ -572,7 +601,7 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
     passes.append(("S13", lambda x: built_symmetric(x, declared)))
     if orth:
         passes.append(("S5", lambda x: orthogonal(x, orth)))
-    passes += [("S14", hadamard_expand), ("S2", collect), ("S3", factor), ("S9", matrix_powers), ("S10", diagonal_products), ("S16", diagonal_algebra), ("S11", sigmoids)]
+    passes += [("S14", hadamard_expand), ("S2", hadamard_collect), ("S2", collect), ("S3", factor), ("S9", matrix_powers), ("S10", diagonal_products), ("S16", diagonal_algebra), ("S11", sigmoids)]
     if where:
         passes.append(("S8", lambda x: use_definitions(x, where)))
     steps: list[Step] = []
