@@ -157,6 +157,7 @@ def _with_difs(e):
     ("-p'*log(softmax(z))", dict(z="n", p="n", assume={"p": "simplex"}), "z", "softmax(z) - p"),
     ("x'*(diag(a) + diag(b))*x", dict(x="n", a="n", b="n"), "x", "2*diag(a + b)*x"),
     ("sqrt(x'*x)", dict(x="n"), "x", "x/sqrt(x'*x)"),
+    ("sum((a - x) .* (a + x))", dict(x="n", a="n"), "x", "-2*x"),
     ("log(softmax(z))", dict(z="n"), "z", "I - softmax(z)*ones(n)'"),  # denominator layout (the default); numerator I − 1sᵀ
     ("-y'*log(softmax(W*x))", dict(W=("k", "n"), x="n", y="k", assume={"y": "onehot"}), "W", "(softmax(W*x) - y)*x'"),
 ])

@@ -211,13 +211,30 @@ def _monomials(e: Expr) -> list[tuple[Fraction, Counter]] | None:
     return [(Fraction(1), Counter({e: 1}))]
 
 
+def _has_hadamard(t: Expr) -> bool:
+    return isinstance(t, E.Hadamard) or (isinstance(t, E.MatMul) and len(t.chain) == 1
+                                         and isinstance(t.chain[0], E.Hadamard))
+
+
+def _has_inner_sum(t: Expr) -> bool:
+    return isinstance(t, E.MatMul) and not t.scalars and len(t.chain) == 1 and isinstance(t.chain[0], E.Add)
+
+
+def sums_expanded(e: Expr) -> Expr:
+    """c(a + b) = ca + cb inside a sum, where that lets terms cancel: a − (a + x) − x = a − a − x − x (T7)."""
+    return _expand_where_cancelling(e, lambda n: not any(_has_hadamard(t) for t in n.terms)
+                                    and any(_has_inner_sum(t) for t in n.terms))
+
+
 def hadamard_expand(e: Expr) -> Expr:
     """(a − b) ⊙ c = a ⊙ c − b ⊙ c and 1 ⊙ u = u, where expanding lets terms cancel (S14):
     (1 − y) ⊙ σ − y ⊙ (1 − σ) = σ − y."""
+    return _expand_where_cancelling(e, lambda n: any(_has_hadamard(t) for t in n.terms))
 
+
+def _expand_where_cancelling(e: Expr, applies) -> Expr:
     def visit(n: Expr):
-        if not isinstance(n, E.Add) or n.is_scalar or not any(isinstance(t, E.Hadamard) or (
-                isinstance(t, E.MatMul) and len(t.chain) == 1 and isinstance(t.chain[0], E.Hadamard)) for t in n.terms):
+        if not isinstance(n, E.Add) or n.is_scalar or not applies(n):
             return None
         # in the order the sum is printed (a leading minus moved back), so the expansion reads on
         negative = [isinstance(t, E.MatMul) and t.coeff < 0 for t in n.terms]
@@ -601,7 +618,7 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
     passes.append(("S13", lambda x: built_symmetric(x, declared)))
     if orth:
         passes.append(("S5", lambda x: orthogonal(x, orth)))
-    passes += [("S14", hadamard_expand), ("S2", hadamard_collect), ("S2", collect), ("S3", factor), ("S9", matrix_powers), ("S10", diagonal_products), ("S16", diagonal_algebra), ("S11", sigmoids)]
+    passes += [("S14", hadamard_expand), ("T7", sums_expanded), ("S2", hadamard_collect), ("S2", collect), ("S3", factor), ("S9", matrix_powers), ("S10", diagonal_products), ("S16", diagonal_algebra), ("S11", sigmoids)]
     if where:
         passes.append(("S8", lambda x: use_definitions(x, where)))
     steps: list[Step] = []
