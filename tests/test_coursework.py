@@ -158,6 +158,7 @@ def _with_difs(e):
     ("x'*(diag(a) + diag(b))*x", dict(x="n", a="n", b="n"), "x", "2*diag(a + b)*x"),
     ("sqrt(x'*x)", dict(x="n"), "x", "x/sqrt(x'*x)"),
     ("sum((a - x) .* (a + x))", dict(x="n", a="n"), "x", "-2*x"),
+    ("a'*(x .* (1 - x))", dict(x="n", a="n"), "x", "a .* (1 - 2*x)"),
     ("log(softmax(z))", dict(z="n"), "z", "I - softmax(z)*ones(n)'"),  # denominator layout (the default); numerator I − 1sᵀ
     ("-y'*log(softmax(W*x))", dict(W=("k", "n"), x="n", y="k", assume={"y": "onehot"}), "W", "(softmax(W*x) - y)*x'"),
 ])

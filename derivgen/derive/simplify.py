@@ -292,6 +292,36 @@ def hadamard_collect(e: Expr) -> Expr:
     return E.transform(e, visit)
 
 
+def hadamard_factor(e: Expr) -> Expr:
+    """A factor every term of an elementwise sum has, taken out: a ⊙ 1 − 2 a ⊙ x = a ⊙ (1 − 2x),
+    σ − σ ⊙ σ = σ ⊙ (1 − σ) (S3)."""
+
+    def visit(n: Expr):
+        if not isinstance(n, E.Add) or n.is_scalar or not any(_has_hadamard(t) for t in n.terms):
+            return None
+        expanded = _monomials(n)
+        if expanded is None:
+            return None
+        collected: dict[frozenset, Fraction] = {}
+        for c, m in expanded:
+            key = frozenset(m.items())
+            collected[key] = collected.get(key, Fraction(0)) + c
+        monomials = [(c, Counter(dict(key))) for key, c in collected.items() if c != 0]
+        if len(monomials) < 2:
+            return None
+        common = monomials[0][1].copy()
+        for _, m in monomials[1:]:
+            common &= m
+        if not common:
+            return None
+        rest = E.add(*(E.mul(E.Num(c), _monomial(frozenset((m - common).items()), n.shape)) for c, m in monomials),
+                     shape=n.shape)
+        out = E.had(_monomial(frozenset(common.items()), n.shape), rest)
+        return out if _size(out) < _size(n) else None
+
+    return E.transform(e, visit)
+
+
 def probability_sums(e: Expr, names: frozenset[str]) -> Expr:
     """1ᵀp = pᵀ1 = 1 for a probability vector p (simplex or one-hot) (S15)."""
 
@@ -618,7 +648,7 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
     passes.append(("S13", lambda x: built_symmetric(x, declared)))
     if orth:
         passes.append(("S5", lambda x: orthogonal(x, orth)))
-    passes += [("S14", hadamard_expand), ("T7", sums_expanded), ("S2", hadamard_collect), ("S2", collect), ("S3", factor), ("S9", matrix_powers), ("S10", diagonal_products), ("S16", diagonal_algebra), ("S11", sigmoids)]
+    passes += [("S14", hadamard_expand), ("T7", sums_expanded), ("S2", hadamard_collect), ("S2", collect), ("S3", hadamard_factor), ("S3", factor), ("S9", matrix_powers), ("S10", diagonal_products), ("S16", diagonal_algebra), ("S11", sigmoids)]
     if where:
         passes.append(("S8", lambda x: use_definitions(x, where)))
     steps: list[Step] = []
