@@ -159,6 +159,7 @@ def _with_difs(e):
     ("sqrt(x'*x)", dict(x="n"), "x", "x/sqrt(x'*x)"),
     ("sum((a - x) .* (a + x))", dict(x="n", a="n"), "x", "-2*x"),
     ("a'*(x .* (1 - x))", dict(x="n", a="n"), "x", "a .* (1 - 2*x)"),
+    ("sum(exp(u) ./ (1 + exp(u)))", dict(u="n"), "u", "sigma(u) .* (1 - sigma(u))"),
     ("log(softmax(z))", dict(z="n"), "z", "I - softmax(z)*ones(n)'"),  # denominator layout (the default); numerator I − 1sᵀ
     ("-y'*log(softmax(W*x))", dict(W=("k", "n"), x="n", y="k", assume={"y": "onehot"}), "W", "(softmax(W*x) - y)*x'"),
 ])

@@ -504,6 +504,12 @@ def sigmoids(e: Expr) -> Expr:
             one = E.ONE if num.is_scalar else E.Ones(num.shape)
             if set(den.terms) == {one, num}:
                 return E.fn("sigma", num.arg)
+        # (eᵘ ⊙ eᵘ) ⊘ ((1 + eᵘ) ⊙ (1 + eᵘ)) = σ(u) ⊙ σ(u)
+        if isinstance(num, E.Hadamard) and isinstance(den, E.Hadamard) and len(num.factors) == len(den.factors) == 2 \
+                and num.factors[0] == num.factors[1] and den.factors[0] == den.factors[1]:
+            sig = visit(E.hdiv(num.factors[0], den.factors[0]))
+            if sig is not None:
+                return E.had(sig, sig)
         return None
 
     return E.transform(e, visit)
