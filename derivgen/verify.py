@@ -247,7 +247,14 @@ class Sampler:
     def __init__(self, ctx: Context, sizes: dict[str | int, int], rng: np.random.Generator):
         self.ctx, self.sizes, self.rng = ctx, sizes, rng
         self.conditioned = _needs_inverse(ctx)
-        self.domains = [(part, _solvable_term(ctx, part)) for part in positive_parts(ctx)]
+        self.domains: list[tuple[Expr, tuple[str, float] | None]] = []
+        taken: set[str] = set()
+        for part in positive_parts(ctx):  # each variable is set for one argument at most
+            solvable = _solvable_term(ctx, part)
+            if solvable is not None and solvable[0] in taken:
+                solvable = None
+            self.domains.append((part, solvable))
+            taken |= {solvable[0]} if solvable else set()
 
     def size(self, d) -> int:
         return check_size(d, self.sizes)
