@@ -68,6 +68,10 @@ def build_context(problem: Problem) -> Context:
     families = {name: problem.indices[index] for name, index in scope.indexed.items()}
     positive = [parse_expr(c[1], scope) for c in problem.domain if c[0] == "positive"]
     orders = [c[1:] for c in problem.domain if c[0] == "order"]
+    for name, words in problem.assume.items():  # full column rank: at least as many rows as columns
+        rows, cols = problem.variables[name][:2] if len(problem.variables[name]) == 2 else (None, None)
+        if "full_column_rank" in words and isinstance(rows, str) and isinstance(cols, str) and rows != cols:
+            orders.append((rows, ">=", cols))
     return Context(function, variables, where, assume, families, positive, orders)
 
 

@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 ASSUMPTIONS: tuple[str, ...] = ("symmetric", "spd", "invertible", "orthogonal", "diagonal", "positive",
-                                 "nonnegative", "probability", "simplex", "onehot")
+                                 "nonnegative", "probability", "simplex", "onehot", "full_column_rank")
 SQUARE_ASSUMPTIONS = {"symmetric", "spd", "invertible", "orthogonal", "diagonal"}
 VECTOR_ASSUMPTIONS = {"simplex", "onehot"}  # entries ≥ 0 summing to 1; one entry 1, the rest 0
 
@@ -833,6 +833,9 @@ def _read_assumption(src: _Source, name: str, node: Node, draft: _Draft) -> str:
     if word in SQUARE_ASSUMPTIONS and not (len(shape) == 2 and shape[0] == shape[1]):
         raise src.error(f"assumption '{word}' needs a square matrix, but {name} is {_describe(shape)}", node,
                         hint=f"declare {name} square (e.g. `{name}: [n, n]`) or drop '{word}'", kind=ShapeError)
+    if word == "full_column_rank" and len(shape) != 2:
+        raise src.error(f"assumption 'full_column_rank' needs a matrix, but {name} is {_describe(shape)}", node,
+                        hint=f"declare {name} a matrix (e.g. `{name}: [n, k]`) or drop 'full_column_rank'", kind=ShapeError)
     if word in VECTOR_ASSUMPTIONS and len(shape) != 1:
         raise src.error(f"assumption '{word}' needs a vector, but {name} is {_describe(shape)}", node,
                         hint=f"declare {name} a vector (e.g. `{name}: [n]`) or drop '{word}'", kind=ShapeError)

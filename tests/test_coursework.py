@@ -215,3 +215,12 @@ def test_the_handout_states_the_domain(tmp_path) -> None:
     build_set(find_set(tmp_path / "p.yaml", formats="md,tex"), tmp_path / "out")
     assert "We assume $n \\geq k$ and $b - A X^{\\top} X \\mathbf{1} > 0$." in (tmp_path / "out" / "p.md").read_text()
     assert "We assume $n \\geq k$" in (tmp_path / "out" / "p.tex").read_text()
+
+
+def test_full_column_rank_checks_with_more_rows(tmp_path) -> None:
+    d = _derive_file(tmp_path, "variables: {X: [k, n], A: [n, n]}\nassume: {X: [full_column_rank]}\n"
+                               "function: logdet(X'*X) + tr(A)\nwrt: [X]\n")
+    sizes = d.results[0].verification.sizes
+    assert sizes["k"] >= sizes["n"] and d.results[0].text == "2*X*inv(X'*X)"
+    with pytest.raises(ShapeError):
+        _derive_file(tmp_path, "variables: {x: [n]}\nassume: {x: [full_column_rank]}\nfunction: x'*x\nwrt: [x]\n")
