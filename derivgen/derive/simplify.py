@@ -1,9 +1,12 @@
 """Simplification of a gradient, one visible rule per step.
 
 The passes, in the order they are tried: transposes pushed inward (S1), a matrix times its
-inverse (S6), powers of a scalar combined (S7), assumptions (S4 symmetric, S5 orthogonal), like
-terms collected (S2), common factors taken out (S3), repeated factors as powers (S9), and
-`where:` definitions put back by name (S8). Each pass that changes something is one step.
+inverse (S6), powers of a scalar combined (S7), numbers out of inverses and powers (S17),
+assumptions (S4 symmetric, S15 probability vectors, S13 symmetric by construction, S5
+orthogonal), elementwise products and scaled sums expanded where terms cancel (S14, T7), like
+terms collected (S2), common factors taken out (S3), repeated factors as powers (S9), diagonal
+algebra (S10, S16), the logistic function (S11), and `where:` definitions put back by name (S8).
+Each pass that changes something is one step.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Callable
 
 from .. import expr as E
 from ..expr import Expr
-from .facts import SYMMETRIC_LIKE, declared_symmetric, is_symmetric
+from .facts import declared_symmetric, is_symmetric
 from .model import Step
 
 
@@ -211,6 +214,15 @@ def _monomials(e: Expr) -> list[tuple[Fraction, Counter]] | None:
     return [(Fraction(1), Counter({e: 1}))]
 
 
+def _collected(monomials: list[tuple[Fraction, Counter]]) -> dict[frozenset, Fraction]:
+    """Like monomials added up (zero sums kept), in order of first appearance."""
+    collected: dict[frozenset, Fraction] = {}
+    for c, m in monomials:
+        key = frozenset(m.items())
+        collected[key] = collected.get(key, Fraction(0)) + c
+    return collected
+
+
 def _has_hadamard(t: Expr) -> bool:
     return isinstance(t, E.Hadamard) or (isinstance(t, E.MatMul) and len(t.chain) == 1
                                          and isinstance(t.chain[0], E.Hadamard))
@@ -243,14 +255,7 @@ def _expand_where_cancelling(e: Expr, applies) -> Expr:
         monomials = _monomials(E.add(*ordered, shape=n.shape))
         if monomials is None:
             return None
-        collected: dict[frozenset, Fraction] = {}
-        order: list[frozenset] = []
-        for c, m in monomials:
-            key = frozenset(m.items())
-            if key not in collected:
-                order.append(key)
-                collected[key] = Fraction(0)
-            collected[key] += c
+        collected = _collected(monomials)
         nonzero = sum(1 for c in collected.values() if c != 0)
         if not (any(c == 0 for c in collected.values()) or nonzero < len(n.terms)):
             return None  # nothing cancels: the factored form reads better
@@ -280,10 +285,7 @@ def hadamard_collect(e: Expr) -> Expr:
             if m is None or len(m) != 1:
                 return None
             monomials += m
-        collected: dict[frozenset, Fraction] = {}
-        for c, m in monomials:
-            key = frozenset(m.items())
-            collected[key] = collected.get(key, Fraction(0)) + c
+        collected = _collected(monomials)
         if len(collected) == len(monomials):
             return None
         terms = [E.mul(E.Num(c), _monomial(key, n.shape)) for key, c in collected.items() if c != 0]
@@ -302,11 +304,7 @@ def hadamard_factor(e: Expr) -> Expr:
         expanded = _monomials(n)
         if expanded is None:
             return None
-        collected: dict[frozenset, Fraction] = {}
-        for c, m in expanded:
-            key = frozenset(m.items())
-            collected[key] = collected.get(key, Fraction(0)) + c
-        monomials = [(c, Counter(dict(key))) for key, c in collected.items() if c != 0]
+        monomials = [(c, Counter(dict(key))) for key, c in _collected(expanded).items() if c != 0]
         if len(monomials) < 2:
             return None
         common = monomials[0][1].copy()
@@ -635,7 +633,7 @@ def use_definitions(e: Expr, where: dict[str, Expr]) -> Expr:
 
 def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] | None = None) -> list[Step]:
     """Simplification steps for a gradient `g` (empty when nothing changes)."""
-    sym = {n for n, a in assume.items() if a & SYMMETRIC_LIKE}
+    sym = declared_symmetric(assume)
     orth = {n for n, a in assume.items() if "orthogonal" in a}
     passes: list[tuple[str, Callable[[Expr], Expr]]] = [
         ("S1", push_transposes),
@@ -650,8 +648,7 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
     probability = frozenset(n for n, a in assume.items() if a & {"simplex", "onehot"})
     if probability:
         passes.append(("S15", lambda x: probability_sums(x, probability)))
-    declared = declared_symmetric(assume)
-    passes.append(("S13", lambda x: built_symmetric(x, declared)))
+    passes.append(("S13", lambda x: built_symmetric(x, sym)))
     if orth:
         passes.append(("S5", lambda x: orthogonal(x, orth)))
     passes += [("S14", hadamard_expand), ("T7", sums_expanded), ("S2", hadamard_collect), ("S2", collect), ("S3", hadamard_factor), ("S3", factor), ("S9", matrix_powers), ("S10", diagonal_products), ("S16", diagonal_algebra), ("S11", sigmoids)]
