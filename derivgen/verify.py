@@ -70,6 +70,11 @@ class Report:
         return out
 
 
+def _expressions(ctx: Context) -> list[Expr]:
+    """The function and the `where:` definitions: every expression a problem writes."""
+    return [ctx.function, *ctx.where.values()]
+
+
 def dimension_sizes(ctx: Context, pool: tuple[int, ...] = SIZES) -> dict[str | int, int]:
     """A distinct size for every dimension symbol, in order of first appearance; and a distinct
     small stand-in for every integer dimension larger than `limits.MAX_CHECK_SIZE` (keyed by the
@@ -77,7 +82,7 @@ def dimension_sizes(ctx: Context, pool: tuple[int, ...] = SIZES) -> dict[str | i
     `indices: {t: 100000000}` are checked at sizes like 13. (A derivation holds for every size,
     and a wrong one fails at any size; distinct sizes keep a missing transpose from hiding.)"""
     declared = [d for shape in ctx.variables.values() for d in shape] + list(ctx.families.values())
-    written = [d for e in [ctx.function, *ctx.where.values()] for n in E.walk(e) for d in _dims_of(n)]
+    written = [d for e in _expressions(ctx) for n in E.walk(e) for d in _dims_of(n)]
     integers = {d for d in declared + written if isinstance(d, int)}
     pool = _size_pool({d for d in integers if d <= MAX_CHECK_SIZE}, pool)
     sizes: dict[str | int, int] = {}
@@ -88,7 +93,7 @@ def dimension_sizes(ctx: Context, pool: tuple[int, ...] = SIZES) -> dict[str | i
     for count in ctx.families.values():
         if isinstance(count, str) and count not in sizes:
             sizes[count] = next(pool)
-    for e in [ctx.function, *ctx.where.values()]:
+    for e in _expressions(ctx):
         for n in E.walk(e):
             if isinstance(n, E.Sym) and n.role == "dim" and n.name not in sizes:
                 sizes[n.name] = next(pool)
@@ -124,17 +129,13 @@ def _size_pool(taken: set[int], order: tuple[int, ...]):
 def _needs_inverse(ctx: Context) -> set[str]:
     """Square variables that appear under an inverse, det or logdet: sampled well-conditioned."""
     names: set[str] = set()
-    for e in [ctx.function, *ctx.where.values()]:
+    for e in _expressions(ctx):
         for n in E.walk(e):
             if isinstance(n, E.Inverse) or (isinstance(n, E.Func) and n.name in SQUARE_NEEDS_INVERSE) or (
                 isinstance(n, E.Power) and not n.is_scalar
             ):
                 names |= E.symbols(n)
     return names
-
-
-def _expressions(ctx: Context) -> list[Expr]:
-    return [ctx.function, *ctx.where.values()]
 
 
 def square_parts(ctx: Context) -> list[Expr]:
@@ -167,31 +168,6 @@ def positive_parts(ctx: Context) -> list[Expr]:
     return parts
 
 
-def defect(ctx: Context, sizes: dict, values: dict) -> str | None:
-    """What makes `values` unfit for checking the problem, or None: a matrix it inverts that is
-    singular or ill-conditioned there, or an argument of log or sqrt that is not positive."""
-    from .printing import text as to_text
-
-    square, positive = square_parts(ctx), positive_parts(ctx)
-    if not (square or positive):
-        return None
-    with np.errstate(all="ignore"):
-        try:
-            env = Checker(ctx, sizes, values).env()
-            ev = Evaluator(env, sizes)
-            for part in square:
-                a = np.asarray(ev(part), float)
-                if not _finite(a) or float(np.linalg.cond(a)) > CONDITION_LIMIT:
-                    return f"`{to_text(part)}` is singular"
-            for part in positive:
-                a = np.asarray(ev(part), float)
-                if not (_finite(a) and np.all(a > 0)):
-                    return f"`{to_text(part)}` is not positive"
-        except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, OverflowError):
-            return "the function cannot be evaluated"
-    return None
-
-
 def choose_sizes(ctx: Context, seed: int = 0) -> dict[str | int, int]:
     """Sizes at which every matrix the problem inverts can be invertible: the sizes of
     SIZE_POOLS in turn, each tried at a few random points; the first if none is fit (the check
@@ -204,12 +180,13 @@ def choose_sizes(ctx: Context, seed: int = 0) -> dict[str | int, int]:
     if ctx.orders:  # `domain: [n > k]`: only sizes in that order, one made so if none is
         ordered = [c for c in candidates if _in_order(c, ctx.orders)] or [_put_in_order(candidates[0], ctx.orders)]
         candidates = [c for c in ordered if c is not None] or candidates
-    if not (square_parts(ctx) or positive_parts(ctx)) or len(candidates) == 1:
+    square, positive = square_parts(ctx), positive_parts(ctx)
+    if not (square or positive) or len(candidates) == 1:
         return candidates[0]
     for sizes in candidates:
-        sampler = Sampler(ctx, sizes, np.random.default_rng([seed, 7919]))
+        sampler = Sampler(ctx, sizes, np.random.default_rng([seed, 7919]), square, positive)
         for attempt in range(4):
-            if defect(ctx, sizes, sampler.point(positive=attempt >= 2)) is None:
+            if sampler.defect(sampler.point(positive=attempt >= 2)) is None:
                 return sizes
     return candidates[0]
 
@@ -244,12 +221,14 @@ class Sampler:
     variable standing alone as one of its terms (`log(b - A*x)`, `sqrt(c - x)`), that variable is
     set so that the expression is positive (between 0.5 and 2 entrywise): values inside the domain."""
 
-    def __init__(self, ctx: Context, sizes: dict[str | int, int], rng: np.random.Generator):
+    def __init__(self, ctx: Context, sizes: dict[str | int, int], rng: np.random.Generator,
+                 square: list[Expr] | None = None, positive: list[Expr] | None = None):
         self.ctx, self.sizes, self.rng = ctx, sizes, rng
         self.conditioned = _needs_inverse(ctx)
+        self.square = square_parts(ctx) if square is None else square
         self.domains: list[tuple[Expr, tuple[str, float] | None]] = []
         taken: set[str] = set()
-        for part in positive_parts(ctx):  # each variable is set for one argument at most
+        for part in positive_parts(ctx) if positive is None else positive:  # each variable set for one at most
             solvable = _solvable_term(ctx, part)
             if solvable is not None and solvable[0] in taken:
                 solvable = None
@@ -314,13 +293,30 @@ class Sampler:
                 self._into_domain(part, *solvable, values)
 
     def _positive(self, values: dict) -> bool:
+        return self.defect(values, square=False) is None
+
+    def defect(self, values: dict, square: bool = True) -> str | None:
+        """What makes `values` unfit for checking the problem, or None: a matrix it inverts that
+        is singular or ill-conditioned there, or an argument of log or sqrt that is not positive."""
+        from .printing import text as to_text
+
+        squares = self.square if square else []
+        if not (squares or self.domains):
+            return None
         with np.errstate(all="ignore"):
             try:
-                env = Checker(self.ctx, self.sizes, values).env()
-                ev = Evaluator(env, self.sizes)
-                return all(bool(np.all(np.asarray(ev(part), float) > 0)) for part, _ in self.domains)
+                ev = Evaluator(Checker(self.ctx, self.sizes, values).env(), self.sizes)
+                for part in squares:
+                    a = np.asarray(ev(part), float)
+                    if not _finite(a) or float(np.linalg.cond(a)) > CONDITION_LIMIT:
+                        return f"`{to_text(part)}` is singular"
+                for part, _ in self.domains:
+                    a = np.asarray(ev(part), float)
+                    if not (_finite(a) and np.all(a > 0)):
+                        return f"`{to_text(part)}` is not positive"
             except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, OverflowError):
-                return False
+                return "the function cannot be evaluated"
+        return None
 
     def _into_domain(self, part: Expr, name: str, coeff: float, values: dict) -> None:
         """Set `name` (a term `coeff·name` of `part`) so that `part` is positive."""
@@ -454,7 +450,7 @@ def _at_random_points(ctx: Context, seed: int, check_point) -> Report:
         if attempts > 4 * TRIALS:
             raise _unfit_error(ctx, sizes, unfit)
         values = sampler.point(positive=attempts > 2)
-        unfit = defect(ctx, sizes, values)
+        unfit = sampler.defect(values)
         if unfit is not None:
             continue
         try:
