@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, Iterator
 
+from . import functions
+
 Dim = int | str | tuple  # a tuple is a product of dimensions, e.g. ("m", "n") for mn
 Shape = tuple[Dim, Dim]
 SCALAR: Shape = (1, 1)
@@ -358,39 +360,41 @@ class D(Expr):
 
 # ----------------------------------------------------------------------------- functions
 
-ELEMENTWISE = ("exp", "log", "sigma", "tanh", "sqrt")
-STRUCTURAL = ("vec",)
-SCALAR_OF_MATRIX = ("tr", "det", "logdet", "sum", "norm")
-VECTOR_FUNCS = ("softmax", "logsumexp")
-FUNCTIONS = ELEMENTWISE + SCALAR_OF_MATRIX + VECTOR_FUNCS + ("diag", "diagvec") + STRUCTURAL
+ELEMENTWISE = functions.ELEMENTWISE  # the registry (derivgen/functions.py) declares every function
+FUNCTIONS = tuple(functions.FUNCTIONS)
 
 
 def func_shape(name: str, arg_shape: Shape) -> Shape:
-    """The result shape of `name(arg)`; raises ValueError with a reason if `arg` doesn't fit."""
+    """The result shape of `name(arg)` by its registry entry's shape rule; raises ValueError with
+    a reason if `arg` doesn't fit."""
+    try:
+        rule = functions.FUNCTIONS[name].shape
+    except KeyError:
+        raise ValueError(f"unknown function {name}") from None
     r, c = arg_shape
-    if name in ELEMENTWISE:
+    if rule == "elementwise":
         return arg_shape
-    if name in ("tr", "det", "logdet"):
+    if rule == "square_to_scalar":
         if r != c:
             raise ValueError(f"{name} needs a square matrix")
         return SCALAR
-    if name in ("sum", "norm"):
+    if rule == "to_scalar":
         return SCALAR
-    if name in VECTOR_FUNCS:
+    if rule in ("column", "column_to_scalar"):
         if c != 1:
             raise ValueError(f"{name} needs a column vector")
-        return arg_shape if name == "softmax" else SCALAR
-    if name == "diag":
+        return arg_shape if rule == "column" else SCALAR
+    if rule == "diag":
         if c != 1:
             raise ValueError("diag needs a column vector (it builds the diagonal matrix)")
         return (r, r)
-    if name == "diagvec":
+    if rule == "diagvec":
         if r != c:
             raise ValueError("diagvec needs a square matrix")
         return (r, 1)
-    if name == "vec":
+    if rule == "vec":
         return (dim_mul(r, c), 1)
-    raise ValueError(f"unknown function {name}")
+    raise ValueError(f"no shape rule {rule!r} for {name}")  # pragma: no cover - tests/test_functions.py
 
 
 # ----------------------------------------------------------------------------- smart constructors
@@ -638,17 +642,14 @@ def hpow(base: Expr, k: Fraction) -> Expr:
     return HadPow(base, k, base.shape)
 
 
-ZERO_IN = {"exp": "ones", "tanh": "zero", "sqrt": "zero", "tr": "zero", "sum": "zero", "norm": "zero",
-           "diag": "zero", "diagvec": "zero", "vec": "zero"}
-
-
 def fn(name: str, arg: Expr) -> Expr:
     try:
         shape = func_shape(name, arg.shape)
     except ValueError as err:
         raise ShapeMismatch(f"{err}, but the argument is {shape_str(arg.shape)}") from None
-    if isinstance(arg, Zero) and name in ZERO_IN:  # exp(0) = 1, tr(0) = 0, …
-        return zero(shape) if ZERO_IN[name] == "zero" else (ONE if is_scalar_shape(shape) else Ones(shape))
+    at_zero = functions.FUNCTIONS[name].at_zero
+    if isinstance(arg, Zero) and at_zero:  # exp(0) = 1, tr(0) = 0, …
+        return zero(shape) if at_zero == "zero" else (ONE if is_scalar_shape(shape) else Ones(shape))
     return Func(name, arg, shape)
 
 

@@ -67,6 +67,7 @@ _EN: dict[str, str] = {
     # sentences around the function
     "function_line": "The function is {function}.",
     "domain_line": "We assume {conditions}.",
+    "kink_line": "The result holds wherever no entry of {arguments} is 0, that is almost everywhere (not differentiable at 0: {functions}).",
     "function_line_where": "The function is {function}, where {definitions}.",
     "find": "Find {targets}.",
     # verification
@@ -146,6 +147,7 @@ _ZH: dict[str, str] = {
     "assume_full_column_rank": "列满秩",
     "function_line": "函数为 {function}。",
     "domain_line": "假设 {conditions}。",
+    "kink_line": "结果在 {arguments} 没有零元素处成立，即几乎处处成立（在 0 处不可微：{functions}）。",
     "function_line_where": "函数为 {function}，其中 {definitions}。",
     "find": "求 {targets}。",
     "verified": (

@@ -46,7 +46,8 @@ sum, product, ``'``, ``inv``       ``MatAdd`` / ``Add``, ``MatMul`` / ``Mul``, `
                                    ``2 * HadamardPower(1 + HadamardPower(E, -2A), -1) - 1``
 ``softmax(z)``, ``logsumexp(z)``   ``HadamardPower(E, z) / (1ᵀ e^z)``, ``log(1ᵀ e^z)``
 ``diag(x)``, ``diagvec(A)``        ``DiagMatrix(x)``, ``DiagonalOf(A)``
-elementwise ``log`` of a matrix    none without applyfunc: `UnsupportedError` (see below)
+other elementwise functions        none without applyfunc (``log sin cos tan arctan log1p
+                                   softplus abs sign relu step``): `UnsupportedError` (see below)
 ``dX`` (a differential leaf)       ``MatrixSymbol("dX", …)`` / ``Symbol("dX")``
 =================================  ==============================================================
 
@@ -62,9 +63,9 @@ Conventions worth knowing:
   ``log(Determinant(X))``, which is the same number where ``det X > 0`` and differs by the
   constant ``iπ`` where ``det X < 0`` (so derivatives agree). On a scalar it is ``log(Abs(x))``.
 - **Elementwise functions** are written without ``applyfunc`` (``ElementwiseApplyFunction``):
-  through ``HadamardPower`` with the base ``E`` where an exact form exists. Elementwise ``log``
-  has none and raises `UnsupportedError`. With ``elementwise="applyfunc"`` every elementwise
-  function (``exp log sigma tanh sqrt``, also inside ``softmax`` and ``logsumexp``) becomes
+  through ``HadamardPower`` with the base ``E`` where an exact form exists. The others (``log``,
+  ``sin``, ``abs``, …) have none and raise `UnsupportedError`. With ``elementwise="applyfunc"``
+  every elementwise function (also inside ``softmax`` and ``logsumexp``) becomes
   ``ElementwiseApplyFunction`` instead (``A.applyfunc(exp)``): SymPy's generic form, which its
   matrix calculus handles in some cases where it cannot handle ``HadamardPower(E, A)``.
 - **where: names** stay symbols unless ``where=`` (a mapping name → definition, as in
@@ -82,6 +83,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import expr as E
+from . import functions as registry
 from .errors import UnsupportedError
 from .expr import Expr
 
@@ -188,11 +190,7 @@ class _Converter:
 
         sp = self.sp
         t = sp.Dummy("t")
-        functions = {
-            "exp": sp.exp, "log": sp.log, "tanh": sp.tanh,
-            "sqrt": sp.Lambda(t, sp.sqrt(t)), "sigma": sp.Lambda(t, 1 / (1 + sp.exp(-t))),
-        }
-        return ElementwiseApplyFunction(functions[name], m)
+        return ElementwiseApplyFunction(sp.Lambda(t, registry.FUNCTIONS[name].sympy(sp, t)), m)
 
     def recip(self, m):
         return self.sp.HadamardPower(m, -1)
@@ -330,25 +328,19 @@ class _Converter:
             from sympy.matrices.expressions.diagonal import DiagonalOf
 
             return DiagonalOf(arg)
-        if name == "log":
+        if name in E.ELEMENTWISE:
             raise UnsupportedError(
-                "the elementwise log of a matrix or vector has no applyfunc-free SymPy counterpart",
+                f"the elementwise {name} of a matrix or vector has no applyfunc-free SymPy counterpart",
                 hint="to_sympy(..., elementwise='applyfunc') writes it as ElementwiseApplyFunction(log, …)",
             )
         raise UnsupportedError(f"the function {name} has no SymPy counterpart")
 
     def scalar_func(self, name: str, x):
-        sp = self.sp
-        table = {
-            "tr": lambda: x, "det": lambda: x, "sum": lambda: x, "diag": lambda: x, "diagvec": lambda: x,
-            "logdet": lambda: sp.log(sp.Abs(x)), "norm": lambda: sp.Abs(x),
-            "exp": lambda: sp.exp(x), "log": lambda: sp.log(x), "sigma": lambda: 1 / (1 + sp.exp(-x)),
-            "tanh": lambda: sp.tanh(x), "sqrt": lambda: sp.sqrt(x),
-            "softmax": lambda: sp.Integer(1), "logsumexp": lambda: x,
-        }
-        if name not in table:
+        """The function of a scalar, by the registry's SymPy counterpart (derivgen/functions.py)."""
+        counterpart = registry.FUNCTIONS[name].sympy
+        if counterpart is None:
             raise UnsupportedError(f"the function {name} has no SymPy counterpart")
-        return table[name]()
+        return counterpart(self.sp, x)
 
 
 # ----------------------------------------------------------------------------- numeric values

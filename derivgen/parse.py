@@ -21,19 +21,13 @@ import lark
 from lark import Token, Tree
 
 from . import expr as E
-from . import limits
+from . import functions, limits
 from .errors import DerivgenError, ExprSyntaxError, Location, ShapeError, UnsupportedError
 from .limits import LimitError
 from .expr import SCALAR, Expr, Shape, shape_str
 
-# name written by the user -> internal function name
-USER_FUNCTIONS = {
-    "tr": "tr", "det": "det", "logdet": "logdet", "exp": "exp", "log": "log",
-    "sigma": "sigma", "tanh": "tanh", "sqrt": "sqrt", "sum": "sum", "norm": "norm",
-    "softmax": "softmax", "logsumexp": "logsumexp", "diag": "diag", "inv": "inv",
-    "ones": "ones", "eye": "eye",  # explicitly sized constants: ones(m, n), ones(n), eye(n)
-    "vec": "vec", "kron": "kron", "commutation": "commutation",  # as results of matrix-by-matrix derivatives
-}
+# the names a problem may call: the functions of the registry and the constructors (inv, ones, …)
+USER_FUNCTIONS = frozenset(functions.USER_NAMES)
 RESERVED = frozenset(USER_FUNCTIONS) | {"I", "T"}
 
 
@@ -780,6 +774,15 @@ class _Typer:
         return E.ONE if E.is_scalar_shape(shape) else E.Ones(shape)
 
     # -- function calls
+    def relu_of_max(self, t, args) -> Expr:
+        """`max(A, 0)` (or `max(0, A)`): the elementwise maximum with zero, relu(A)."""
+        zeros = [i for i, a in enumerate(args) if isinstance(a, Tree) and a.data == "number" and float(a.children[0]) == 0]
+        if len(args) != 2 or len(zeros) != 1:
+            raise UnsupportedError("max is supported as max(A, 0), the elementwise maximum with zero", self.loc(t),
+                                   "write `max(A, 0)` or `relu(A)`; for other maxima derivgen has no rule")
+        arg = self.infer(args[1 - zeros[0]], None)
+        return E.fn("relu", arg)
+
     def t_call(self, t, expected):
         name_tok = t.children[0]
         args = t.children[1:]
@@ -799,6 +802,8 @@ class _Typer:
             if len(args) != 2:
                 raise ExprSyntaxError(f"kron takes two arguments, got {len(args)}", self.loc(name_tok))
             return E.kron(self.infer(args[0], None), self.infer(args[1], None))
+        if name == "max":
+            return self.relu_of_max(t, args)
         if name == "commutation":
             dims = [self._dimension(a) for a in args]
             if len(dims) != 2 or None in dims:
@@ -809,7 +814,7 @@ class _Typer:
             raise ExprSyntaxError(f"{name} takes one argument, got {len(args)}", self.loc(name_tok))
         arg_expected = expected if name in E.ELEMENTWISE else None
         arg = self.infer(args[0], arg_expected)
-        internal = USER_FUNCTIONS[name]
+        internal = name
         if name == "inv":
             if not arg.is_square:
                 raise self.shape_error(t, f"inv needs a square matrix, but {self.snippet(args[0])} is {shape_str(arg.shape)}")

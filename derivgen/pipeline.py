@@ -20,7 +20,7 @@ from .parse import Scope, parse_expr, shape_from_dims
 from .printing import NumpyPrinter, latex, name_latex, python_name, shape_latex, text
 from .problem import Problem, load_problem
 from .rules import RULES, rules_list, used
-from .verify import Report, verify
+from .verify import Report, kinks, verify
 
 LHS = {
     "f": ("f", "f"),
@@ -357,6 +357,7 @@ def _document(solved: Solved, lang: str) -> dict:
         ],
         "function": {"text": problem.function.text, "latex": latex(ctx.function), "name": "f", "name_latex": "f"},
         **({"domain": _domain(problem, ctx)} if problem.domain else {}),
+        **({"kinks": _kinks(ctx)} if kinks(ctx) else {}),
         "results": results,
         "rules": rules_list(all_rules, lang),
     }
@@ -374,6 +375,14 @@ def _domain(problem: Problem, ctx: Context) -> list[dict]:
             e = next(positive)
             out.append({"text": f"{text(e)} > 0", "latex": f"{latex(e)} > 0"})
     return out
+
+
+def _kinks(ctx: Context) -> dict:
+    """Where the result holds when the function has kinks (abs, relu…): the functions, and the
+    arguments that must have no zero entry."""
+    found = kinks(ctx)
+    return {"functions": list(dict.fromkeys(name for name, _ in found)),
+            "arguments": [{"text": text(a), "latex": latex(a)} for a in dict.fromkeys(a for _, a in found)]}
 
 
 def _header(problem: Problem, lang: str = "en") -> dict:

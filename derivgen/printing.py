@@ -14,6 +14,7 @@ import re
 from fractions import Fraction
 
 from . import expr as E
+from . import functions
 from .expr import Expr
 
 GREEK = {
@@ -374,13 +375,6 @@ class LatexPrinter:
     def hadpow(self, e):
         return f"{self.wrap(e.base, P_ATOM)}^{{\\odot {fraction_latex(e.exp) if e.exp >= 0 else '-' + fraction_latex(-e.exp)}}}"
 
-    FUNC = {
-        "tr": "\\operatorname{tr}", "det": "\\det", "exp": "\\exp", "log": "\\log",
-        "sigma": "\\sigma", "tanh": "\\tanh", "sum": "\\operatorname{sum}",
-        "softmax": "\\operatorname{softmax}", "logsumexp": "\\operatorname{logsumexp}",
-        "diag": "\\operatorname{diag}", "diagvec": "\\operatorname{diag}", "vec": "\\operatorname{vec}",
-    }
-
     def func(self, e):
         inner = self(e.arg)
         if e.name == "sqrt":
@@ -394,7 +388,11 @@ class LatexPrinter:
             return f"\\log\\det {inner}" if precedence(e.arg) >= P_ATOM else f"\\log\\det{paren(inner)}"
         if e.name == "logdet":
             return f"\\log\\left\\lvert \\det {self.wrap(e.arg, P_ATOM)} \\right\\rvert" if precedence(e.arg) >= P_ATOM else f"\\log\\left\\lvert \\det{paren(inner)} \\right\\rvert"
-        return f"{self.FUNC[e.name]}{paren(inner)}"
+        if e.name == "abs" and e.arg.is_scalar:
+            return f"\\left\\lvert {inner} \\right\\rvert"
+        if e.name == "log1p":
+            return f"\\log{paren(('1' if e.arg.is_scalar else self(E.Ones(e.arg.shape))) + ' + ' + inner)}"
+        return f"{functions.FUNCTIONS[e.name].latex}{paren(inner)}"
 
     def d(self, e):
         a = e.arg
@@ -643,16 +641,7 @@ class NumpyPrinter:
         return f"np.linalg.matrix_power({self(e.base)}, np.int64(np.round({self(e.exp)})))"
 
     def func(self, e):
-        a = self(e.arg)
-        return {
-            "tr": f"np.trace({a})", "det": f"np.linalg.det({a})", "logdet": f"np.linalg.slogdet({a})[1]",
-            "exp": f"np.exp({a})", "log": f"np.log({a})", "tanh": f"np.tanh({a})", "sqrt": f"np.sqrt({a})",
-            "sigma": f"(1 / (1 + np.exp(-({a}))))", "sum": f"np.sum({a})", "norm": f"np.linalg.norm({a})",
-            "softmax": f"(np.exp(({a}) - np.max({a})) / np.sum(np.exp(({a}) - np.max({a}))))",
-            "logsumexp": f"(np.max({a}) + np.log(np.sum(np.exp(({a}) - np.max({a})))))",
-            "diag": f"np.diag(np.ravel({a}))", "diagvec": f"np.diag({a}).reshape(-1, 1)",
-            "vec": f"np.reshape({a}, (-1, 1), order='F')",
-        }[e.name]
+        return functions.FUNCTIONS[e.name].numpy.format(a=self(e.arg))
 
 
 latex = LatexPrinter()

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from derivgen import limits
+from derivgen import functions, limits
 from derivgen.errors import DerivgenError, Location, ProblemError, ShapeError, source_line
 from derivgen.limits import LimitError
 
@@ -56,13 +56,7 @@ VECTOR_ASSUMPTIONS = {"simplex", "onehot"}  # entries ≥ 0 summing to 1; one en
 
 #: Names that mean something in expressions, so cannot name a variable: name -> what it is.
 RESERVED_NAMES: dict[str, str] = {
-    **{
-        name: "a function"
-        for name in (
-            "tr", "det", "logdet", "inv", "exp", "log", "sigma", "tanh", "sqrt",
-            "sum", "norm", "softmax", "logsumexp", "diag",
-        )
-    },
+    **{name: "a function" for name in functions.USER_NAMES},
     "I": "the identity matrix",
     "T": "the transpose mark (A^T)",
 }

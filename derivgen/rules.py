@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .functions import FUNCTIONS
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -40,27 +42,13 @@ _RULES = [
     ("D1", "differential of a sum", "和的微分", f"{_d}(U + V) = {_d}U + {_d}V,\\quad {_d}(cU) = c\\,{_d}U", "differential"),
     ("D2", "product rule", "乘积法则", f"{_d}(UV) = ({_d}U)V + U\\,{_d}V", "differential"),
     ("D3", "differential of a transpose", "转置的微分", f"{_d}(U{_T}) = ({_d}U){_T}", "differential"),
-    ("D4", "differential of a trace", "迹的微分", f"{_d}\\,{_tr}(U) = {_tr}({_d}U)", "differential"),
     ("D5", "differential of an inverse", "逆矩阵的微分", f"{_d}(U^{{-1}}) = -U^{{-1}}\\,{_d}U\\,U^{{-1}}", "differential"),
-    ("D6", "differential of a determinant", "行列式的微分", f"{_d}\\det U = \\det U\\,{_tr}(U^{{-1}}{_d}U)", "differential"),
-    ("D7", "differential of a log-determinant", "对数行列式的微分", f"{_d}\\log\\lvert\\det U\\rvert = {_tr}(U^{{-1}}{_d}U)", "differential"),
     ("D8", "differential of a matrix power", "矩阵幂的微分", f"{_d}(U^k) = \\sum_{{i=0}}^{{k-1}} U^i\\,{_d}U\\,U^{{k-1-i}}", "differential"),
     ("D9", "power rule for scalars", "标量幂法则", f"{_d}(s^a) = a\\,s^{{a-1}}{_d}s", "differential"),
     ("D10", "differential of a Hadamard product", "哈达玛积的微分", f"{_d}(U \\odot V) = {_d}U \\odot V + U \\odot {_d}V", "differential"),
     ("D11", "differential of an elementwise quotient", "逐元素商的微分", f"{_d}(U \\oslash V) = {_d}U \\oslash V - (U \\odot {_d}V) \\oslash (V \\odot V)", "differential"),
     ("D12", "differential of an elementwise power", "逐元素幂的微分", f"{_d}(U^{{\\odot a}}) = a\\,U^{{\\odot (a-1)}} \\odot {_d}U", "differential"),
-    ("D13", "differential of exp", "指数函数的微分", f"{_d}\\exp(U) = \\exp(U) \\odot {_d}U", "differential"),
-    ("D14", "differential of log", "对数函数的微分", f"{_d}\\log(U) = {_d}U \\oslash U", "differential"),
-    ("D15", "differential of the sigmoid", "sigmoid 的微分", f"{_d}\\sigma(U) = \\sigma(U) \\odot (\\mathbf{{1}} - \\sigma(U)) \\odot {_d}U", "differential"),
-    ("D16", "differential of tanh", "tanh 的微分", f"{_d}\\tanh(U) = (\\mathbf{{1}} - \\tanh(U)^{{\\odot 2}}) \\odot {_d}U", "differential"),
-    ("D17", "differential of a square root", "平方根的微分", f"{_d}\\sqrt{{U}} = {_d}U \\oslash (2\\sqrt{{U}})", "differential"),
-    ("D18", "differential of a norm", "范数的微分", f"{_d}\\lVert U \\rVert = \\frac{{{_tr}(U{_T}{_d}U)}}{{\\lVert U \\rVert}}", "differential"),
-    ("D19", "differential of softmax", "softmax 的微分", f"{_d}\\operatorname{{softmax}}(z) = (\\operatorname{{diag}}(s) - s s{_T})\\,{_d}z,\\ s = \\operatorname{{softmax}}(z)", "differential"),
-    ("D20", "differential of logsumexp", "logsumexp 的微分", f"{_d}\\operatorname{{logsumexp}}(z) = \\operatorname{{softmax}}(z){_T}{_d}z", "differential"),
-    ("D21", "differential of diag", "diag 的微分", f"{_d}\\operatorname{{diag}}(u) = \\operatorname{{diag}}({_d}u)", "differential"),
-    ("D22", "differential of a sum of entries", "元素和的微分", f"{_d}\\operatorname{{sum}}(U) = \\mathbf{{1}}{_T}({_d}U)\\mathbf{{1}}", "differential"),
     ("D23", "differential of a sum over samples", "对样本求和的微分", f"{_d}\\sum_t u_t = \\sum_t {_d}u_t", "differential"),
-    ("D24", "differential of vec", "向量化的微分", f"{_d}\\operatorname{{vec}}(U) = \\operatorname{{vec}}({_d}U)", "differential"),
     ("D25", "differential of a Kronecker product", "克罗内克积的微分", f"{_d}(U \\otimes V) = {_d}U \\otimes V + U \\otimes {_d}V", "differential"),
     # trace normal form
     ("T0", "a scalar is its own trace", "标量等于其迹", f"a = {_tr}(a) \\text{{ for scalar }} a", "trace"),
@@ -118,8 +106,20 @@ _RULES = [
     ("S17", "numbers out of inverses and powers", "数字提出逆与幂", "(cA)^{-1} = c^{-1}A^{-1},\\quad (c\\,s)^k = c^k s^k", "simplification"),
 ]
 
+
+
+def _catalogue() -> list[tuple]:
+    """_RULES with the functions' differential rules (declared in derivgen/functions.py) among
+    the differentials, in the order of their numbers."""
+    declared = [(f.rule, *f.rule_name, f.formula, "differential") for f in FUNCTIONS.values() if f.rule_name]
+    differentials = sorted([r for r in _RULES if r[4] == "differential"] + declared, key=lambda r: int(r[0][1:]))
+    first = next(i for i, r in enumerate(_RULES) if r[4] == "differential")
+    rest = [r for r in _RULES if r[4] != "differential"]
+    return rest[:first] + differentials + rest[first:]
+
+
 RULES: dict[str, Rule] = {
-    rid: Rule(rid, {"en": en, "zh": zh}, formula, group) for rid, en, zh, formula, group in _RULES
+    rid: Rule(rid, {"en": en, "zh": zh}, formula, group) for rid, en, zh, formula, group in _catalogue()
 }
 ORDER = {rid: i for i, rid in enumerate(RULES)}
 

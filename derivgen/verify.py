@@ -21,7 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import expr as E
+from . import functions
 from .derive import Context, Derivation
+from .derive.differential import instantiate
 from .errors import VerificationError
 from .expr import Expr
 from .limits import MAX_CHECK_SIZE
@@ -40,7 +42,7 @@ SOLUTION_SIZES = (12, 5, 3, 2, 7, 8, 9, 10, 11, 4)
 SIZE_POOLS = (SIZES, SOLUTION_SIZES, (11, 10, 9, 8, 7, 6, 5, 4, 3, 2), (2, 3, 4, 5, 6, 7, 8, 9, 10, 11),
               tuple(reversed(SOLUTION_SIZES)), (5, 12, 2, 3, 7, 8, 9, 10, 11, 4))
 CONDITION_LIMIT = 1e8  # a point where a matrix the problem inverts is worse conditioned is drawn again
-POSITIVE_ARGUMENT = ("log", "sqrt")  # functions whose argument must be positive
+KINK_MARGIN = 0.05  # an argument of abs, sign, relu or step is kept this far from its kink at 0
 FAILURES_TO_REJECT = 3  # points at which a check must fail before the result is rejected
 
 
@@ -157,15 +159,40 @@ def square_parts(ctx: Context) -> list[Expr]:
 
 
 def positive_parts(ctx: Context) -> list[Expr]:
-    """The arguments of log and sqrt (the problem is defined only where they are positive), and
-    the expressions its `domain:` says are positive."""
-    parts: list[Expr] = list(ctx.positive)
+    """The expressions that must be positive for the problem to be defined: the arguments of log
+    and sqrt, 1 + u for log1p(u) (each function's `domain` in derivgen/functions.py), and the
+    expressions its `domain:` says are positive."""
+    parts = list(ctx.positive)
+    for _, part in _function_parts(ctx, "domain"):
+        if part not in parts:
+            parts.append(part)
+    return parts
+
+
+def kink_parts(ctx: Context) -> list[Expr]:
+    """The arguments of functions not differentiable at 0 (abs, sign, relu, step): a point is
+    drawn where none of their entries is near 0, so the finite differences see one smooth piece."""
+    return list(dict.fromkeys(part for _, part in kinks(ctx)))
+
+
+def kinks(ctx: Context) -> list[tuple[str, Expr]]:
+    """(function, argument) for each function of the problem with a kink (its `kink` in
+    derivgen/functions.py): the result holds where the argument has no entry at the kink."""
+    return _function_parts(ctx, "kink")
+
+
+def _function_parts(ctx: Context, attribute: str) -> list[tuple[str, Expr]]:
+    """(function, its `attribute` template over the argument) for each function call in the
+    problem that has one, once each; expressions without a variable are left out."""
+    out: list[tuple[str, Expr]] = []
     for e in _expressions(ctx):
         for n in E.walk(e):
-            if isinstance(n, E.Func) and n.name in POSITIVE_ARGUMENT and n.arg not in parts \
-                    and not isinstance(n.arg, (E.Num, E.Ones)):
-                parts.append(n.arg)
-    return parts
+            template = isinstance(n, E.Func) and getattr(functions.FUNCTIONS[n.name], attribute)
+            if template:
+                found = (n.name, instantiate(template, n.arg))
+                if found not in out and E.symbols(found[1]):
+                    out.append(found)
+    return out
 
 
 def choose_sizes(ctx: Context, seed: int = 0) -> dict[str | int, int]:
@@ -226,6 +253,7 @@ class Sampler:
         self.ctx, self.sizes, self.rng = ctx, sizes, rng
         self.conditioned = _needs_inverse(ctx)
         self.square = square_parts(ctx) if square is None else square
+        self.kinks = kink_parts(ctx)
         self.domains: list[tuple[Expr, tuple[str, float] | None]] = []
         taken: set[str] = set()
         for part in positive_parts(ctx) if positive is None else positive:  # each variable set for one at most
@@ -297,11 +325,12 @@ class Sampler:
 
     def defect(self, values: dict, square: bool = True) -> str | None:
         """What makes `values` unfit for checking the problem, or None: a matrix it inverts that
-        is singular or ill-conditioned there, or an argument of log or sqrt that is not positive."""
+        is singular or ill-conditioned there, an argument of log or sqrt that is not positive, or
+        an argument of abs, sign, relu or step with an entry near 0 (its kink)."""
         from .printing import text as to_text
 
-        squares = self.square if square else []
-        if not (squares or self.domains):
+        squares, kinks = (self.square, self.kinks) if square else ([], [])
+        if not (squares or kinks or self.domains):
             return None
         with np.errstate(all="ignore"):
             try:
@@ -314,6 +343,10 @@ class Sampler:
                     a = np.asarray(ev(part), float)
                     if not (_finite(a) and np.all(a > 0)):
                         return f"`{to_text(part)}` is not positive"
+                for part in kinks:
+                    a = np.asarray(ev(part), float)
+                    if not (_finite(a) and np.all(np.abs(a) > KINK_MARGIN)):
+                        return f"`{to_text(part)}` has an entry at 0, where it is not differentiable"
             except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, OverflowError):
                 return "the function cannot be evaluated"
         return None
@@ -480,6 +513,11 @@ def _unfit_error(ctx: Context, sizes: dict, unfit: str | None) -> VerificationEr
             + (f" (e.g. {at})" if at else ""),
             hint="a matrix the function inverts must be invertible at random values: assume it `spd` or "
                  "`invertible`, or check that it can be (xxᵀ of a vector never is)")
+    if unfit.endswith("not differentiable"):
+        return VerificationError(
+            f"the result cannot be checked: {unfit}, at every random point tried",
+            hint="abs, sign, relu and step are differentiable only away from 0: the argument must have no "
+                 "entry that is 0 for all values (abs(x - x) is always at its kink)")
     return VerificationError(
         f"the result cannot be checked: {unfit} at the random values tried, so the function is not defined there",
         hint="state where it is defined: assume its variables `positive`, `probability` (entries in (0, 1)) "

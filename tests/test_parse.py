@@ -302,7 +302,7 @@ ERRORS = [
     # unknown functions, with a did-you-mean
     ("s * trr(A)", UnsupportedError, 5, ["unsupported function 'trr'"], "did you mean 'tr'?"),
     ("logdett(A)", UnsupportedError, 1, ["unsupported function 'logdett'"], "did you mean 'logdet'?"),
-    ("sin(s)", UnsupportedError, 1, ["unsupported function 'sin'"], "supported: "),
+    ("erf(s)", UnsupportedError, 1, ["unsupported function 'erf'"], "supported: "),
     # shape mismatches name both shapes
     ("A * X", ShapeError, 3, ["cannot multiply", "n×n", "m×n"], "inner dimensions"),
     ("x' * A * X", ShapeError, 8, ["cannot multiply", "1×n", "m×n"], "inner dimensions"),

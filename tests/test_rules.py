@@ -171,6 +171,46 @@ CASES = [
         function: s^2
         wrt: [X]
         """, "X", "D22", "C1"),
+    case("sine and cosine", """
+        variables: {x: [n], a: [n]}
+        function: a'*sin(x) + sum(cos(x))
+        wrt: [x]
+        """, "x", "D26", "D27"),
+    case("tangent and arctangent", """
+        variables: {x: [n], a: [n]}
+        function: sum(tan(x/4)) + a'*arctan(x)
+        wrt: [x]
+        """, "x", "D28", "D29"),
+    case("log(1 + u)", """
+        variables: {x: [n]}
+        function: sum(log1p(x .* x))
+        wrt: [x]
+        """, "x", "D30"),
+    case("logistic loss through softplus", """
+        variables: {X: [m, n], w: [n], y: [m]}
+        function: sum(softplus(X*w)) - y'*X*w
+        wrt: [w]
+        """, "w", "D31"),
+    case("least absolute deviations", """
+        variables: {A: [m, n], x: [n], b: [m]}
+        function: sum(abs(A*x - b))
+        wrt: [x]
+        """, "x", "D32"),
+    case("sign times the variable", """
+        variables: {x: [n]}
+        function: sum(sign(x) .* x)
+        wrt: [x]
+        """, "x", "D33", "D10"),
+    case("a ReLU layer", """
+        variables: {W: [m, n], x: [n], a: [m]}
+        function: a'*relu(W*x)
+        wrt: [W]
+        """, "W", "D34"),
+    case("the unit step", """
+        variables: {x: [n], a: [n]}
+        function: a'*(step(x) .* x)
+        wrt: [x]
+        """, "x", "D35"),
     case("squared Frobenius norm", """
         variables: {X: [m, n], U: [n, p], V: [m, p]}
         function: norm(X*U - V)^2
@@ -424,7 +464,7 @@ def test_catalogue_ids_are_unique_and_well_formed():
 KNOWN_COMMANDS = {
     "mathrm", "operatorname", "top", "lVert", "rVert", "lvert", "rvert", "left", "right", "quad",
     "text", "to", "otimes", "Big", "Leftrightarrow", "in", "mathbb", "frac", "tfrac", "sum", "odot", "oslash", "sqrt", "exp", "log", "tanh", "sigma",
-    "det", "mathbf", "Rightarrow", "ldots", "partial", ",", ";", " ",
+    "sin", "cos", "tan", "arctan", "det", "mathbf", "Rightarrow", "ldots", "partial", ",", ";", " ",
 }
 
 

@@ -8,19 +8,14 @@ constants become 0 on the spot (rule D0) and `d` of a variable becomes the leaf 
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 from typing import Callable
 
 from .. import expr as E
+from .. import functions
 from ..errors import UnsupportedError
 from ..expr import D, Expr
 from .model import Step
-
-FUNC_RULES = {
-    "tr": "D4", "det": "D6", "logdet": "D7", "exp": "D13", "log": "D14", "sigma": "D15",
-    "tanh": "D16", "sqrt": "D17", "norm": "D18", "softmax": "D19", "logsumexp": "D20",
-    "diag": "D21", "diagvec": "D21", "sum": "D22", "vec": "D24",
-}
-
 
 def rule_of(u: Expr, depends: Callable[[Expr], bool] | None = None) -> str:
     """The id of the differential rule for d(u), by u's outermost operation.
@@ -50,7 +45,7 @@ def rule_of(u: Expr, depends: Callable[[Expr], bool] | None = None) -> str:
     if isinstance(u, E.HadPow):
         return "D12"
     if isinstance(u, E.Func):
-        return FUNC_RULES[u.name]
+        return functions.FUNCTIONS[u.name].rule
     if isinstance(u, E.SumOver):
         return "D23"
     if isinstance(u, E.Kron):
@@ -60,15 +55,6 @@ def rule_of(u: Expr, depends: Callable[[Expr], bool] | None = None) -> str:
 
 def _minus_one() -> E.Num:
     return E.Num(Fraction(-1))
-
-
-def _ones_like(u: Expr) -> Expr:
-    return E.ONE if u.is_scalar else E.Ones(u.shape)
-
-
-def _times_elementwise(a: Expr, du: Expr) -> Expr:
-    """a ⊙ du, or the ordinary product for scalars."""
-    return E.mul(a, du) if a.is_scalar else E.had(a, du)
 
 
 def expand_one(u: Expr, depends: Callable[[Expr], bool]) -> Expr:
@@ -139,43 +125,32 @@ def _power(u: E.Power, depends) -> Expr:
 
 
 def _func(u: E.Func) -> Expr:
-    a, name, d = u.arg, u.name, E.dif
-    if name == "tr":
-        return E.fn("tr", d(a))
-    if name == "det":
-        return E.mul(u, E.fn("tr", E.mul(E.inv(a), d(a))))
-    if name == "logdet":
-        return E.fn("tr", E.mul(E.inv(a), d(a)))
-    if name == "exp":
-        return _times_elementwise(u, d(a))
-    if name == "log":
-        return E.hdiv(d(a), a) if not a.is_scalar else E.mul(E.power(a, _minus_one()), d(a))
-    if name == "sigma":
-        return _times_elementwise(E.had(u, E.sub(_ones_like(a), u)) if not a.is_scalar else E.mul(u, E.sub(E.ONE, u)), d(a))
-    if name == "tanh":
-        return _times_elementwise(E.sub(_ones_like(a), E.hpow(u, Fraction(2))), d(a))
-    if name == "sqrt":
-        two_root = E.mul(E.Num(Fraction(2)), u)
-        return E.hdiv(d(a), two_root) if not a.is_scalar else E.mul(E.power(two_root, _minus_one()), d(a))
-    if name == "norm":
-        inner = E.mul(E.tp(a), d(a))
-        if a.shape[1] != 1:
-            inner = E.fn("tr", inner)
-        return E.mul(inner, E.power(u, _minus_one()))
-    if name == "softmax":
-        s = u
-        return E.mul(E.sub(E.fn("diag", s), E.mul(s, E.tp(s))), d(a))
-    if name == "logsumexp":
-        return E.mul(E.tp(E.fn("softmax", a)), d(a))
-    if name in ("diag", "diagvec"):
-        return E.fn(name, d(a))
-    if name == "vec":
-        return E.vec(d(a))
-    if name == "sum":
-        if a.is_scalar:
-            return d(a)
-        return E.mul(E.tp(E.Ones((a.shape[0], 1))), d(a), E.Ones((a.shape[1], 1)))
-    raise UnsupportedError(f"no differential rule for {name}")  # pragma: no cover
+    """d f(U) by the registry's template for f (derivgen/functions.py), over this argument."""
+    a = u.arg
+    kind = "scalar" if a.is_scalar else "vector" if a.shape[1] == 1 else "matrix"
+    return instantiate(functions.FUNCTIONS[u.name].template(kind), a, u)
+
+
+def instantiate(template: str, arg: Expr, value: Expr | None = None) -> Expr:
+    """A registry template (derivgen/functions.py) over `arg`: `U` is `arg`, `dU` its
+    differential d(arg) and `F` the function's `value` there."""
+    parsed = _parsed(template, arg.shape, None if value is None else value.shape)
+    mapping = {E.Sym("U", arg.shape): arg, E.Sym("dU", arg.shape): E.dif(arg)}
+    if value is not None:
+        mapping[E.Sym("F", value.shape)] = value
+    return E.transform_top(parsed, lambda n: mapping.get(n) if isinstance(n, E.Sym) else None)
+
+
+@lru_cache(maxsize=None)
+def _parsed(template: str, shape: E.Shape, value_shape: E.Shape | None) -> Expr:
+    from ..parse import PlainSource, Scope, parse_expr
+
+    scope = Scope()
+    scope.declare("U", shape)
+    scope.declare("dU", shape)
+    if value_shape is not None:
+        scope.declare("F", value_shape)
+    return parse_expr(PlainSource(template), scope)
 
 
 class Expander:

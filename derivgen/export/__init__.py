@@ -33,7 +33,7 @@ PACKAGE = Path(__file__).resolve().parent.parent
 RUNTIME = Path(__file__).resolve().parent / "runtime"
 GRADER_PACKAGE = "derivgen_grader"
 #: derivgen's modules the grader package copies (each needs only NumPy, lark and the others).
-COPIED = ("errors", "limits", "expr", "parse", "numeric", "judge", "answer")
+COPIED = ("errors", "limits", "functions", "expr", "parse", "numeric", "judge", "answer")
 #: At most MAX_EXPORT_VARIANTS variants of one problem in a PrairieLearn question (seeded sample beyond);
 #: FORMATS are the systems exported for. Both are declared with the command line, in derivgen.students.
 
