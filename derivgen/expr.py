@@ -380,10 +380,10 @@ def func_shape(name: str, arg_shape: Shape) -> Shape:
         return SCALAR
     if rule == "to_scalar":
         return SCALAR
-    if rule in ("column", "column_to_scalar"):
-        if c != 1:
-            raise ValueError(f"{name} needs a column vector")
-        return arg_shape if rule == "column" else SCALAR
+    if rule == "columnwise":  # of a vector; of a matrix, of each column
+        return arg_shape
+    if rule == "columns_to_row":
+        return (1, c)
     if rule == "diag":
         if c != 1:
             raise ValueError("diag needs a column vector (it builds the diagonal matrix)")

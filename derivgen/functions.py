@@ -20,13 +20,13 @@ autograder export can ship it as it is).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import numpy as np
 
 #: the shape rules `expr.func_shape` knows: argument shape → result shape
-SHAPES = ("elementwise", "square_to_scalar", "to_scalar", "column", "column_to_scalar", "diag", "diagvec", "vec")
+SHAPES = ("elementwise", "square_to_scalar", "to_scalar", "columnwise", "columns_to_row", "diag", "diagvec", "vec")
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,16 @@ class Function:
     kink: str | None = None  # template whose entries must not be 0 (not differentiable there)
     user: bool = True  # may be written in problem files (diagvec is `diag` of a square matrix)
     summary: str = ""  # what it is, for messages and the README table
-    aliases: tuple[str, ...] = field(default=())
+    #: (id, English, Chinese, formula) of the rule for a matrix argument, where it differs (column-wise softmax)
+    matrix_rule: tuple[str, str, str, str] | None = None
 
     @property
     def elementwise(self) -> bool:
         return self.shape == "elementwise"
+
+    def rule_for(self, kind: str) -> str:
+        """The id of the rule its differential cites for an argument of this kind."""
+        return self.matrix_rule[0] if kind == "matrix" and self.matrix_rule else self.rule
 
     def template(self, kind: str) -> str:
         """The differential template for an argument of kind "scalar", "vector" or "matrix"."""
@@ -69,8 +74,8 @@ def _sigma(x: np.ndarray) -> np.ndarray:
 
 
 def _softmax(a: np.ndarray) -> np.ndarray:
-    w = np.exp(a - a.max())
-    return w / w.sum()
+    w = np.exp(a - a.max(axis=0))
+    return w / w.sum(axis=0)
 
 
 def _scalar(v) -> np.ndarray:
@@ -101,16 +106,23 @@ _ENTRIES = [
              "\\lVert", "np.linalg.norm({a})", lambda a: _scalar(np.linalg.norm(a)), lambda sp, x: sp.Abs(x),
              at_zero="zero", summary="Euclidean / Frobenius norm"),
     # ------------------------------------------------------------------ functions of vectors
-    Function("softmax", "column", "D19", ("differential of softmax", "softmax 的微分"),
+    Function("softmax", "columnwise", "D19", ("differential of softmax", "softmax 的微分"),
              f"{_d}{_op}{{softmax}}(z) = ({_op}{{diag}}(s) - s s{_T})\\,{_d}z,\\ s = {_op}{{softmax}}(z)",
-             {"any": "(diag(F) - F*F')*dU"},
-             f"{_op}{{softmax}}", "(np.exp(({a}) - np.max({a})) / np.sum(np.exp(({a}) - np.max({a}))))",
-             _softmax, lambda sp, x: sp.Integer(1), summary="softmax of a vector"),
-    Function("logsumexp", "column_to_scalar", "D20", ("differential of logsumexp", "logsumexp 的微分"),
-             f"{_d}{_op}{{logsumexp}}(z) = {_op}{{softmax}}(z){_T}{_d}z", {"any": "softmax(U)'*dU"},
-             f"{_op}{{logsumexp}}", "(np.max({a}) + np.log(np.sum(np.exp(({a}) - np.max({a})))))",
-             lambda a: _scalar(a.max() + np.log(np.exp(a - a.max()).sum())), lambda sp, x: x,
-             summary="log of the sum of exponentials of a vector"),
+             {"any": "(diag(F) - F*F')*dU", "matrix": "F .* dU - F .* (1*1'*(F .* dU))"},
+             f"{_op}{{softmax}}",
+             "(np.exp(({a}) - np.max({a}, axis=0)) / np.sum(np.exp(({a}) - np.max({a}, axis=0)), axis=0))",
+             _softmax, lambda sp, x: sp.Integer(1), summary="softmax of a vector; of a matrix, of each column",
+             matrix_rule=("D36", "differential of a column-wise softmax", "逐列 softmax 的微分",
+                          f"{_d}S = S \\odot {_d}Z - S \\odot (\\mathbf{{1}}\\mathbf{{1}}{_T}(S \\odot {_d}Z)),\\ "
+                          f"S = {_op}{{softmax}}(Z) \\text{{ of each column}}")),
+    Function("logsumexp", "columns_to_row", "D20", ("differential of logsumexp", "logsumexp 的微分"),
+             f"{_d}{_op}{{logsumexp}}(z) = {_op}{{softmax}}(z){_T}{_d}z", {"any": "softmax(U)'*dU", "matrix": "1'*(softmax(U) .* dU)"},
+             f"{_op}{{logsumexp}}",
+             "(np.max({a}, axis=0) + np.log(np.sum(np.exp(({a}) - np.max({a}, axis=0)), axis=0)))",
+             lambda a: (a.max(axis=0) + np.log(np.exp(a - a.max(axis=0)).sum(axis=0)))[None, :], lambda sp, x: x,
+             summary="log of the sum of exponentials of a vector; of a matrix, of each column (a row)",
+             matrix_rule=("D37", "differential of a column-wise logsumexp", "逐列 logsumexp 的微分",
+                          f"{_d}{_op}{{logsumexp}}(Z) = \\mathbf{{1}}{_T}({_op}{{softmax}}(Z) \\odot {_d}Z) \\text{{ (a row: one entry per column)}}")),
     # ------------------------------------------------------------------ structure
     Function("diag", "diag", "D21", ("differential of diag", "diag 的微分"),
              f"{_d}{_op}{{diag}}(u) = {_op}{{diag}}({_d}u)", {"any": "diag(dU)"},

@@ -63,6 +63,8 @@ _EN: dict[str, str] = {
     "assume_probability": "entries in (0, 1)",
     "assume_simplex": "a probability vector (entries ≥ 0, summing to 1)",
     "assume_onehot": "one-hot (one entry 1, the others 0)",
+    "assume_simplex_columns": "columns are probability vectors (entries ≥ 0, each column summing to 1)",
+    "assume_onehot_columns": "one-hot columns (one entry 1 in each column, the others 0)",
     "assume_full_column_rank": "full column rank",
     # sentences around the function
     "function_line": "The function is {function}.",
@@ -144,6 +146,8 @@ _ZH: dict[str, str] = {
     "assume_probability": "元素在 (0, 1) 内",
     "assume_simplex": "概率向量（元素非负，和为 1）",
     "assume_onehot": "独热向量（一个元素为 1，其余为 0）",
+    "assume_simplex_columns": "各列为概率向量（元素非负，每列和为 1）",
+    "assume_onehot_columns": "各列为独热向量（每列一个元素为 1，其余为 0）",
     "assume_full_column_rank": "列满秩",
     "function_line": "函数为 {function}。",
     "domain_line": "假设 {conditions}。",

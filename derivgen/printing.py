@@ -310,7 +310,10 @@ class LatexPrinter:
 
     def factor(self, f: Expr) -> str:
         """A factor of a product: sums and Hadamard products get brackets, and so does a
-        function written without them (`(\\det X)`) unless it is the last factor."""
+        function written without them (`(\\det X)`) unless it is the last factor. An all-ones
+        matrix in a product is written 𝟏𝟏ᵀ (a bare 𝟏 there reads as a vector)."""
+        if isinstance(f, E.Ones) and f.shape[0] != 1 and f.shape[1] != 1:
+            return "\\mathbf{1}\\mathbf{1}^{\\top}"
         if _open_function(f):
             return paren(self(f))
         if isinstance(f, (E.Hadamard, E.HadDiv)):

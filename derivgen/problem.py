@@ -52,7 +52,7 @@ __all__ = [
 ASSUMPTIONS: tuple[str, ...] = ("symmetric", "spd", "invertible", "orthogonal", "diagonal", "positive",
                                  "nonnegative", "probability", "simplex", "onehot", "full_column_rank")
 SQUARE_ASSUMPTIONS = {"symmetric", "spd", "invertible", "orthogonal", "diagonal"}
-VECTOR_ASSUMPTIONS = {"simplex", "onehot"}  # entries ≥ 0 summing to 1; one entry 1, the rest 0
+VECTOR_ASSUMPTIONS = {"simplex", "onehot"}  # entries ≥ 0 summing to 1; one entry 1, the rest 0 (a matrix: each column)
 
 #: Names that mean something in expressions, so cannot name a variable: name -> what it is.
 RESERVED_NAMES: dict[str, str] = {
@@ -830,8 +830,9 @@ def _read_assumption(src: _Source, name: str, node: Node, draft: _Draft) -> str:
     if word == "full_column_rank" and len(shape) != 2:
         raise src.error(f"assumption 'full_column_rank' needs a matrix, but {name} is {_describe(shape)}", node,
                         hint=f"declare {name} a matrix (e.g. `{name}: [n, k]`) or drop 'full_column_rank'", kind=ShapeError)
-    if word in VECTOR_ASSUMPTIONS and len(shape) != 1:
-        raise src.error(f"assumption '{word}' needs a vector, but {name} is {_describe(shape)}", node,
+    if word in VECTOR_ASSUMPTIONS and len(shape) == 0:
+        raise src.error(f"assumption '{word}' needs a vector (or a matrix, for each of its columns), but {name} is "
+                        f"{_describe(shape)}", node,
                         hint=f"declare {name} a vector (e.g. `{name}: [n]`) or drop '{word}'", kind=ShapeError)
     return word
 

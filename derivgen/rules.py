@@ -101,8 +101,10 @@ _RULES = [
     ("S11", "the logistic function", "logistic 函数", "\\exp(u) \\oslash (\\mathbf{1} + \\exp(u)) = \\sigma(u)", "simplification"),
     ("S13", "symmetric by construction", "构造上对称", f"(U{_T} S U){_T} = U{_T} S U,\\ (A + A{_T}){_T} = A + A{_T},\\ (M^{{-1}}){_T} = M^{{-1}} \\text{{ for symmetric }} S, M", "simplification"),
     ("S14", "elementwise products expanded", "逐元素乘积展开", "(a - b) \\odot c = a \\odot c - b \\odot c,\\quad \\mathbf{1} \\odot u = u", "simplification"),
-    ("S15", "a probability vector sums to one", "概率向量之和为一", f"\\mathbf{{1}}{_T} p = p{_T}\\mathbf{{1}} = 1 \\text{{ for a probability vector }} p", "simplification"),
+    ("S15", "a probability vector sums to one", "概率向量之和为一", f"\\mathbf{{1}}{_T} p = p{_T}\\mathbf{{1}} = 1 \\text{{ for a probability vector }} p,\\ \\mathbf{{1}}{_T} P = \\mathbf{{1}}{_T} \\text{{ when each column of }} P \\text{{ is one}}", "simplification"),
     ("S16", "diagonal algebra", "对角矩阵运算", f"\\operatorname{{diag}}(a) + \\operatorname{{diag}}(b) = \\operatorname{{diag}}(a + b),\\ u{_T}\\operatorname{{diag}}(v) = (u \\odot v){_T},\\ \\operatorname{{diag}}(\\mathbf{{1}}) = I", "simplification"),
+    ("S18", "step, ReLU, sign and abs", "阶跃、ReLU、符号与绝对值函数", f"\\operatorname{{step}}(u) \\odot u = \\operatorname{{relu}}(u),\\ \\operatorname{{step}}(u)^{{\\odot 2}} = \\operatorname{{step}}(u),\\ \\operatorname{{sign}}(u) \\odot u = \\operatorname{{abs}}(u),\\ \\operatorname{{sign}}(u)^{{\\odot 2}} = \\mathbf{{1}}", "simplification"),
+    ("S19", "symmetry of the sigmoid", "sigmoid 的对称性", "\\mathbf{1} - \\sigma(-u) = \\sigma(u)", "simplification"),
     ("S17", "numbers out of inverses and powers", "数字提出逆与幂", "(cA)^{-1} = c^{-1}A^{-1},\\quad (c\\,s)^k = c^k s^k", "simplification"),
 ]
 
@@ -112,6 +114,7 @@ def _catalogue() -> list[tuple]:
     """_RULES with the functions' differential rules (declared in derivgen/functions.py) among
     the differentials, in the order of their numbers."""
     declared = [(f.rule, *f.rule_name, f.formula, "differential") for f in FUNCTIONS.values() if f.rule_name]
+    declared += [(*f.matrix_rule, "differential") for f in FUNCTIONS.values() if f.matrix_rule]
     differentials = sorted([r for r in _RULES if r[4] == "differential"] + declared, key=lambda r: int(r[0][1:]))
     first = next(i for i, r in enumerate(_RULES) if r[4] == "differential")
     rest = [r for r in _RULES if r[4] != "differential"]

@@ -77,7 +77,25 @@ CASES = [
     ("tr(kron(X, X))", dict(X=("n", "n")), "X", dict(X=tall(3, 3)), lambda X: np.trace(np.kron(X, X))),
     ("x'*kron(A, B)*x", dict(x=6, A=(2, 2), B=(3, 3)), "x", dict(x=tall(6, 1), A=tall(2, 2), B=tall(3, 3)),
      lambda x, A, B: (x.T @ np.kron(A, B) @ x).item()),
+    # a batch of logits, one column per sample: softmax and logsumexp column by column
+    ("-sum(Y .* log(softmax(W*X)))", dict(W=("k", "d"), X=("d", "N"), Y=("k", "N"), assume={"Y": "onehot"}), "W",
+     dict(W=tall(3, 4), X=tall(4, 5), Y=np.eye(3)[:, [0, 2, 1, 1, 0]]),
+     lambda W, X, Y: -np.sum(Y * np.log(_softmax_columns(W @ X)))),
+    ("sum(logsumexp(Z))", dict(Z=("k", "N")), "Z", dict(Z=tall(3, 5)),
+     lambda Z: np.sum(np.log(np.sum(np.exp(Z), axis=0)))),
+    ("tr(A'*softmax(Z))", dict(Z=("k", "N"), A=("k", "N")), "Z", dict(Z=tall(3, 5), A=tall(3, 5)),
+     lambda Z, A: np.sum(A * _softmax_columns(Z))),
+    ("sum(relu(W*X)) + sum(abs(W))", dict(W=("k", "d"), X=("d", "N")), "W", dict(W=tall(3, 4), X=tall(4, 5)),
+     lambda W, X: np.sum(np.maximum(W @ X, 0)) + np.sum(np.abs(W))),
+    ("a'*tanh(W*x) + sum(sin(W)) - sum(softplus(W*x))", dict(W=("k", "d"), x="d", a="k"), "W",
+     dict(W=tall(3, 4), x=tall(4, 1), a=tall(3, 1)),
+     lambda W, x, a: (a.T @ np.tanh(W @ x)).item() + np.sum(np.sin(W)) - np.sum(np.logaddexp(0, W @ x))),
 ]
+
+
+def _softmax_columns(z):
+    w = np.exp(z - z.max(axis=0))
+    return w / w.sum(axis=0)
 
 
 @pytest.mark.parametrize("function, shapes, wrt, values, f", CASES, ids=[c[0] for c in CASES])
@@ -166,6 +184,12 @@ def _with_difs(e):
     ("sum(exp(u) ./ (1 + exp(u)))", dict(u="n"), "u", "sigma(u) .* (1 - sigma(u))"),
     ("log(softmax(z))", dict(z="n"), "z", "I - softmax(z)*ones(n)'"),  # denominator layout (the default); numerator I − 1sᵀ
     ("-y'*log(softmax(W*x))", dict(W=("k", "n"), x="n", y="k", assume={"y": "onehot"}), "W", "(softmax(W*x) - y)*x'"),
+    ("-sum(Y .* log(softmax(W*X)))", dict(W=("k", "d"), X=("d", "N"), Y=("k", "N"), assume={"Y": "onehot"}), "W",
+     "(softmax(W*X) - Y)*X'"),
+    ("sum(logsumexp(Z)) - tr(Y'*Z)", dict(Z=("k", "N"), Y=("k", "N"), assume={"Y": "simplex"}), "Z", "softmax(Z) - Y"),
+    ("sum(softplus(X*w)) - y'*X*w", dict(X=("m", "n"), w="n", y="m"), "w", "X'*(sigma(X*w) - y)"),
+    ("sum(abs(A*x - b))", dict(A=("m", "n"), x="n", b="m"), "x", "A'*sign(A*x - b)"),
+    ("a'*max(W*x, 0)", dict(W=("m", "n"), x="n", a="m"), "W", "(a .* step(W*x))*x'"),
 ])
 def test_results_read_as_the_textbook_writes_them(function, shapes, wrt, textbook) -> None:
     result = derivgen.derive(function, wrt=wrt, **shapes).results[0]

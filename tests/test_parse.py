@@ -323,7 +323,7 @@ ERRORS = [
     # functions of the wrong shape
     ("s * tr(X)", ShapeError, 5, ["tr needs a square matrix", "m×n"], None),
     ("det(X)", ShapeError, 1, ["det needs a square matrix", "m×n"], None),
-    ("softmax(X)", ShapeError, 1, ["softmax needs a column vector", "m×n"], None),
+    ("logdet(X)", ShapeError, 1, ["logdet needs a square matrix", "m×n"], None),
     # `1` and `I` whose size cannot be told
     ("x * 1'", ShapeError, 5, ["cannot tell the size of `1'`"], "takes its length from what it multiplies"),
     ("1'", ShapeError, 1, ["cannot tell the size of `1'`"], "ones(n)'"),

@@ -483,14 +483,20 @@ def test_domain_assumptions_fit_their_shapes() -> None:
     """)
     assert problem.assume == {"p": ("simplex",), "y": ("onehot",), "q": ("probability",),
                               "W": ("nonnegative",), "s": ("probability",)}
+    assert load("""\
+        variables: {P: [n, k]}
+        assume: {P: simplex}
+        function: tr(P'*P)
+        wrt: P
+    """).assume == {"P": ("simplex",)}  # a matrix: each column
     with pytest.raises(ShapeError) as info:
         load("""\
-            variables: {P: [n, n]}
-            assume: {P: simplex}
-            function: tr(P)
-            wrt: P
+            variables: {p: []}
+            assume: {p: simplex}
+            function: p^2
+            wrt: p
         """)
-    assert info.value.message == "assumption 'simplex' needs a vector, but P is n×n"
+    assert info.value.message == "assumption 'simplex' needs a vector (or a matrix, for each of its columns), but p is a scalar"
 
 
 def test_error_render_shows_caret_and_hint() -> None:

@@ -253,6 +253,27 @@ CASES = [
         function: -p'*log(softmax(z))
         wrt: [z]
         """, "z", "S15"),
+    case("softmax cross-entropy of a batch (one column per sample)", """
+        variables: {Z: [n, p], Y: [n, p]}
+        assume: {Y: [simplex]}
+        function: -sum(Y .* log(softmax(Z)))
+        wrt: [Z]
+        """, "Z", "R3", "D37", "S15"),
+    case("column-wise softmax", """
+        variables: {Z: [n, p], A: [n, p]}
+        function: tr(A'*softmax(Z))
+        wrt: [Z]
+        """, "Z", "D36"),
+    case("half the squared ReLU", """
+        variables: {A: [m, n], x: [n]}
+        function: sum(relu(A*x).^2)/2
+        wrt: [x]
+        """, "x", "S18"),
+    case("cross-entropy written with sigma(-x)", """
+        variables: {x: [n], y: [n]}
+        function: y'*log(sigma(x)) + (1 - y)'*log(sigma(-x))
+        wrt: [x]
+        """, "x", "S19"),
     case("sum of diagonal matrices", """
         variables: {x: [n], a: [n], b: [n]}
         function: x'*(diag(a) + diag(b))*x
@@ -306,9 +327,9 @@ def sample(shape: tuple, assumptions: set[str], rng: np.random.Generator) -> np.
         return a @ a.T / r + np.eye(r)
     if "positive" in assumptions:
         return rng.uniform(0.5, 2.0, (r, c))
-    if "simplex" in assumptions:  # entries > 0 summing to 1
+    if "simplex" in assumptions:  # entries > 0, each column summing to 1
         a = rng.uniform(0.2, 1.0, (r, c))
-        return a / a.sum()
+        return a / a.sum(axis=0)
     a = rng.standard_normal((r, c))
     if "symmetric" in assumptions:
         return (a + a.T) / 2 + 2 * np.eye(r)

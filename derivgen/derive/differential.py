@@ -45,7 +45,7 @@ def rule_of(u: Expr, depends: Callable[[Expr], bool] | None = None) -> str:
     if isinstance(u, E.HadPow):
         return "D12"
     if isinstance(u, E.Func):
-        return functions.FUNCTIONS[u.name].rule
+        return functions.FUNCTIONS[u.name].rule_for(_kind(u.arg))
     if isinstance(u, E.SumOver):
         return "D23"
     if isinstance(u, E.Kron):
@@ -126,9 +126,12 @@ def _power(u: E.Power, depends) -> Expr:
 
 def _func(u: E.Func) -> Expr:
     """d f(U) by the registry's template for f (derivgen/functions.py), over this argument."""
-    a = u.arg
-    kind = "scalar" if a.is_scalar else "vector" if a.shape[1] == 1 else "matrix"
-    return instantiate(functions.FUNCTIONS[u.name].template(kind), a, u)
+    return instantiate(functions.FUNCTIONS[u.name].template(_kind(u.arg)), u.arg, u)
+
+
+def _kind(a: Expr) -> str:
+    """"scalar", "vector" or "matrix": which of a registry entry's templates serves argument `a`."""
+    return "scalar" if a.is_scalar else "vector" if a.shape[1] == 1 else "matrix"
 
 
 def instantiate(template: str, arg: Expr, value: Expr | None = None) -> Expr:

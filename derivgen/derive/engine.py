@@ -93,7 +93,7 @@ def _sum_entries(n: Expr):
 def _log_softmax(n: Expr):
     if isinstance(n, E.Func) and n.name == "log" and isinstance(n.arg, E.Func) and n.arg.name == "softmax":
         z = n.arg.arg
-        return E.sub(z, E.mul(E.Ones(z.shape), E.fn("logsumexp", z)))
+        return E.sub(z, E.mul(E.Ones((z.shape[0], 1)), E.fn("logsumexp", z)))
     return None
 
 

@@ -5,7 +5,8 @@ inverse (S6), powers of a scalar combined (S7), numbers out of inverses and powe
 assumptions (S4 symmetric, S15 probability vectors, S13 symmetric by construction, S5
 orthogonal), elementwise products and scaled sums expanded where terms cancel (S14, T7), like
 terms collected (S2), common factors taken out (S3), repeated factors as powers (S9), diagonal
-algebra (S10, S16), the logistic function (S11), and `where:` definitions put back by name (S8).
+algebra (S10, S16), the logistic function (S11), step/relu/sign/abs of one argument (S18), 1 − σ(−u) = σ(u)
+(S19), and `where:` definitions put back by name (S8).
 Each pass that changes something is one step.
 """
 
@@ -321,15 +322,24 @@ def hadamard_factor(e: Expr) -> Expr:
 
 
 def probability_sums(e: Expr, names: frozenset[str]) -> Expr:
-    """1ᵀp = pᵀ1 = 1 for a probability vector p (simplex or one-hot) (S15)."""
+    """1ᵀp = pᵀ1 = 1 for a probability vector p (simplex or one-hot), and column by column for a
+    matrix P whose columns are: 1ᵀP = 1ᵀ, Pᵀ1 = 1 (S15)."""
 
-    def ones_row(f: Expr) -> bool:
-        return (isinstance(f, E.Ones) and f.shape[0] == 1) or (isinstance(f, E.Transpose) and isinstance(f.arg, E.Ones))
+    def ones(f: Expr, transposed: bool) -> E.Ones | None:
+        """The all-ones matrix `f` is (read transposed when it stands left of P), or None."""
+        if isinstance(f, E.Transpose) and isinstance(f.arg, E.Ones):
+            f, transposed = f.arg, not transposed
+        if not isinstance(f, E.Ones):
+            return None
+        return E.Ones((f.shape[1], f.shape[0])) if transposed else f
 
     def is_p(f: Expr, transposed: bool) -> bool:
         if transposed:
             return isinstance(f, E.Transpose) and isinstance(f.arg, E.Sym) and f.arg.name in names
         return isinstance(f, E.Sym) and f.name in names
+
+    def constant(shape) -> Expr:
+        return E.ONE if shape == E.SCALAR else E.Ones(shape)
 
     def visit(n: Expr):
         if not isinstance(n, E.MatMul) or len(n.chain) < 2:
@@ -337,9 +347,15 @@ def probability_sums(e: Expr, names: frozenset[str]) -> Expr:
         chain = list(n.chain)
         for i in range(len(chain) - 1):
             a, b = chain[i], chain[i + 1]
-            if (ones_row(a) and is_p(b, False)) or (is_p(a, True) and isinstance(b, E.Ones) and b.shape[1] == 1):
-                rest = chain[:i] + chain[i + 2:]
-                return E.mul(E.Num(n.coeff), *n.scalars, *rest) if (rest or n.scalars) else E.Num(n.coeff)
+            left, right = ones(a, False), ones(b, False)
+            if left is not None and is_p(b, False):  # 1ᵀP = 1ᵀ (the ones' rows, P's columns)
+                merged = constant((left.shape[0], b.shape[1]))
+            elif right is not None and is_p(a, True):  # Pᵀ1 = 1
+                merged = constant((a.shape[0], right.shape[1]))
+            else:
+                continue
+            rest = chain[:i] + ([merged] if merged is not E.ONE else []) + chain[i + 2:]
+            return E.mul(E.Num(n.coeff), *n.scalars, *rest) if (rest or n.scalars) else E.Num(n.coeff)
         return None
 
     return E.transform(e, visit)
@@ -513,6 +529,69 @@ def sigmoids(e: Expr) -> Expr:
     return E.transform(e, visit)
 
 
+def sigmoid_symmetry(e: Expr) -> Expr:
+    """1 − σ(−u) = σ(u) (S19): the sigmoid of a negated argument, taken away from one."""
+
+    def visit(n: Expr):
+        if not isinstance(n, E.Add):
+            return None
+        terms = list(n.terms)
+        one = E.ONE if n.is_scalar else E.Ones(n.shape)
+        if one not in terms:
+            return None
+        for i, t in enumerate(terms):
+            c, body = split_coeff(t)
+            if c == -1 and isinstance(body, E.Func) and body.name == "sigma" and split_coeff(body.arg)[0] < 0:
+                rest = [x for j, x in enumerate(terms) if j != i]
+                rest.remove(one)
+                return E.add(E.fn("sigma", E.neg(body.arg)), *rest, shape=n.shape)
+        return None
+
+    return E.transform(e, visit)
+
+
+def _kink_pair(a: Expr, b: Expr) -> list[Expr] | None:
+    """What a ⊙ b is by the algebra of step, relu, sign and abs of one argument u (None: nothing)."""
+    def name(f: Expr) -> str | None:
+        return f.name if isinstance(f, E.Func) else None
+
+    for x, y in ((a, b), (b, a)):
+        u = x.arg if isinstance(x, E.Func) else None
+        if u is None or not (y == u or (isinstance(y, E.Func) and y.arg == u)):
+            continue
+        pair = (name(x), "u" if y == u else name(y))
+        if pair in (("step", "step"), ("step", "relu")):  # step ⊙ step = step, step ⊙ relu = relu
+            return [y if pair[1] == "relu" else x]
+        if pair == ("step", "u"):
+            return [E.fn("relu", u)]
+        if pair == ("sign", "u"):
+            return [E.fn("abs", u)]
+        if pair == ("sign", "abs"):
+            return [u]
+        if pair == ("sign", "sign"):
+            return []
+    return None
+
+
+def kink_algebra(e: Expr) -> Expr:
+    """step(u) ⊙ step(u) = step(u), relu(u) ⊙ step(u) = relu(u), u ⊙ step(u) = relu(u),
+    u ⊙ sign(u) = |u|, |u| ⊙ sign(u) = u, sign(u) ⊙ sign(u) = 1 where no entry of u is 0 (S18)."""
+
+    def visit(n: Expr):
+        if not isinstance(n, E.Hadamard):
+            return None
+        factors = list(n.factors)
+        for i in range(len(factors)):
+            for j in range(i + 1, len(factors)):
+                merged = _kink_pair(factors[i], factors[j])
+                if merged is not None:
+                    rest = factors[:i] + merged + factors[i + 1:j] + factors[j + 1:]
+                    return E.had(*rest) if rest else E.Ones(n.shape)
+        return None
+
+    return E.transform(e, visit)
+
+
 def matrix_powers(e: Expr) -> Expr:
     """AA = A², AᵃAᵇ = Aᵃ⁺ᵇ for integer powers (S9)."""
 
@@ -651,7 +730,8 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
     passes.append(("S13", lambda x: built_symmetric(x, sym)))
     if orth:
         passes.append(("S5", lambda x: orthogonal(x, orth)))
-    passes += [("S14", hadamard_expand), ("T7", sums_expanded), ("S2", hadamard_collect), ("S2", collect), ("S3", hadamard_factor), ("S3", factor), ("S9", matrix_powers), ("S10", diagonal_products), ("S16", diagonal_algebra), ("S11", sigmoids)]
+    passes += [("S14", hadamard_expand), ("T7", sums_expanded), ("S2", hadamard_collect), ("S2", collect), ("S3", hadamard_factor), ("S3", factor), ("S9", matrix_powers), ("S10", diagonal_products), ("S16", diagonal_algebra), ("S11", sigmoids),
+               ("S18", kink_algebra), ("S19", sigmoid_symmetry)]
     if where:
         passes.append(("S8", lambda x: use_definitions(x, where)))
     steps: list[Step] = []
