@@ -85,6 +85,11 @@ CASES = [
      lambda Z: np.sum(np.log(np.sum(np.exp(Z), axis=0)))),
     ("tr(A'*softmax(Z))", dict(Z=("k", "N"), A=("k", "N")), "Z", dict(Z=tall(3, 5), A=tall(3, 5)),
      lambda Z, A: np.sum(A * _softmax_columns(Z))),
+    ("-y*log(sigma(w'*x)) - (1 - y)*log(1 - sigma(w'*x))", dict(w="n", x="n", y=()), "w",
+     dict(w=tall(4, 1), x=tall(4, 1), y=np.array([[0.3]])),
+     lambda w, x, y: (-y * np.log(1 / (1 + np.exp(-w.T @ x))) - (1 - y) * np.log(1 - 1 / (1 + np.exp(-w.T @ x)))).item()),
+    ("log(1 + exp(-y*w'*x))", dict(w="n", x="n", y=()), "w", dict(w=tall(4, 1), x=tall(4, 1), y=np.array([[-1.0]])),
+     lambda w, x, y: np.log(1 + np.exp(-y * (w.T @ x))).item()),
     ("sum(relu(W*X)) + sum(abs(W))", dict(W=("k", "d"), X=("d", "N")), "W", dict(W=tall(3, 4), X=tall(4, 5)),
      lambda W, X: np.sum(np.maximum(W @ X, 0)) + np.sum(np.abs(W))),
     ("a'*tanh(W*x) + sum(sin(W)) - sum(softplus(W*x))", dict(W=("k", "d"), x="d", a="k"), "W",
@@ -190,6 +195,10 @@ def _with_difs(e):
     ("sum(softplus(X*w)) - y'*X*w", dict(X=("m", "n"), w="n", y="m"), "w", "X'*(sigma(X*w) - y)"),
     ("sum(abs(A*x - b))", dict(A=("m", "n"), x="n", b="m"), "x", "A'*sign(A*x - b)"),
     ("a'*max(W*x, 0)", dict(W=("m", "n"), x="n", a="m"), "W", "(a .* step(W*x))*x'"),
+    # one sample of logistic regression: scalar coefficients collected, eᵘ/(1 + eᵘ) read as σ(u)
+    ("-y*log(sigma(w'*x)) - (1 - y)*log(1 - sigma(w'*x))", dict(w="n", x="n", y=()), "w", "(sigma(w'*x) - y)*x"),
+    ("log(1 + exp(-y*w'*x))", dict(w="n", x="n", y=()), "w", "-sigma(-y*w'*x)*y*x"),
+    ("y'*log(sigma(x)) + (1 - y)'*log(sigma(-x))", dict(x="n", y="n"), "x", "y - sigma(x)"),
 ])
 def test_results_read_as_the_textbook_writes_them(function, shapes, wrt, textbook) -> None:
     result = derivgen.derive(function, wrt=wrt, **shapes).results[0]

@@ -201,12 +201,15 @@ def _monomials(e: Expr) -> list[tuple[Fraction, Counter]] | None:
                 return None
             out += m
         return out
+    if isinstance(e, E.Num):
+        return [(e.value, Counter())]
     if isinstance(e, E.MatMul) and not e.scalars and len(e.chain) == 1:
         inner = _monomials(e.chain[0])
         return None if inner is None else [(e.coeff * c, m) for c, m in inner]
-    if isinstance(e, E.Hadamard):
-        out = [(Fraction(1), Counter())]
-        for f in e.factors:
+    scalar_product = isinstance(e, E.MatMul) and e.is_scalar and not e.chain  # (1 − y)·σ
+    if scalar_product or isinstance(e, E.Hadamard):
+        out = [(e.coeff if scalar_product else Fraction(1), Counter())]
+        for f in e.scalars if scalar_product else e.factors:
             m = _monomials(f)
             if m is None or len(out) * len(m) > 64:
                 return None
@@ -271,7 +274,37 @@ def _expand_where_cancelling(e: Expr, applies) -> Expr:
 
 def _monomial(key: frozenset, shape) -> Expr:
     atoms = [a for a, k in sorted(key, key=lambda ak: str(ak[0])) for _ in range(k)]
+    if shape == E.SCALAR:
+        return E.mul(*atoms) if atoms else E.ONE
     return E.had(*atoms) if atoms else E.Ones(shape)
+
+
+def scalar_coefficients(e: Expr) -> Expr:
+    """aC + bC = (a + b)C for scalars a, b and one matrix chain C, where the scalars' sum cancels
+    when multiplied out: (1 − y)σ x − y(1 − σ) x = (σ − y) x (S2)."""
+
+    def visit(n: Expr):
+        if not isinstance(n, E.Add) or n.is_scalar:
+            return None
+        groups: dict[tuple, list[Expr]] = {}
+        for t in n.terms:
+            c, scalars, chain = _chain_of(t)
+            groups.setdefault(tuple(chain), []).append(E.mul(E.Num(c), *scalars) if scalars else E.Num(c))
+        if len(groups) == len(n.terms):
+            return None
+        terms, changed = [], False
+        for chain, parts in groups.items():
+            monomials = _monomials(E.add(*parts)) if len(parts) > 1 else None
+            collected = _collected(monomials) if monomials else {}
+            if not any(c == 0 for c in collected.values()):
+                terms += [E.mul(p, *chain) for p in parts]
+                continue
+            total = E.add(*(E.mul(E.Num(c), _monomial(k, E.SCALAR)) for k, c in collected.items() if c != 0))
+            terms.append(E.mul(total, *chain))
+            changed = True
+        return E.add(*terms, shape=n.shape) if changed else None
+
+    return E.transform(e, visit)
 
 
 def hadamard_collect(e: Expr) -> Expr:
@@ -503,17 +536,34 @@ def _size(e: Expr) -> int:
     return sum(1 for _ in E.walk(e))
 
 
+def _sigma_of(num: Expr, den: Expr) -> Expr | None:
+    """σ(u) when num = eᵘ and den = 1 + eᵘ (scalars), else None."""
+    if isinstance(num, E.Func) and num.name == "exp" and isinstance(den, E.Add) and set(den.terms) == {E.ONE, num}:
+        return E.fn("sigma", num.arg)
+    return None
+
+
 def sigmoids(e: Expr) -> Expr:
     """exp(u) ⊘ (1 + exp(u)) = σ(u) (S11)."""
+
+    def scalar_pair(n: E.MatMul):
+        """eᵘ · (1 + eᵘ)⁻¹ among the scalar factors of a product, as σ(u)."""
+        scalars = list(n.scalars)
+        for i, a in enumerate(scalars):
+            for j, b in enumerate(scalars):
+                if i != j and isinstance(b, E.Power) and isinstance(b.exp, E.Num) and b.exp.value == -1:
+                    sig = visit(E.hdiv(a, b.base)) if not a.is_scalar else _sigma_of(a, b.base)
+                    if sig is not None:
+                        rest = [x for k, x in enumerate(scalars) if k not in (i, j)]
+                        return E.mul(E.Num(n.coeff), sig, *rest, *n.chain)
+        return None
 
     def visit(n: Expr):
         num, den = None, None
         if isinstance(n, E.HadDiv):
             num, den = n.num, n.den
-        elif isinstance(n, E.MatMul) and not n.chain and len(n.scalars) == 2 and n.coeff == 1:
-            a, b = n.scalars
-            if isinstance(b, E.Power) and isinstance(b.exp, E.Num) and b.exp.value == -1:
-                num, den = a, b.base
+        elif isinstance(n, E.MatMul) and len(n.scalars) >= 2:
+            return scalar_pair(n)
         if isinstance(num, E.Func) and num.name == "exp" and isinstance(den, E.Add) and len(den.terms) == 2:
             one = E.ONE if num.is_scalar else E.Ones(num.shape)
             if set(den.terms) == {one, num}:
@@ -730,7 +780,7 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
     passes.append(("S13", lambda x: built_symmetric(x, sym)))
     if orth:
         passes.append(("S5", lambda x: orthogonal(x, orth)))
-    passes += [("S14", hadamard_expand), ("T7", sums_expanded), ("S2", hadamard_collect), ("S2", collect), ("S3", hadamard_factor), ("S3", factor), ("S9", matrix_powers), ("S10", diagonal_products), ("S16", diagonal_algebra), ("S11", sigmoids),
+    passes += [("S14", hadamard_expand), ("T7", sums_expanded), ("S2", hadamard_collect), ("S2", collect), ("S2", scalar_coefficients), ("S3", hadamard_factor), ("S3", factor), ("S9", matrix_powers), ("S10", diagonal_products), ("S16", diagonal_algebra), ("S11", sigmoids),
                ("S18", kink_algebra), ("S19", sigmoid_symmetry)]
     if where:
         passes.append(("S8", lambda x: use_definitions(x, where)))
