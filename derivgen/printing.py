@@ -540,7 +540,8 @@ class TextPrinter:
         return " .* ".join(self.wrap(f, P_POST) for f in e.factors)
 
     def haddiv(self, e):
-        return f"{self.wrap(e.num, P_POST)} ./ {self.wrap(e.den, P_POST)}"
+        num = self.sized_ones(e.num) if isinstance(e.num, E.Ones) else self.wrap(e.num, P_POST)  # `1 ./ M` reads 1 as a number
+        return f"{num} ./ {self.wrap(e.den, P_POST)}"
 
     def hadpow(self, e):
         q = e.exp

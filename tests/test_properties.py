@@ -190,7 +190,8 @@ class Gen:
             return self.leaf(shape)
         r, c = shape
         scalar = shape == (1, 1)
-        ops = ["leaf", "leaf", "mul", "mul", "add", "sub", "cancel", "scale", "tp", "sigma", "tanh"]
+        ops = ["leaf", "leaf", "mul", "mul", "add", "sub", "cancel", "scale", "tp", "sigma", "tanh",
+               "smooth"]
         if not tame:
             ops += ["mul", "had", "hdiv", "exp", "hpow2", "logsqrt", "paren"]
         if r == c and not scalar:
@@ -248,6 +249,12 @@ class Gen:
             return Piece(at(e, POST) + "^T", POW)
         if op in ("sigma", "tanh"):
             return Piece(f"{op}({sub().s})", ATOM)
+        if op == "smooth":  # the registry's smooth, everywhere-defined functions (derivgen/functions.py)
+            name = self.pick(["sin", "cos", "arctan", "softplus", "log1p_square"])
+            if name == "log1p_square":
+                u = self.expr(shape, d, tame=True)
+                return Piece(f"log1p(({u.s}) .* ({u.s}))", ATOM)
+            return Piece(f"{name}({sub().s})", ATOM)
         if op == "exp":
             return Piece(f"exp({self.expr(shape, d, tame=True).s})", ATOM)
         if op == "had":
@@ -309,7 +316,8 @@ class Gen:
         if op == "ones":  # sums of entries through vectors of ones
             form = self.pick(["1'*v", "v'*1", "1'*M*1"])
             if form == "1'*M*1":
-                return Piece(f"1'*{at(sub(self.pick(ALL_SHAPES[:-1])), UNARY)}*1", PROD)
+                # a row of ones has a length (a row M would make `1'` one long: not a row in anyone's mind)
+                return Piece(f"1'*{at(sub(self.pick([s for s in ALL_SHAPES if s[0] != 1])), UNARY)}*1", PROD)
             v = sub((self.pick(DIMS), 1))
             if form == "1'*v":
                 return Piece(f"1'*{at(v, UNARY)}", PROD)
