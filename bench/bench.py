@@ -219,7 +219,7 @@ RANK = {"yes": 0, "no": 1, "n/a": 2}
 def uses_elementwise(e) -> bool:
     """True if `e` applies an elementwise function to a matrix or vector (two SymPy spellings)."""
     return any(
-        isinstance(n, E.Func) and n.name in E.ELEMENTWISE + E.VECTOR_FUNCS and not n.arg.is_scalar for n in E.walk(e)
+        isinstance(n, E.Func) and n.name in E.ELEMENTWISE + ("softmax", "logsumexp") and not n.arg.is_scalar for n in E.walk(e)
     )
 
 

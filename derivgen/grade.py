@@ -104,20 +104,6 @@ def answer_scope(problem: Problem, ctx: Context) -> Scope:
 # ----------------------------------------------------------------------------- points
 
 
-class _Watch(Evaluator):
-    """An evaluator that records the worst condition number of the matrices it inverts."""
-
-    def __init__(self, env: dict, sizes: dict[str, int]):
-        super().__init__(env, sizes)
-        self.condition = 1.0
-        self.dispatch[E.Inverse] = self._inverse
-
-    def _inverse(self, e):
-        a = self(e.arg)
-        self.condition = max(self.condition, float(np.linalg.cond(a)) if a.size else 1.0)
-        return np.linalg.inv(a)
-
-
 @dataclass
 class Point:
     """Values of every name (variables and `where:`) at one random point, and the result there."""
@@ -168,20 +154,24 @@ def _symmetrizable(ctx: Context) -> list[str]:
             and not (ctx.assume.get(name, set()) & NO_SYMMETRY)]
 
 
-def _evaluate(ctx: Context, sizes: dict, values: dict, result: E.Expr) -> tuple[dict, np.ndarray] | None:
-    """(env, result value) at `values`, or None where f or the result is not finite or an
-    inverse is ill-conditioned."""
+def _evaluate(ctx: Context, sampler, values: dict, result: E.Expr) -> tuple[dict, np.ndarray] | None:
+    """(env, result value) at `values`, or None where the point is unfit (the verifier's
+    `Sampler.defect`, with the stricter MAX_CONDITION: a matrix the problem inverts
+    ill-conditioned, a log argument not positive, an argument at a kink) or f or the result is
+    not finite there."""
     from .verify import Checker
 
+    if sampler.defect(values, condition_limit=MAX_CONDITION) is not None:
+        return None
     try:
         with np.errstate(all="ignore"):
-            env = Checker(ctx, sizes, values).env()
-            watch = _Watch(env, sizes)
-            f = watch(ctx.function)
-            ref = watch(result)
+            env = Checker(ctx, sampler.sizes, values).env()
+            evaluator = Evaluator(env, sampler.sizes)
+            f = evaluator(ctx.function)
+            ref = evaluator(result)
     except (np.linalg.LinAlgError, ValueError, KeyError, ZeroDivisionError, OverflowError):
         return None
-    if not (np.all(np.isfinite(f)) and np.all(np.isfinite(ref))) or watch.condition > MAX_CONDITION:
+    if not (np.all(np.isfinite(f)) and np.all(np.isfinite(ref))):
         return None
     return env, np.asarray(ref, float)
 
@@ -205,12 +195,12 @@ def points(ctx: Context, derivation: Derivation, seed: int = 0) -> list[Point]:
             if sum(p.kind == "general" for p in found) == POINTS_PER_SIZE:
                 break
             values = sampler.point(positive=attempt >= 2)
-            evaluated = _evaluate(ctx, sizes, values, derivation.result)
+            evaluated = _evaluate(ctx, sampler, values, derivation.result)
             if evaluated is not None:
                 found.append(Point(dict(sizes), evaluated[0], evaluated[1]))
                 if symmetric_names:
                     sym = {**values, **{n: (values[n] + values[n].T) / 2 for n in symmetric_names}}
-                    evaluated = _evaluate(ctx, sizes, sym, derivation.result)
+                    evaluated = _evaluate(ctx, sampler, sym, derivation.result)
                     if evaluated is not None:
                         found.append(Point(dict(sizes), evaluated[0], evaluated[1], "symmetrized",
                                            tuple(symmetric_names)))

@@ -129,33 +129,36 @@ def _size_pool(taken: set[int], order: tuple[int, ...]):
 
 
 def _needs_inverse(ctx: Context) -> set[str]:
-    """Square variables that appear under an inverse, det or logdet: sampled well-conditioned."""
-    names: set[str] = set()
-    for e in _expressions(ctx):
-        for n in E.walk(e):
-            if isinstance(n, E.Inverse) or (isinstance(n, E.Func) and n.name in SQUARE_NEEDS_INVERSE) or (
-                isinstance(n, E.Power) and not n.is_scalar
-            ):
-                names |= E.symbols(n)
-    return names
+    """Square variables that appear under an inverse, det, logdet or matrix power: sampled
+    well-conditioned."""
+    return _inverted(ctx)[1]
 
 
 def square_parts(ctx: Context) -> list[Expr]:
     """The matrices the problem inverts or takes the determinant of (each once, in order)."""
+    return _inverted(ctx)[0]
+
+
+def _inverted(ctx: Context) -> tuple[list[Expr], set[str]]:
+    """One walk for both: the matrices inverted (or under det, logdet, a negative power), and
+    the names under any of those or under a matrix power."""
     parts: list[Expr] = []
+    names: set[str] = set()
     for e in _expressions(ctx):
         for n in E.walk(e):
-            if isinstance(n, E.Inverse):
+            if isinstance(n, E.Inverse) or (isinstance(n, E.Func) and n.name in SQUARE_NEEDS_INVERSE):
                 part = n.arg
-            elif isinstance(n, E.Func) and n.name in SQUARE_NEEDS_INVERSE:
-                part = n.arg
-            elif isinstance(n, E.Power) and not n.is_scalar and isinstance(n.exp, E.Num) and n.exp.value < 0:
-                part = n.base
+            elif isinstance(n, E.Power) and not n.is_scalar:
+                names |= E.symbols(n)
+                part = n.base if isinstance(n.exp, E.Num) and n.exp.value < 0 else None
             else:
                 continue
+            if part is None:
+                continue
+            names |= E.symbols(part)
             if not part.is_scalar and part not in parts:
                 parts.append(part)
-    return parts
+    return parts, names
 
 
 def positive_parts(ctx: Context) -> list[Expr]:
@@ -323,7 +326,7 @@ class Sampler:
     def _positive(self, values: dict) -> bool:
         return self.defect(values, square=False) is None
 
-    def defect(self, values: dict, square: bool = True) -> str | None:
+    def defect(self, values: dict, square: bool = True, condition_limit: float = CONDITION_LIMIT) -> str | None:
         """What makes `values` unfit for checking the problem, or None: a matrix it inverts that
         is singular or ill-conditioned there, an argument of log or sqrt that is not positive, or
         an argument of abs, sign, relu or step with an entry near 0 (its kink)."""
@@ -337,7 +340,7 @@ class Sampler:
                 ev = Evaluator(Checker(self.ctx, self.sizes, values).env(), self.sizes)
                 for part in squares:
                     a = np.asarray(ev(part), float)
-                    if not _finite(a) or float(np.linalg.cond(a)) > CONDITION_LIMIT:
+                    if not _finite(a) or float(np.linalg.cond(a)) > condition_limit:
                         return f"`{to_text(part)}` is singular"
                 for part, _ in self.domains:
                     a = np.asarray(ev(part), float)
