@@ -104,9 +104,13 @@ def _vector_move(c, sc, ch, j, f):
     if isinstance(f, E.Hadamard):
         k = _dif_index(list(f.factors))
         rest = E.had(*(g for n, g in enumerate(f.factors) if n != k))
+        if f.shape[0] == 1 and f.shape[1] != 1:  # a row: dxᵀ ⊙ uᵀ = dxᵀ diag(u)
+            return "J1", E.mul(E.Num(c), *sc, *ch[:j], f.factors[k], E.fn("diag", push_transposes(E.tp(rest))), *ch[j + 1:])
         return "J1", E.mul(E.Num(c), *sc, *ch[:j], E.fn("diag", rest), f.factors[k], *ch[j + 1:])
     if isinstance(f, E.HadDiv):
         inv_den = E.hdiv(E.Ones(f.den.shape), f.den)
+        if f.shape[0] == 1 and f.shape[1] != 1:
+            return "J1", E.mul(E.Num(c), *sc, *ch[:j], f.num, E.fn("diag", push_transposes(E.tp(inv_den))), *ch[j + 1:])
         return "J1", E.mul(E.Num(c), *sc, *ch[:j], E.fn("diag", inv_den), f.num, *ch[j + 1:])
     if isinstance(f, E.Func) and f.name == "diag" and not last:
         v = E.mul(*ch[j + 1:])
