@@ -154,14 +154,23 @@ F = {
     "n001_least_squares_solution": lambda v: 0.5 * float(np.sum((v["A"] @ v["x"] - v["b"]) ** 2)),
     "ext_ridge_regression": lambda v: 0.5 * float(np.sum((v["A"] @ v["x"] - v["b"]) ** 2)) + v["lambda"] / 2 * _s(v["x"].T @ v["x"]),
     "n001_gaussian_mle": lambda v: _gaussian_log_likelihood({"X": v["x_t"], "mu": v["mu"], "Sigma": v["Sigma"]}),
+    # the registry's functions: kinks (checked away from them: the random points have no entry at 0)
+    "ext_relu_layer": lambda v: _s(v["a"].T @ np.maximum(v["W"] @ v["x"], 0)),
+    "ext_least_absolute_deviations": lambda v: float(np.sum(np.abs(v["A"] @ v["x"] - v["b"]))),
+    "ext_softmax_batch": lambda v: -float(np.sum(v["Y"] * np.log(_softmax_columns(v["W"] @ v["X"])))),
 }
+
+
+def _softmax_columns(z):
+    w = np.exp(z - z.max(axis=0))
+    return w / w.sum(axis=0)
 
 
 # --------------------------------------------------------------------------------------------
 # Random inputs that satisfy the assumptions
 # --------------------------------------------------------------------------------------------
 
-KNOWN_ASSUMPTIONS = {"symmetric", "spd", "invertible", "orthogonal", "diagonal", "positive"}
+KNOWN_ASSUMPTIONS = {"symmetric", "spd", "invertible", "orthogonal", "diagonal", "positive", "onehot"}
 
 
 def dimension_sizes(problem: dict) -> dict[str, int]:
@@ -185,10 +194,14 @@ def sample_value(shape: tuple[int, ...], assumptions: list[str], rng: np.random.
     if len(shape) == 0:
         x = float(rng.standard_normal())
         return abs(x) + 0.5 if "positive" in assumptions else x
+    if len(shape) == 1 and "onehot" in assumptions:
+        return np.eye(shape[0])[:, [int(rng.integers(shape[0]))]]
     if len(shape) == 1:
         x = rng.standard_normal((shape[0], 1))
         return np.abs(x) + 0.5 if "positive" in assumptions else x
     r, c = shape
+    if "onehot" in assumptions:  # one entry 1 in each column
+        return np.eye(r)[:, rng.integers(r, size=c)]
     x = rng.standard_normal((r, c))
     square = {"symmetric", "spd", "invertible", "orthogonal", "diagonal"} & set(assumptions)
     assert not square or r == c, f"{sorted(square)} needs a square matrix, got {r}x{c}"

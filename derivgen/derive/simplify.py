@@ -695,10 +695,16 @@ def _number_out(e: Expr) -> tuple[Fraction, Expr]:
 
 
 def numbers_out(e: Expr) -> Expr:
-    """(cA)⁻¹ = c⁻¹A⁻¹ and (cs)ᵏ = cᵏsᵏ for a number c and an integer k, so that numbers cancel:
-    2x/(2√(xᵀx)) = x/√(xᵀx), 2(2XᵀX + 2λI)⁻¹ = (XᵀX + λI)⁻¹ (S17)."""
+    """(cA)⁻¹ = c⁻¹A⁻¹, (cs)ᵏ = cᵏsᵏ and (ca) ⊙ b = c(a ⊙ b) for a number c and an integer k, so
+    that numbers cancel: 2x/(2√(xᵀx)) = x/√(xᵀx), 2(2XᵀX + 2λI)⁻¹ = (XᵀX + λI)⁻¹ (S17)."""
 
     def visit(n: Expr):
+        if isinstance(n, E.Hadamard):  # (ca) ⊙ b = c(a ⊙ b)
+            parts = [_number_out(f) if isinstance(f, E.MatMul) else (Fraction(1), f) for f in n.factors]
+            c = Fraction(1)
+            for k, _ in parts:
+                c *= k
+            return E.mul(E.Num(c), E.had(*(u for _, u in parts))) if any(k != 1 for k, _ in parts) else None
         if not isinstance(n, E.MatMul):
             return None
         coeff, changed = n.coeff, False
