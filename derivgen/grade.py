@@ -186,9 +186,10 @@ def _evaluate(ctx: Context, sizes: dict, values: dict, result: E.Expr) -> tuple[
     return env, np.asarray(ref, float)
 
 
-def points(ctx: Context, derivation: Derivation, seed: int = 0) -> list[Point]:
-    """Random points for comparing answers with `derivation.result`: POINTS_PER_SIZE at each of
-    SIZE_SETS sets of sizes (general values), plus the same points with the square matrices
+def points(ctx: Context, derivation: Derivation, seed: int = 0, size_sets: int = SIZE_SETS,
+           per_size: int = POINTS_PER_SIZE) -> list[Point]:
+    """Random points for comparing answers with `derivation.result`: `per_size` at each of
+    `size_sets` sets of sizes (general values), plus the same points with the square matrices
     that carry no symmetry replaced by their symmetric parts (kind "symmetrized")."""
     from .verify import Sampler
 
@@ -196,13 +197,13 @@ def points(ctx: Context, derivation: Derivation, seed: int = 0) -> list[Point]:
     sets = 0
     symmetric_names = _symmetrizable(ctx)
     for k, sizes in enumerate(_size_sets(ctx)):
-        if sets == SIZE_SETS:
+        if sets == size_sets:
             break
         rng = np.random.default_rng([seed, k])
         sampler = Sampler(ctx, sizes, rng)
         found: list[Point] = []
-        for attempt in range(4 * POINTS_PER_SIZE):
-            if sum(p.kind == "general" for p in found) == POINTS_PER_SIZE:
+        for attempt in range(4 * per_size):
+            if sum(p.kind == "general" for p in found) == per_size:
                 break
             values = sampler.point(positive=attempt >= 2)
             evaluated = _evaluate(ctx, sizes, values, derivation.result)
@@ -214,7 +215,7 @@ def points(ctx: Context, derivation: Derivation, seed: int = 0) -> list[Point]:
                     if evaluated is not None:
                         found.append(Point(dict(sizes), evaluated[0], evaluated[1], "symmetrized",
                                            tuple(symmetric_names)))
-        if sum(p.kind == "general" for p in found) == POINTS_PER_SIZE:
+        if sum(p.kind == "general" for p in found) == per_size:
             out += found
             sets += 1
     return out
