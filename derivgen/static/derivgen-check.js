@@ -517,9 +517,11 @@
     if (!slips.length) {
       var groups = [], right = [], wrong = [];
       general.forEach(function (p, i) {
-        var key = JSON.stringify(Object.keys(p.sizes).sort().map(function (n) { return [n, p.sizes[n]]; }));
+        var sorted = {};  // judge.py groups by the sorted sizes, and names them in that order
+        Object.keys(p.sizes).sort().forEach(function (n) { sorted[n] = p.sizes[n]; });
+        var key = JSON.stringify(sorted);
         var g = groups.filter(function (x) { return x.key === key; })[0];
-        if (!g) { g = { key: key, sizes: p.sizes, ok: true }; groups.push(g); }
+        if (!g) { g = { key: key, sizes: sorted, ok: true }; groups.push(g); }
         g.ok = g.ok && errors[i] <= TOLERANCE;
       });
       groups.forEach(function (g) { (g.ok ? right : wrong).push(g.sizes); });
