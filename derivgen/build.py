@@ -377,8 +377,10 @@ class Builder:
 
     def __init__(self, out: Path, formats: list[str], lang: str, templates: str | None, config=None,
                  placeholders: bool = False, on_wait: Callable[[str], None] | None = None,
-                 progress: Callable[[str, int, int], None] | None = None):
+                 progress: Callable[[str, int, int], None] | None = None, self_check: str | bool | None = None):
         self.out = Path(out)
+        # the self-check boxes (derivgen.selfcheck): the command line's, else the set's; a problem's own key wins
+        self.self_check = self_check if self_check is not None else getattr(config, "self_check", False)
         # progress hook (issue 9): progress(stage, done, total), stage "documents" (derived now,
         # in order) or "pdfs" (compiled); the CLI draws a bar on a terminal
         self.progress = progress
@@ -408,7 +410,8 @@ class Builder:
         Cached documents are reused; the others are derived in parallel worker processes
         (`derivgen.worker`: at most one per CPU, each problem within a time and memory budget),
         so a build should fetch all its documents with one call."""
-        keys = [_key(derivgen_fingerprint(), self.lang, str(path), path.read_bytes().hex() if path.exists() else "")
+        check = ("self_check", str(self.self_check)) if self.self_check else ()  # keys unchanged when off
+        keys = [_key(derivgen_fingerprint(), self.lang, str(path), path.read_bytes().hex() if path.exists() else "", *check)
                 for path in paths]
         docs = [self.cache.document(key) for key in keys]
         missing = [i for i, doc in enumerate(docs) if doc is None]
@@ -420,7 +423,7 @@ class Builder:
                 tick = lambda n: report("documents", n, total)  # noqa: E731
             from .worker import Workers  # NumPy, lark, the engine: only on a cache miss
 
-            with Workers(self.lang, len(missing)) as workers:
+            with Workers(self.lang, len(missing), self_check=self.self_check) as workers:
                 for i, doc in zip(missing, workers.documents([paths[i] for i in missing], tick)):
                     docs[i] = doc
         derived = set(missing)
@@ -530,7 +533,8 @@ class Builder:
             from .html import write_assets
 
             try:
-                write_assets(self.out)  # CSS, KaTeX's CSS and fonts, next to the pages: nothing from a CDN
+                # CSS, KaTeX's CSS and fonts, next to the pages: nothing from a CDN; math.js for the self-check
+                write_assets(self.out, check=any(d.get("self_check") for d in self.result.docs if d["ok"]))
             except (DerivgenError, OSError) as err:
                 self.result.errors.append(err if isinstance(err, DerivgenError) else RenderError(str(err)))
         self._remove_stale()

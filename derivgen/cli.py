@@ -117,6 +117,9 @@ def _build_options(b: argparse.ArgumentParser) -> None:
     b.add_argument("--placeholders", action="store_true",
                    help="keep an error page for each failed problem (for the instructor's own copy; "
                         "by default a failed problem is left out of every output)")
+    b.add_argument("--self-check", nargs="?", const="sheets", default=None, choices=("sheets", "all", "off"),
+                   help="an answer box under each result of the HTML problem sheets, checked offline in the browser "
+                        "(`all`: on the solution pages too; default: the set's and problems' `self_check:`)")
     b.add_argument("-q", "--quiet", action="store_true", help="print only errors")
 
 
@@ -160,8 +163,9 @@ def build(args, console: Console) -> int:
     out = Path(args.output)
     bar = ProgressBar(console.err) if not args.quiet and ProgressBar.wanted(console.err) else None
     try:
+        self_check = {None: None, "off": False}.get(args.self_check, args.self_check)
         result = build_set(found, out, templates, placeholders=args.placeholders,
-                           on_wait=None if args.quiet else console.info, progress=bar)
+                           on_wait=None if args.quiet else console.info, progress=bar, self_check=self_check)
     except DerivgenError as err:  # the output folder cannot be used: one error, nothing built
         console.error(err.render())
         return 1

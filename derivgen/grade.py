@@ -156,12 +156,12 @@ def _symmetrizable(ctx: Context) -> list[str]:
 
 def _evaluate(ctx: Context, sampler, values: dict, result: E.Expr) -> tuple[dict, np.ndarray] | None:
     """(env, result value) at `values`, or None where the point is unfit (the verifier's
-    `Sampler.defect`, with the stricter MAX_CONDITION: a matrix the problem inverts
+    `Sampler.defect`, with the stricter MAX_CONDITION: a matrix the problem or the result inverts
     ill-conditioned, a log argument not positive, an argument at a kink) or f or the result is
     not finite there."""
-    from .verify import Checker
+    from .verify import Checker, inverted_parts
 
-    if sampler.defect(values, condition_limit=MAX_CONDITION) is not None:
+    if sampler.defect(values, condition_limit=MAX_CONDITION, also=inverted_parts([result])[0]) is not None:
         return None
     try:
         with np.errstate(all="ignore"):
@@ -176,9 +176,10 @@ def _evaluate(ctx: Context, sampler, values: dict, result: E.Expr) -> tuple[dict
     return env, np.asarray(ref, float)
 
 
-def points(ctx: Context, derivation: Derivation, seed: int = 0) -> list[Point]:
-    """Random points for comparing answers with `derivation.result`: POINTS_PER_SIZE at each of
-    SIZE_SETS sets of sizes (general values), plus the same points with the square matrices
+def points(ctx: Context, derivation: Derivation, seed: int = 0, size_sets: int = SIZE_SETS,
+           per_size: int = POINTS_PER_SIZE) -> list[Point]:
+    """Random points for comparing answers with `derivation.result`: `per_size` at each of
+    `size_sets` sets of sizes (general values), plus the same points with the square matrices
     that carry no symmetry replaced by their symmetric parts (kind "symmetrized")."""
     from .verify import Sampler
 
@@ -186,13 +187,13 @@ def points(ctx: Context, derivation: Derivation, seed: int = 0) -> list[Point]:
     sets = 0
     symmetric_names = _symmetrizable(ctx)
     for k, sizes in enumerate(_size_sets(ctx)):
-        if sets == SIZE_SETS:
+        if sets == size_sets:
             break
         rng = np.random.default_rng([seed, k])
         sampler = Sampler(ctx, sizes, rng)
         found: list[Point] = []
-        for attempt in range(4 * POINTS_PER_SIZE):
-            if sum(p.kind == "general" for p in found) == POINTS_PER_SIZE:
+        for attempt in range(4 * per_size):
+            if sum(p.kind == "general" for p in found) == per_size:
                 break
             values = sampler.point(positive=attempt >= 2)
             evaluated = _evaluate(ctx, sampler, values, derivation.result)
@@ -204,7 +205,7 @@ def points(ctx: Context, derivation: Derivation, seed: int = 0) -> list[Point]:
                     if evaluated is not None:
                         found.append(Point(dict(sizes), evaluated[0], evaluated[1], "symmetrized",
                                            tuple(symmetric_names)))
-        if sum(p.kind == "general" for p in found) == POINTS_PER_SIZE:
+        if sum(p.kind == "general" for p in found) == per_size:
             out += found
             sets += 1
     return out

@@ -156,12 +156,14 @@ def render_answers_html(
     )
 
 
-def write_assets(out_dir: str | Path, assets: str = ASSETS) -> list[Path]:
+def write_assets(out_dir: str | Path, assets: str = ASSETS, check: bool = False) -> list[Path]:
     """Copy what the pages in `out_dir` load into ``out_dir/<assets>/`` and return the files.
 
     That is ``derivgen.css``, KaTeX's CSS and fonts (``katex/``) and, for pages whose math is
-    rendered in the browser, ``katex/katex.min.js`` and ``derivgen-math.js``. Files already
-    up to date are left alone. Raises `RenderError` when no KaTeX copy is found.
+    rendered in the browser, ``katex/katex.min.js`` and ``derivgen-math.js``; with `check`
+    (pages with self-check boxes, `derivgen.selfcheck`) also ``derivgen-check.js`` and the
+    math.js shipped in the package (``mathjs/``, with its licence). Files already up to date
+    are left alone. Raises `RenderError` when no KaTeX copy is found.
     """
     found = katex.find_katex()
     if found is None:
@@ -174,6 +176,10 @@ def write_assets(out_dir: str | Path, assets: str = ASSETS) -> list[Path]:
         (found.css, target / "katex" / "katex.min.css"),
         (found.script, target / "katex" / "katex.min.js"),
     ]
+    if check:
+        copies.append((STATIC_DIR / "derivgen-check.js", target / "derivgen-check.js"))
+        copies += [(STATIC_DIR / "mathjs" / name, target / "mathjs" / name)
+                   for name in ("math.js", "LICENSE", "NOTICE", "math.js.LICENSE.txt")]
     fonts = sorted(found.fonts.glob("KaTeX_*.woff2")) or sorted(found.fonts.glob("KaTeX_*.*"))
     copies += [(font, target / "katex" / "fonts" / font.name) for font in fonts]
     written = []

@@ -217,3 +217,131 @@ def plural(key: str, n: int, lang: str) -> str:
     """Return ``text(key + "_one")`` if ``n == 1``, else ``text(key + "_other")``; `n` filled in."""
     return text(f"{key}_one" if n == 1 else f"{key}_other", lang, n=n)
 
+
+
+# --- the self-check box of the HTML pages (derivgen.selfcheck, static/derivgen-check.js) --------
+# Kept apart from the handouts' prose: these texts go to the page's script as JSON (shown with
+# textContent, never as HTML or Markdown) and may hold backticks and quotes. The slip hints are
+# worded as `derivgen.judge` words them (tests/test_selfcheck.py compares the two), so that a
+# student reads the same hint in the box, from `derivgen grade` and from the autograders.
+
+_CHECK_EN: dict[str, str] = {
+    "check_label": "Check your answer for {lhs}",
+    "check_button": "Check",
+    "check_help": "Type an expression with the problem's names: * matrix product, ' transpose, .* ./ elementwise, "
+                  "tr inv det logdet diag exp log sigma softmax, 1 I 0. Your browser compares it with the result "
+                  "at random values; the solution is not on this page.",
+    "check_empty": "Type an expression first.",
+    "check_right": "Right: your answer equals the result at {checked} random points.",
+    "check_wrong": "Not equal to the result.",
+    "check_counterexample": "At sizes {at} the relative error is {err}.",
+    "check_problem_sizes": "the problem's sizes",
+    "check_no_slip": "No usual slip (transpose, factor 2, sign, symmetric only, one size) explains it.",
+    "check_stop": ".",
+    "check_unreadable": "Cannot check this answer: {message}",
+    "check_syntax": "cannot read it ({detail})",
+    "check_implicit": "a missing operator in `{text}`: products are written with `*`, e.g. `2*x`, `A*B`",
+    "check_construct": "`{text}` is not part of derivgen's expression syntax",
+    "check_unknown_name": "unknown name '{name}'; the answer may use the problem's names: {names}",
+    "check_function_name": "{name} is a function: write `{name}(...)`",
+    "check_not_function": "{name} is a variable, not a function: products are written with `*`: `{name}*(...)`",
+    "check_unsupported": "unsupported function '{name}'; supported: {names}",
+    "check_max": "max is supported as max(A, 0), the elementwise maximum with zero (relu(A))",
+    "check_arguments": "{name} takes {n} argument(s)",
+    "check_dimensions": "{name}(...) takes dimensions (a dimension letter or a positive integer)",
+    "check_exponent": "the exponent of `{text}` must be a number, a scalar name or T",
+    "check_multiply": "cannot multiply {a} ({sa}) by {b} ({sb})",
+    "check_add": "cannot add {a} ({sa}) and {b} ({sb}): terms of a sum must have the same shape",
+    "check_elementwise": "elementwise operation of {a} ({sa}) and {b} ({sb}): elementwise operations need equal shapes",
+    "check_divide": "can only divide by a scalar, but {b} is {sb}: for elementwise division write `./`",
+    "check_square": "{name} needs a square matrix, but {a} is {sa}",
+    "check_vector": "{name} needs a vector, but {a} is {sa}",
+    "check_shape": "the answer is {got}, but the result is {want}",
+    "check_shape_transposed": "the answer is {got}, but the result is {want}: its transpose has the right shape "
+                              "(is your answer in the other layout?)",
+    "check_scalar": "scalar (1×1)",
+    "slip_is": "your answer is {what}{qualifier}",
+    "slip_factor2": "twice the result: a factor of 2 too many",
+    "slip_half": "half the result: a factor of 2 missing",
+    "slip_sign": "the result with the opposite sign",
+    "slip_sign2": "minus twice the result: the sign and a factor of 2",
+    "slip_sign_half": "minus half the result: the sign and a factor of 1/2",
+    "slip_times": "{c} times the result",
+    "slip_the_result": "the result",
+    "slip_it": "it",
+    "slip_transpose": "your answer is the transpose of the result (the other layout?){qualifier}",
+    "slip_transpose_and": "your answer is the transpose of the result (the other layout?), and {what}{qualifier}",
+    "slip_when_one": " when {names} is symmetric",
+    "slip_when_many": " when {names} are symmetric",
+    "slip_names_sep": ", ",
+    "slip_square_matrices": "the square matrices",
+    "slip_symmetric_one": "your answer is right only when {names} is symmetric; for a general matrix it differs "
+                          "(A where A + A' is needed?)",
+    "slip_symmetric_many": "your answer is right only when {names} are symmetric; for a general matrix it differs "
+                           "(A where A + A' is needed?)",
+    "slip_size_only": "your answer is right at sizes {right} but not at {wrong}: does it depend on a particular size?",
+    "slip_fixed_sizes": "fixed sizes",
+}
+
+_CHECK_ZH: dict[str, str] = {
+    "check_label": "检查你对 {lhs} 的答案",
+    "check_button": "检查",
+    "check_help": "用题目中的名称输入表达式：* 矩阵乘法，' 转置，.* ./ 逐元素运算，"
+                  "tr inv det logdet diag exp log sigma softmax，1 I 0。浏览器在随机数值上把它与结果比较；本页不含解答。",
+    "check_empty": "请先输入表达式。",
+    "check_right": "正确：你的答案在 {checked} 个随机点上与结果相等。",
+    "check_wrong": "与结果不相等。",
+    "check_counterexample": "在尺寸 {at} 下相对误差为 {err}。",
+    "check_problem_sizes": "题目给定的尺寸",
+    "check_no_slip": "常见的错误（转置、因子 2、符号、仅对称成立、仅某一尺寸成立）都不能解释这一差别。",
+    "check_stop": "。",
+    "check_unreadable": "无法检查这个答案：{message}",
+    "check_syntax": "无法读取（{detail}）",
+    "check_implicit": "`{text}` 中缺少运算符：乘法要写 `*`，例如 `2*x`、`A*B`",
+    "check_construct": "`{text}` 不属于 derivgen 的表达式语法",
+    "check_unknown_name": "未知的名称 '{name}'；答案可以使用题目中的名称：{names}",
+    "check_function_name": "{name} 是函数：请写 `{name}(...)`",
+    "check_not_function": "{name} 是变量，不是函数：乘法要写 `*`：`{name}*(...)`",
+    "check_unsupported": "不支持的函数 '{name}'；支持的函数：{names}",
+    "check_max": "max 仅支持 max(A, 0)，即与零逐元素取最大（relu(A)）",
+    "check_arguments": "{name} 接受 {n} 个参数",
+    "check_dimensions": "{name}(...) 的参数是维度（维度字母或正整数）",
+    "check_exponent": "`{text}` 的指数必须是数、标量名称或 T",
+    "check_multiply": "无法相乘：{a}（{sa}）乘 {b}（{sb}）",
+    "check_add": "无法相加：{a}（{sa}）与 {b}（{sb}）；和的各项形状必须相同",
+    "check_elementwise": "逐元素运算的 {a}（{sa}）与 {b}（{sb}）形状不同；逐元素运算需要相同的形状",
+    "check_divide": "只能除以标量，而 {b} 是 {sb}：逐元素除法请写 `./`",
+    "check_square": "{name} 需要方阵，而 {a} 是 {sa}",
+    "check_vector": "{name} 需要向量，而 {a} 是 {sa}",
+    "check_shape": "答案是 {got}，而结果是 {want}",
+    "check_shape_transposed": "答案是 {got}，而结果是 {want}：它的转置形状正确（是否用了另一种布局？）",
+    "check_scalar": "标量（1×1）",
+    "slip_is": "你的答案是{what}{qualifier}",
+    "slip_factor2": "结果的两倍：多了因子 2",
+    "slip_half": "结果的一半：少了因子 2",
+    "slip_sign": "符号相反的结果",
+    "slip_sign2": "结果的负两倍：符号和因子 2 都不对",
+    "slip_sign_half": "结果的负一半：符号和因子 1/2 都不对",
+    "slip_times": "结果的 {c} 倍",
+    "slip_the_result": "结果",
+    "slip_it": "它",
+    "slip_transpose": "你的答案是结果的转置（是否用了另一种布局？）{qualifier}",
+    "slip_transpose_and": "你的答案是结果的转置（是否用了另一种布局？），并且是{what}{qualifier}",
+    "slip_when_one": "（当 {names} 对称时）",
+    "slip_when_many": "（当 {names} 对称时）",
+    "slip_names_sep": "、",
+    "slip_square_matrices": "各方阵",
+    "slip_symmetric_one": "你的答案只在 {names} 对称时正确；对一般矩阵则不同（是否在需要 A + A' 的地方写了 A？）",
+    "slip_symmetric_many": "你的答案只在 {names} 都对称时正确；对一般矩阵则不同（是否在需要 A + A' 的地方写了 A？）",
+    "slip_size_only": "你的答案在尺寸 {right} 下正确，在 {wrong} 下不正确：它是否依赖某个特定尺寸？",
+    "slip_fixed_sizes": "固定尺寸",
+}
+
+_CHECK: dict[str, dict[str, str]] = {"en": _CHECK_EN, "zh": _CHECK_ZH}
+
+
+def check_messages(lang: str) -> dict[str, str]:
+    """The self-check box's texts in `lang` (English where `lang` has none), unformatted."""
+    merged = dict(_CHECK_EN)
+    merged.update(_CHECK[language(lang)])
+    return merged

@@ -315,9 +315,20 @@ class _Converter:
         if name == "tanh":
             ones = sp.OneMatrix(*arg.shape)
             return 2 * self.recip(ones + self.exp_of(-2 * arg)) - ones
+        if name == "softmax" and e.arg.shape[1] != 1:  # of each column: w ⊙ (1 (1ᵀw)^⊙-1)
+            w = self.exp_of(arg)
+            k = w.shape[0]
+            return sp.HadamardProduct(w, sp.OneMatrix(k, 1) * self.recip(sp.OneMatrix(1, k) * w))
         if name == "softmax":
             w = self.exp_of(arg)
             return w / self.total(w)
+        if name == "logsumexp" and e.arg.shape[1] != 1:  # a row: log of each column's 1ᵀeᶻ
+            sums = sp.OneMatrix(1, arg.shape[0]) * self.exp_of(arg)
+            if not self.applyfunc:
+                raise UnsupportedError(
+                    "the column-wise logsumexp of a matrix has no applyfunc-free SymPy counterpart",
+                    hint="to_sympy(..., elementwise='applyfunc') writes it with ElementwiseApplyFunction(log, …)")
+            return self.elementwise("log", sums)
         if name == "logsumexp":
             return sp.log(self.total(self.exp_of(arg)))
         if name == "diag":
@@ -331,7 +342,7 @@ class _Converter:
         if name in E.ELEMENTWISE:
             raise UnsupportedError(
                 f"the elementwise {name} of a matrix or vector has no applyfunc-free SymPy counterpart",
-                hint="to_sympy(..., elementwise='applyfunc') writes it as ElementwiseApplyFunction(log, …)",
+                hint=f"to_sympy(..., elementwise='applyfunc') writes it as ElementwiseApplyFunction({name}, …)",
             )
         raise UnsupportedError(f"the function {name} has no SymPy counterpart")
 

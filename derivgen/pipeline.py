@@ -294,15 +294,26 @@ def _variables(problem: Problem) -> list[dict]:
     return out
 
 
-def document(solved: Solved, lang: str = "en") -> dict:
+def document(solved: Solved, lang: str = "en", self_check: str | bool = False) -> dict:
     """The problem document (docs/schema.md) of a solved problem, in `lang`; the function is
     called by the problem's `name:` (f when it has none), an spd variable's log-determinant is
-    printed `\\log\\det`."""
+    printed `\\log\\det`. With the problem's `self_check:` (else `self_check`, the set's or the
+    command line's) on, each verified result carries its self-check points (`derivgen.selfcheck`)."""
     from .printing import assuming
 
     spd = [name for name, a in solved.problem.assume.items() if "spd" in a]
     with assuming(spd):
         doc = _document(solved, lang)
+    mode = solved.problem.options.get("self_check", self_check)
+    if mode:
+        from .selfcheck import result_data
+
+        doc["self_check"] = mode
+        for r, derivation in zip(doc["results"], solved.derivations):
+            if r["verification"].get("passed") is True:
+                data = result_data(solved.problem, solved.context, derivation)
+                if data is not None:
+                    r["self_check"] = data
     return _named(doc, solved.problem.name) if solved.problem.name else doc
 
 
@@ -413,7 +424,7 @@ def error_document(problem_id: str, source: str | None, err: DerivgenError, prob
     }
 
 
-def problem_document(path: str | Path, lang: str = "en") -> dict:
+def problem_document(path: str | Path, lang: str = "en", self_check: str | bool = False) -> dict:
     """Load, solve and document one problem file; failures become an error document.
 
     Work past the bounds of `derivgen.limits` is a located `LimitError`: a recursion too deep
@@ -422,7 +433,7 @@ def problem_document(path: str | Path, lang: str = "en") -> dict:
     problem = None
     try:
         problem = load_problem(path)
-        return document(solve(problem), lang)
+        return document(solve(problem), lang, self_check)
     except DerivgenError as err:
         return error_document(path.stem, str(path), err, problem)
     except (RecursionError, OverflowError, MemoryError) as exc:

@@ -66,9 +66,12 @@ LAYOUTS = ("denominator", "numerator")
 FORMATS = ("md", "tex", "pdf", "html", "json")
 PROBLEM_KEYS = (
     "title", "statement", "variables", "indices", "assume", "where", "function", "wrt",
-    "order", "layout", "solve", "constrain_symmetric", "vary", "notes", "name", "domain",
+    "order", "layout", "solve", "constrain_symmetric", "vary", "notes", "name", "domain", "self_check",
 )
-SET_KEYS = ("title", "course", "author", "date", "language", "order", "formats", "templates", "layout")
+SET_KEYS = ("title", "course", "author", "date", "language", "order", "formats", "templates", "layout", "self_check")
+#: `self_check:` values: false (no box), true or "sheets" (a box on the problem sheets), "all"
+#: (on the solution pages too). The box is the HTML handouts' offline answer check (issue 10).
+SELF_CHECK_MODES = ("sheets", "all")
 SET_FILE_NAMES = ("derivgen.yaml", "derivgen.yml")
 PROBLEM_SUFFIXES = (".yaml", ".yml")
 
@@ -154,7 +157,7 @@ class Problem:
     where: tuple[tuple[str, SourceText], ...]  # ordered (name, definition)
     function: SourceText
     wrt: tuple[str, ...]
-    options: dict[str, Any] = field(default_factory=dict)  # order, layout, solve, constrain_symmetric
+    options: dict[str, Any] = field(default_factory=dict)  # order, layout, solve, constrain_symmetric, self_check
     indices: dict[str, int | str] = field(default_factory=dict)  # index -> range: `indices: {t: N}`
     # "title", "variables.X", "variables.X.0", "assume.B", "assume.B.0", "where.Y", "wrt.0", "function"...:
     # a top-level key names its value, "key.name" an entry's name, "….i" item i of a list.
@@ -189,6 +192,7 @@ class SetConfig:
     formats: tuple[str, ...] | None = None
     templates: str | None = None  # a directory, as written: relative to the set directory
     layout: str = "denominator"  # or "numerator"
+    self_check: str | bool = False  # False, "sheets" or "all" (SELF_CHECK_MODES); a problem's own key wins
     path: str | None = None
     locations: dict[str, Location] = field(default_factory=dict, compare=False)  # "order.0", "title", ...
 
@@ -969,6 +973,17 @@ def _check_layout(src: _Source, node: Node, key: str) -> str:
     return _choice(src, node, key, LAYOUTS)
 
 
+def _check_self_check(src: _Source, node: Node, key: str) -> str | bool:
+    """`true` or `sheets` (the answer box on problem sheets), `all` (on solution pages too), `false`."""
+    if isinstance(node, ScalarNode) and node.tag == _BOOL:
+        return "sheets" if _check_boolean(src, node, key) else False
+    value = _text(src, node, key)
+    if value not in SELF_CHECK_MODES:
+        raise src.error(f"invalid {key} '{value}'", node,
+                        hint=_did_you_mean(value, ("true", "false") + SELF_CHECK_MODES, f"{key} is one of"))
+    return value
+
+
 _PROBLEM_SECTIONS: dict[str, Callable[[_Source, Node, _Draft], None]] = {
     "title": _read_title,
     "statement": _read_statement,
@@ -981,6 +996,7 @@ _PROBLEM_SECTIONS: dict[str, Callable[[_Source, Node, _Draft], None]] = {
     "wrt": _read_wrt,
     "order": _read_option("order", _check_order),
     "layout": _read_option("layout", _check_layout),
+    "self_check": _read_option("self_check", _check_self_check),
     "solve": _read_option("solve", _check_boolean),
     "constrain_symmetric": _read_option("constrain_symmetric", lambda src, node, key: _check_symmetric(src, node, key)),
     "notes": _read_notes,
@@ -1068,6 +1084,7 @@ _SET_SECTIONS: dict[str, Callable[[_Source, Node, dict[str, Location]], Any]] = 
     "formats": _set_formats,
     "templates": _set_text("templates"),
     "layout": _set_choice("layout", LAYOUTS),
+    "self_check": lambda src, node, locations: _check_self_check(src, node, "self_check"),
 }
 
 

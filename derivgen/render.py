@@ -216,9 +216,11 @@ def environment(user_dir: str | Path | None = None) -> jinja2.Environment:
 
     env.filters.update(latex.FILTERS)  # tex, tex_markdown, tex_math, tex_verbatim, math_lines
     env.globals.update(latex.GLOBALS)  # t_tex
-    env.globals.update(t=_t, plural=_plural)
+    env.globals.update(t=_t, plural=_plural, t_check=_t_check, check_messages=_check_messages)
     env.globals.pop("lipsum", None)  # lipsum(10**7) is megabytes of text no handout needs
-    env.tests.update(published=is_published)
+    from .selfcheck import shown
+
+    env.tests.update(published=is_published, self_checked=shown)
     return env
 
 
@@ -243,6 +245,19 @@ def _t(context: jinja2.runtime.Context, key: str, **fields: Any) -> str:
         raw = Markup.escape(i18n.text(key, context["lang"]))
         return raw.format(**fields) if fields else raw
     return i18n.text(key, context["lang"], **fields)
+
+
+@pass_context
+def _t_check(context: jinja2.runtime.Context, key: str, **fields: Any) -> str:
+    """A text of the self-check box (`derivgen.i18n.check_messages`), escaped in HTML."""
+    text = i18n.check_messages(context["lang"])[key]
+    return Markup.escape(text).format(**fields) if context.eval_ctx.autoescape else text.format(**fields)
+
+
+@pass_context
+def _check_messages(context: jinja2.runtime.Context) -> dict:
+    """Every text of the self-check box in the page's language, for its script (as JSON)."""
+    return i18n.check_messages(context["lang"])
 
 
 @pass_context

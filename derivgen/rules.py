@@ -105,7 +105,7 @@ _RULES = [
     ("S16", "diagonal algebra", "对角矩阵运算", f"\\operatorname{{diag}}(a) + \\operatorname{{diag}}(b) = \\operatorname{{diag}}(a + b),\\ u{_T}\\operatorname{{diag}}(v) = (u \\odot v){_T},\\ \\operatorname{{diag}}(\\mathbf{{1}}) = I", "simplification"),
     ("S18", "step, ReLU, sign and abs", "阶跃、ReLU、符号与绝对值函数", f"\\operatorname{{step}}(u) \\odot u = \\operatorname{{relu}}(u),\\ \\operatorname{{step}}(u)^{{\\odot 2}} = \\operatorname{{step}}(u),\\ \\operatorname{{sign}}(u) \\odot u = \\operatorname{{abs}}(u),\\ \\operatorname{{sign}}(u)^{{\\odot 2}} = \\mathbf{{1}}", "simplification"),
     ("S19", "symmetry of the sigmoid", "sigmoid 的对称性", "\\mathbf{1} - \\sigma(-u) = \\sigma(u)", "simplification"),
-    ("S17", "numbers out of inverses, powers and elementwise products", "数字提出逆、幂与逐元素乘积", "(cA)^{-1} = c^{-1}A^{-1},\\quad (c\\,s)^k = c^k s^k,\\quad (cA) \\odot B = c(A \\odot B)", "simplification"),
+    ("S17", "numbers taken out", "提出数字因子", "(cA)^{-1} = c^{-1}A^{-1},\\quad (c\\,s)^k = c^k s^k,\\quad (cA) \\odot B = c(A \\odot B)", "simplification"),
 ]
 
 

@@ -142,9 +142,15 @@ def square_parts(ctx: Context) -> list[Expr]:
 def _inverted(ctx: Context) -> tuple[list[Expr], set[str]]:
     """One walk for both: the matrices inverted (or under det, logdet, a negative power), and
     the names under any of those or under a matrix power."""
+    return inverted_parts(_expressions(ctx))
+
+
+def inverted_parts(expressions: list[Expr]) -> tuple[list[Expr], set[str]]:
+    """The matrices `expressions` invert (or take det, logdet, a negative power of), each once,
+    and the names under any of those or under a matrix power."""
     parts: list[Expr] = []
     names: set[str] = set()
-    for e in _expressions(ctx):
+    for e in expressions:
         for n in E.walk(e):
             if isinstance(n, E.Inverse) or (isinstance(n, E.Func) and n.name in SQUARE_NEEDS_INVERSE):
                 part = n.arg
@@ -326,13 +332,15 @@ class Sampler:
     def _positive(self, values: dict) -> bool:
         return self.defect(values, square=False) is None
 
-    def defect(self, values: dict, square: bool = True, condition_limit: float = CONDITION_LIMIT) -> str | None:
+    def defect(self, values: dict, square: bool = True, condition_limit: float = CONDITION_LIMIT,
+               also: list[Expr] = ()) -> str | None:
         """What makes `values` unfit for checking the problem, or None: a matrix it inverts that
         is singular or ill-conditioned there, an argument of log or sqrt that is not positive, or
-        an argument of abs, sign, relu or step with an entry near 0 (its kink)."""
+        an argument of abs, sign, relu or step with an entry near 0 (its kink). `also`: more
+        matrices that must be invertible there (grading: those its reference result inverts)."""
         from .printing import text as to_text
 
-        squares, kinks = (self.square, self.kinks) if square else ([], [])
+        squares, kinks = (self.square + [p for p in also if p not in self.square], self.kinks) if square else ([], [])
         if not (squares or kinks or self.domains):
             return None
         with np.errstate(all="ignore"):

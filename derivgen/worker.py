@@ -72,8 +72,9 @@ class Workers:
     number of CPUs, and never more than `problems` (how many the caller expects to derive)."""
 
     def __init__(self, lang: str = "en", problems: int | None = None, *, seconds: float | None = None,
-                 megabytes: int | None = None, workers: int | None = None):
+                 megabytes: int | None = None, workers: int | None = None, self_check: str | bool = False):
         self.lang = lang
+        self.self_check = self_check  # the default of problems without `self_check:` (derivgen.selfcheck)
         self.seconds = seconds or time_limit()
         self.megabytes = megabytes or memory_limit()
         count = workers or os.cpu_count() or 1
@@ -97,11 +98,12 @@ class Workers:
             from .pipeline import problem_document
 
             for path in paths:
-                docs.append(problem_document(path, self.lang))
+                docs.append(problem_document(path, self.lang, self.self_check))
                 if progress is not None:
                     progress(len(docs))
             return docs
-        futures = [pool.schedule(_document, args=(str(path), self.lang), timeout=self.seconds) for path in paths]
+        futures = [pool.schedule(_document, args=(str(path), self.lang, self.self_check), timeout=self.seconds)
+                   for path in paths]
         for future, path in zip(futures, paths):
             docs.append(_outcome(future, path, self.seconds, self.megabytes))
             if progress is not None:
@@ -165,10 +167,10 @@ def _init_worker(megabytes: int) -> None:
         pass
 
 
-def _document(path: str, lang: str) -> dict:
+def _document(path: str, lang: str, self_check: str | bool = False) -> dict:
     from .pipeline import problem_document
 
-    return problem_document(path, lang)
+    return problem_document(path, lang, self_check)
 
 
 def _outcome(future, path: Path, seconds: float, megabytes: int) -> dict:

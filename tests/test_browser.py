@@ -371,3 +371,94 @@ def test_fragment_leaves_the_host_page_alone(browser, built, screenshots):
     assert browser.evaluate("getComputedStyle(document.querySelector('.derivgen')).fontFamily") == "sans-serif"
     _offline(browser)
     browser.screenshot(screenshots / "fragment-in-host.png", full_height=1200)
+
+
+# --- the self-check boxes of a problem sheet (derivgen/selfcheck.py, static/derivgen-check.js) --
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory):
+    """A problem sheet with self-check boxes (two example problems), its assets, and a host page
+    with one problem's sheet as a fragment."""
+    _require_chromium()
+    if katex.find_katex() is None:
+        _missing("KaTeX missing: run `bash scripts/setup-katex.sh`")
+    out = tmp_path_factory.mktemp("selfcheck")
+    config, paths = find_problems([str(ROOT / "problems" / f"{name}.yaml")
+                                   for name in ("n001_trace_axbxtc", "n001_quadratic_form")])
+    docs = [problem_document(path, "en", self_check="sheets") for path in paths]
+    pages = {"sheet": out / "sheet.html", "host": out / "host.html"}
+    pages["sheet"].write_text(render_set_html(set_document(config, docs, "en"), solutions=False), encoding="utf-8")
+    fragment = render_problem_html(docs[0], solutions=False, standalone=False)
+    pages["host"].write_text("<!doctype html><html lang=en><head><meta charset=utf-8><title>Course</title>"
+                             f"</head><body><h1>Week 3</h1>{fragment}</body></html>", encoding="utf-8")
+    write_assets(out, check=True)
+    return pages
+
+
+def _answer(browser: Browser, index: int, text: str) -> dict:
+    """Type `text` into the index-th box (real key events: focus, insert, Enter); its verdict."""
+    browser.evaluate(f"(() => {{ const i = document.querySelectorAll('.dg-selfcheck-input')[{index}];"
+                     " i.scrollIntoView({block: 'center'}); i.focus(); i.select(); return true; })()")
+    browser.call("Input.dispatchKeyEvent", {"type": "keyDown", "key": "Backspace", "code": "Backspace",
+                                            "windowsVirtualKeyCode": 8})
+    browser.call("Input.dispatchKeyEvent", {"type": "keyUp", "key": "Backspace", "code": "Backspace",
+                                            "windowsVirtualKeyCode": 8})
+    browser.call("Input.insertText", {"text": text})
+    browser.call("Input.dispatchKeyEvent", {"type": "keyDown", "key": "Enter", "code": "Enter",
+                                            "windowsVirtualKeyCode": 13, "text": "\r"})
+    browser.call("Input.dispatchKeyEvent", {"type": "keyUp", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13})
+    return browser.evaluate(
+        f"(() => {{ const v = document.querySelectorAll('.dg-selfcheck-verdict')[{index}];"
+        " return {status: v.getAttribute('data-status'), text: v.innerText,"
+        " value: document.querySelectorAll('.dg-selfcheck-input')[" + str(index) + "].value}; })()")
+
+
+def test_self_check_judges_typed_answers(browser, checked, screenshots):
+    browser.open(checked["sheet"].as_uri(), DESKTOP)
+    boxes = browser.evaluate("""(() => [...document.querySelectorAll('.dg-selfcheck')].map(f => ({
+        hidden: f.hidden, label: f.querySelector('label').innerText,
+        labelled: f.querySelector('label').htmlFor === f.querySelector('input').id,
+        live: f.querySelector('.dg-selfcheck-verdict').getAttribute('aria-live')})))()""")
+    assert len(boxes) == 3  # ∂f/∂X of the trace; ∂f/∂x and ∂f/∂A of the quadratic form
+    assert all(not b["hidden"] and b["labelled"] and b["live"] == "polite" for b in boxes), boxes
+    assert "Check your answer" in boxes[0]["label"]
+    # the solution is not on the sheet
+    assert "C*A*X*B" not in checked["sheet"].read_text(encoding="utf-8")
+
+    right = _answer(browser, 0, "A'*C'*X*B' + C*A*X*B")
+    assert right["status"] == "right" and "Right: your answer equals the result" in right["text"], right
+    doubled = _answer(browser, 0, "2*(A'*C'*X*B' + C*A*X*B)")
+    assert doubled["status"] == "wrong" and "a factor of 2 too many" in doubled["text"], doubled
+    assert doubled["value"] == "2*(A'*C'*X*B' + C*A*X*B)"
+    transposed = _answer(browser, 0, "(A'*C'*X*B')'")  # n×m where m×n is wanted
+    assert transposed["status"] == "unreadable" and "its transpose has the right shape" in transposed["text"]
+    unknown = _answer(browser, 0, "Y*X")
+    assert unknown["status"] == "unreadable" and "unknown name 'Y'" in unknown["text"]
+
+    # x'Ax: ∂f/∂x = (A + A')x; ∂f/∂A = x x'
+    assert _answer(browser, 1, "(A + A')*x")["status"] == "right"
+    sym = _answer(browser, 1, "2*A*x")
+    assert sym["status"] == "wrong" and "right only when A is symmetric" in sym["text"], sym
+    layout = _answer(browser, 2, "x*x'")
+    assert layout["status"] == "right"
+    half = _answer(browser, 2, "x*x'/2")
+    assert half["status"] == "wrong" and "a factor of 2 missing" in half["text"], half
+    _offline(browser)
+    browser.evaluate("document.querySelectorAll('.dg-selfcheck')[1].scrollIntoView({block: 'center'})")
+    browser.screenshot(screenshots / "selfcheck-desktop.png")
+
+
+def test_self_check_on_a_phone_and_in_a_fragment(browser, checked, screenshots):
+    browser.open(checked["sheet"].as_uri(), PHONE)
+    verdict = _answer(browser, 0, "(A'*C'*X*B' + C*A*X*B)'")
+    assert verdict["status"] == "unreadable"
+    assert browser.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    fits = browser.evaluate("""(() => [...document.querySelectorAll('.dg-selfcheck')].every(f => {
+        const r = f.getBoundingClientRect(); return r.left >= 0 && r.right <= document.documentElement.clientWidth; }))()""")
+    assert fits
+    _offline(browser)
+    browser.screenshot(screenshots / "selfcheck-phone.png")
+    browser.open(checked["host"].as_uri(), DESKTOP)
+    assert _answer(browser, 0, "A'*C'*X*B' + C*A*X*B")["status"] == "right"
+    _offline(browser)
