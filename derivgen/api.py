@@ -408,7 +408,7 @@ def check_set(found: BuildSet) -> CheckReport:
     are errors too (as in a build)."""
     from .worker import problem_documents
 
-    docs = problem_documents(found.paths, found.lang)
+    docs = problem_documents(found.paths, found.lang, layout=found.config.layout or "denominator")
     errors = list(found.refused)
     if {"tex", "pdf", "html"} & set(found.formats):
         from .latex import statement_math_errors

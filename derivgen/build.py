@@ -381,6 +381,7 @@ class Builder:
         self.out = Path(out)
         # the self-check boxes (derivgen.selfcheck): the command line's, else the set's; a problem's own key wins
         self.self_check = self_check if self_check is not None else getattr(config, "self_check", False)
+        self.layout = getattr(config, "layout", None) or "denominator"  # the set's; a problem's own wins
         # progress hook (issue 9): progress(stage, done, total), stage "documents" (derived now,
         # in order) or "pdfs" (compiled); the CLI draws a bar on a terminal
         self.progress = progress
@@ -411,6 +412,7 @@ class Builder:
         (`derivgen.worker`: at most one per CPU, each problem within a time and memory budget),
         so a build should fetch all its documents with one call."""
         check = ("self_check", str(self.self_check)) if self.self_check else ()  # keys unchanged when off
+        check += ("layout", self.layout) if self.layout != "denominator" else ()
         keys = [_key(derivgen_fingerprint(), self.lang, str(path), path.read_bytes().hex() if path.exists() else "", *check)
                 for path in paths]
         docs = [self.cache.document(key) for key in keys]
@@ -423,7 +425,7 @@ class Builder:
                 tick = lambda n: report("documents", n, total)  # noqa: E731
             from .worker import Workers  # NumPy, lark, the engine: only on a cache miss
 
-            with Workers(self.lang, len(missing), self_check=self.self_check) as workers:
+            with Workers(self.lang, len(missing), self_check=self.self_check, layout=self.layout) as workers:
                 for i, doc in zip(missing, workers.documents([paths[i] for i in missing], tick)):
                     docs[i] = doc
         derived = set(missing)

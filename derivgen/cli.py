@@ -417,7 +417,7 @@ def _show_set(args, console: Console) -> int:
         return 2
     for err in found.refused:
         console.error(err.render(), action="derive")
-    docs = problem_documents(found.paths, "en")
+    docs = problem_documents(found.paths, "en", layout=found.config.layout or "denominator")
     for i, doc in enumerate(docs):
         if i:
             console.info("")

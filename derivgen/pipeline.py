@@ -424,8 +424,10 @@ def error_document(problem_id: str, source: str | None, err: DerivgenError, prob
     }
 
 
-def problem_document(path: str | Path, lang: str = "en", self_check: str | bool = False) -> dict:
-    """Load, solve and document one problem file; failures become an error document.
+def problem_document(path: str | Path, lang: str = "en", self_check: str | bool = False,
+                     layout: str = "denominator") -> dict:
+    """Load, solve and document one problem file; failures become an error document. `layout`
+    is the set's (`layout:` of derivgen.yaml); a problem's own `layout:` wins.
 
     Work past the bounds of `derivgen.limits` is a located `LimitError`: a recursion too deep
     for the engine, a number too large for a float, an allocation that fails."""
@@ -433,7 +435,7 @@ def problem_document(path: str | Path, lang: str = "en", self_check: str | bool 
     problem = None
     try:
         problem = load_problem(path)
-        return document(solve(problem), lang, self_check)
+        return document(solve(problem, layout=layout), lang, self_check)
     except DerivgenError as err:
         return error_document(path.stem, str(path), err, problem)
     except (RecursionError, OverflowError, MemoryError) as exc:

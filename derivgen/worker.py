@@ -57,7 +57,8 @@ def _positive(text: str | None, default: float) -> float:
 def problem_documents(paths: list[Path], lang: str = "en", **budget) -> list[dict]:
     """The documents of `paths` (in order), each derived in a worker within the budget.
 
-    `budget` is passed to `Workers` (`seconds`, `megabytes`, `workers`)."""
+    `budget` is passed to `Workers` (`seconds`, `megabytes`, `workers`, and the set's
+    `self_check` and `layout`)."""
     paths = [Path(p) for p in paths]
     if not paths:
         return []
@@ -72,8 +73,10 @@ class Workers:
     number of CPUs, and never more than `problems` (how many the caller expects to derive)."""
 
     def __init__(self, lang: str = "en", problems: int | None = None, *, seconds: float | None = None,
-                 megabytes: int | None = None, workers: int | None = None, self_check: str | bool = False):
+                 megabytes: int | None = None, workers: int | None = None, self_check: str | bool = False,
+                 layout: str = "denominator"):
         self.lang = lang
+        self.layout = layout  # the set's layout: of derivgen.yaml (a problem's own wins)
         self.self_check = self_check  # the default of problems without `self_check:` (derivgen.selfcheck)
         self.seconds = seconds or time_limit()
         self.megabytes = megabytes or memory_limit()
@@ -98,11 +101,12 @@ class Workers:
             from .pipeline import problem_document
 
             for path in paths:
-                docs.append(problem_document(path, self.lang, self.self_check))
+                docs.append(problem_document(path, self.lang, self.self_check, self.layout))
                 if progress is not None:
                     progress(len(docs))
             return docs
-        futures = [pool.schedule(_document, args=(str(path), self.lang, self.self_check), timeout=self.seconds)
+        futures = [pool.schedule(_document, args=(str(path), self.lang, self.self_check, self.layout),
+                                 timeout=self.seconds)
                    for path in paths]
         for future, path in zip(futures, paths):
             docs.append(_outcome(future, path, self.seconds, self.megabytes))
@@ -167,10 +171,10 @@ def _init_worker(megabytes: int) -> None:
         pass
 
 
-def _document(path: str, lang: str, self_check: str | bool = False) -> dict:
+def _document(path: str, lang: str, self_check: str | bool = False, layout: str = "denominator") -> dict:
     from .pipeline import problem_document
 
-    return problem_document(path, lang, self_check)
+    return problem_document(path, lang, self_check, layout)
 
 
 def _outcome(future, path: Path, seconds: float, megabytes: int) -> dict:

@@ -256,6 +256,22 @@ def test_gradient_in_numerator_layout_is_the_transpose():
     np.testing.assert_allclose(g, ((a + a.T) @ x).T, rtol=1e-12)
 
 
+def test_the_sets_layout_reaches_its_problems(tmp_path):
+    """`layout: numerator` in derivgen.yaml is every problem's default; a problem's own wins."""
+    import json
+
+    import derivgen
+
+    (tmp_path / "derivgen.yaml").write_text("layout: numerator\n")
+    (tmp_path / "a.yaml").write_text("variables: {x: [n], A: [n, n]}\nfunction: x'*A*x\nwrt: [x]\n")
+    (tmp_path / "b.yaml").write_text("variables: {x: [n], A: [n, n]}\nfunction: x'*A*x\nwrt: [x]\nlayout: denominator\n")
+    out = tmp_path / "out"
+    derivgen.api.build_set(derivgen.api.find_set(tmp_path, formats="json"), out)
+    a, b = (json.loads((out / f"{name}.json").read_text()) for name in "ab")
+    assert a["results"][0]["layout"] == "numerator" and a["results"][0]["shape"] == [1, "n"]
+    assert b["results"][0]["layout"] == "denominator" and b["results"][0]["shape"] == ["n", 1]
+
+
 def test_gradient_in_the_space_of_symmetric_matrices():
     solved = solve(problem("""
         variables: {X: [n, n], A: [n, n]}
