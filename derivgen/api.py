@@ -331,20 +331,24 @@ def find_set(paths: str | Path | Iterable[str | Path], formats: str | Iterable[s
 
 def build_set(found: BuildSet, out: str | Path, templates: str | None = None, *, placeholders: bool = False,
               on_wait: Callable[[str], None] | None = None,
-              progress: Callable[[str, int, int], None] | None = None, self_check: str | bool | None = None):
+              progress: Callable[[str, int, int], None] | None = None, self_check: str | bool | None = None,
+              assets_url: str | None = None):
     """Build `found` (from `find_set`) into the folder `out`; returns the `BuildResult`.
 
     `templates` is a folder of template overrides (the set's own one is not added here: pass
     ``found.templates``). `progress`, if given, is called as ``progress(stage, done, total)``
     while documents are derived (stage ``"documents"``, those not in the cache) and PDFs
     compiled (``"pdfs"``). `self_check` ("sheets", "all" or False) overrides the set's
-    `self_check:` for the problems that do not say (the HTML self-check boxes). Raises `DerivgenError` only when the output folder cannot be used;
+    `self_check:` for the problems that do not say (the HTML self-check boxes). `assets_url`: where
+    the HTML pages link their CSS and scripts (default: the ``derivgen-assets/`` folder written
+    beside them, which is written in any case). Raises `DerivgenError` only when the output folder cannot be used;
     a problem that fails is in the result (``result.failed``, its document's ``error``), as is
     every other error (``result.errors``)."""
     from .build import Builder
 
     builder = Builder(Path(out), found.formats, found.lang, templates, found.config,
-                      placeholders=placeholders, on_wait=on_wait, progress=progress, self_check=self_check)
+                      placeholders=placeholders, on_wait=on_wait, progress=progress, self_check=self_check,
+                      assets_url=assets_url)
     result = builder.run(found.paths, lambda docs: set_document(found.config, docs, found.lang))
     result.errors[:0] = found.refused
     return result

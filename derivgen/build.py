@@ -377,8 +377,10 @@ class Builder:
 
     def __init__(self, out: Path, formats: list[str], lang: str, templates: str | None, config=None,
                  placeholders: bool = False, on_wait: Callable[[str], None] | None = None,
-                 progress: Callable[[str, int, int], None] | None = None, self_check: str | bool | None = None):
+                 progress: Callable[[str, int, int], None] | None = None, self_check: str | bool | None = None,
+                 assets_url: str | None = None):
         self.out = Path(out)
+        self.assets_url = assets_url.rstrip("/") if assets_url else None  # where HTML pages link their assets
         # the self-check boxes (derivgen.selfcheck): the command line's, else the set's; a problem's own key wins
         self.self_check = self_check if self_check is not None else getattr(config, "self_check", False)
         self.layout = getattr(config, "layout", None) or "denominator"  # the set's; a problem's own wins
@@ -393,7 +395,7 @@ class Builder:
         self.templates = templates
         self.config = config
         self.cache = Cache(self.out)
-        self.tfp = templates_fingerprint(templates)
+        self.tfp = templates_fingerprint(templates) + (f"|assets={self.assets_url}" if self.assets_url else "")
         self.result = BuildResult()
         self.pdf_jobs: list[tuple[Output, PdfJob]] = []
         self._tex: dict[tuple, str] = {}  # LaTeX rendered once for both the .tex and the .pdf
@@ -702,26 +704,28 @@ def _md_set(builder: Builder, setdoc: dict):
 
 
 def _html(builder: Builder, doc: dict):
-    from .html import render_problem_html
+    from .html import ASSETS, render_problem_html
 
     def make(standalone: bool):
-        return lambda: render_problem_html(doc, lang=builder.lang, user_dir=builder.templates, standalone=standalone)
+        return lambda: render_problem_html(doc, lang=builder.lang, user_dir=builder.templates, standalone=standalone,
+                                           assets=builder.assets_url or ASSETS)
 
     return [(f"{doc['id']}.html", make(True)), (f"{doc['id']}.fragment.html", make(False))]
 
 
 def _html_set(builder: Builder, setdoc: dict):
-    from .html import render_set_html
+    from .html import ASSETS, render_set_html
 
     def make(solutions: bool):
         # A problem whose formulas KaTeX cannot render is left out, with an error (its own page fails).
         return lambda: render_set_html(setdoc, lang=builder.lang, user_dir=builder.templates, solutions=solutions,
-                                       errors=builder.result.errors)
+                                       errors=builder.result.errors, assets=builder.assets_url or ASSETS)
 
     def answers() -> str:
-        from .html import render_answers_html
+        from .html import ASSETS, render_answers_html
 
-        return render_answers_html(setdoc, lang=builder.lang, user_dir=builder.templates)
+        return render_answers_html(setdoc, lang=builder.lang, user_dir=builder.templates,
+                                   assets=builder.assets_url or ASSETS)
 
     return [("solutions.html", make(True)), ("sheet.html", make(False)), ("answers.html", answers)]
 

@@ -120,6 +120,10 @@ def _build_options(b: argparse.ArgumentParser) -> None:
     b.add_argument("--self-check", nargs="?", const="sheets", default=None, choices=("sheets", "all", "off"),
                    help="an answer box under each result of the HTML problem sheets, checked offline in the browser "
                         "(`all`: on the solution pages too; default: the set's and problems' `self_check:`)")
+    b.add_argument("--assets-url", default=None, metavar="URL",
+                   help="link the HTML pages' CSS, KaTeX and scripts at URL (e.g. /static/derivgen, for a site that "
+                        "publishes them once) instead of the derivgen-assets/ folder beside them; the folder is "
+                        "still written, to publish at that URL")
     b.add_argument("-q", "--quiet", action="store_true", help="print only errors")
 
 
@@ -165,7 +169,8 @@ def build(args, console: Console) -> int:
     try:
         self_check = {None: None, "off": False}.get(args.self_check, args.self_check)
         result = build_set(found, out, templates, placeholders=args.placeholders,
-                           on_wait=None if args.quiet else console.info, progress=bar, self_check=self_check)
+                           on_wait=None if args.quiet else console.info, progress=bar, self_check=self_check,
+                           assets_url=args.assets_url)
     except DerivgenError as err:  # the output folder cannot be used: one error, nothing built
         console.error(err.render())
         return 1

@@ -499,3 +499,22 @@ def test_failed_write_is_reported_as_an_error(tmp_path, capsys, monkeypatch):
     assert status == 1
     assert "error:" in stderr and "No space left on device" in stderr
     no_traceback(stdout, stderr)
+
+
+def test_assets_url_is_where_the_pages_link_their_assets(capsys, tmp_path):
+    """`--assets-url` (a site that publishes the assets once): every HTML page and fragment links
+    its CSS there; the assets folder is still written, to publish at that URL."""
+    out = tmp_path / "out"
+    status, _, err = run(capsys, "build", GOOD / "quadratic.yaml", "-o", out, "--format", "html",
+                         "--assets-url", "/static/derivgen/", "-q")
+    assert status == 0, err
+    pages = sorted(out.glob("*.html"))
+    assert len(pages) >= 4
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert 'href="/static/derivgen/derivgen.css"' in html, page.name
+        assert "derivgen-assets/" not in html, page.name
+    assert (out / "derivgen-assets" / "derivgen.css").is_file()
+    # the same set without the option links the folder beside the pages again (not a stale cache)
+    status, _, err = run(capsys, "build", GOOD / "quadratic.yaml", "-o", out, "--format", "html", "-q")
+    assert status == 0 and 'href="derivgen-assets/derivgen.css"' in (out / "quadratic.html").read_text(encoding="utf-8")
