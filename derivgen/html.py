@@ -320,6 +320,14 @@ def _markdown():
         double_inline=True,
         renderer=lambda tex, options: str(_placeholder(tex, bool(options.get("display_mode")))),
     )
+    # the plugin's own markup is `<span class="math inline">`: bare class names a site's theme
+    # styles too (MkDocs Material floats `.inline`), so statements' math wears derivgen's own
+    md.add_render_rule("math_inline", lambda self, tokens, idx, options, env:
+                       f'<span class="dg-math-inline">{_placeholder(tokens[idx].content, False)}</span>')
+    md.add_render_rule("math_inline_double", lambda self, tokens, idx, options, env:
+                       f'<div class="dg-math-block">{_placeholder(tokens[idx].content, True)}</div>')
+    md.add_render_rule("math_block", lambda self, tokens, idx, options, env:
+                       f'<div class="dg-math-block">\n{_placeholder(tokens[idx].content, True)}\n</div>\n')
     return md
 
 

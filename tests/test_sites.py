@@ -163,3 +163,50 @@ def test_mkdocs_strict_fails_on_a_failing_problem(tmp_path):
     assert lenient.returncode == 0
     html = (root / "site" / "week1" / "page" / "index.html").read_text()
     assert '<div class="derivgen"' not in html and "Before." in html and "After." in html
+
+
+def test_the_fragment_keeps_its_look_inside_mkdocs_material(tmp_path):
+    """MkDocs Material styles bare `.inline` (it floated statements' formulas into columns) and
+    draws <details> as an admonition; derivgen's namespaced markup and CSS hold in it, looked
+    at in Chromium at desktop and phone widths (screenshots kept with the browser tests')."""
+    _need("mkdocs", "material")
+    try:
+        from test_browser import DESKTOP, PHONE, Browser, _require_chromium
+    except ModuleNotFoundError:
+        from tests.test_browser import DESKTOP, PHONE, Browser, _require_chromium
+    _require_chromium()
+    root = _mkdocs_site(tmp_path, problem=ROOT / "problems" / "n001_trace_axbxtc.yaml")
+    (root / "mkdocs.yml").write_text("site_name: Course\ntheme:\n  name: material\n  font: false\n"
+                                     "plugins:\n  - derivgen\n")  # font: false: no Google Fonts link
+    run = _run("mkdocs", "build", "--strict", cwd=root)
+    assert run.returncode == 0, run.stdout + run.stderr
+    page = root / "site" / "week1" / "page" / "index.html"
+    html = page.read_text()
+    assert 'class="math inline"' not in html and 'class="dg-math-inline"' in html
+    shots = Path(os.environ.get("DERIVGEN_SCREENSHOTS") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    browser = Browser(tmp_path / "profile")
+    try:
+        for name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+            browser.open(page.as_uri(), viewport)
+            seen = browser.evaluate("""(() => {
+              const block = document.querySelector('.derivgen'), summary = block.querySelector('details.dg-steps > summary');
+              const details = getComputedStyle(summary.parentElement), box = block.getBoundingClientRect();
+              const statement = [...block.querySelectorAll('.dg-statement .katex')].map(e => e.getBoundingClientRect());
+              return {
+                page: document.documentElement.scrollWidth, view: innerWidth,
+                floats: [...block.querySelectorAll('*')].filter(e => getComputedStyle(e).float !== 'none').length,
+                icons: [getComputedStyle(summary, '::before').content, getComputedStyle(summary, '::after').content],
+                frame: [details.boxShadow, details.borderTopWidth, getComputedStyle(summary).backgroundColor],
+                statementInside: statement.length > 0 && statement.every(r => r.left >= box.left - 1 && r.right <= box.right + 1),
+                summary: summary.textContent.trim(),
+              }; })()""")
+            browser.screenshot(shots / f"material-{name}.png", full_height=1600)
+            assert seen["page"] <= seen["view"], (name, seen)
+            assert seen["floats"] == 0, (name, seen)
+            assert seen["icons"] == ["none", "none"], (name, seen)  # no admonition icon or chevron
+            assert seen["frame"] == ["none", "0px", "rgba(0, 0, 0, 0)"], (name, seen)
+            assert seen["statementInside"], (name, seen)
+            assert seen["summary"].startswith("Derivation"), (name, seen)
+    finally:
+        browser.close()
