@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import expr as E
 from .derive import Context, Derivation, derive_gradient
+from .derive.detail import DEFAULT as DEFAULT_DETAIL
 from . import limits
 from .errors import DerivgenError, Location, UnsupportedError
 from .limits import LimitError
@@ -75,20 +76,22 @@ def build_context(problem: Problem) -> Context:
     return Context(function, variables, where, assume, families, positive, orders)
 
 
-def solve(problem: Problem, seed: int = 0, layout: str = "denominator") -> Solved:
+def solve(problem: Problem, seed: int = 0, layout: str = "denominator", detail: str = DEFAULT_DETAIL) -> Solved:
     """Derive and verify every result of a problem; raises DerivgenError on the first failure.
 
     A scalar f gives one gradient per variable (and, with `order: 2`, its Hessian); a vector- or
-    matrix-valued f gives one Jacobian per variable. `layout` is the set's default; the
-    problem's own `layout:` wins."""
+    matrix-valued f gives one Jacobian per variable. `layout` and `detail` (how fine the steps
+    are: brief, normal, full) are the set's defaults; the problem's own `layout:` and `detail:`
+    win."""
     ctx = build_context(problem)
     layout = problem.options.get("layout", layout)
+    detail = problem.options.get("detail", detail)
     order = problem.options.get("order", 1)
     derivations, reports = [], []
     for i, wrt in enumerate(problem.wrt):
         where = problem.locations.get(f"wrt.{i}") or problem.function.location
         try:
-            for derivation, verifier in _derivations(problem, ctx, wrt, layout, order):
+            for derivation, verifier in _derivations(problem, ctx, wrt, layout, order, detail):
                 reports.append(verifier(ctx, derivation, seed=seed + i))
                 derivations.append(derivation)
         except DerivgenError as err:
@@ -96,7 +99,7 @@ def solve(problem: Problem, seed: int = 0, layout: str = "denominator") -> Solve
     return Solved(problem, ctx, derivations, reports)
 
 
-def _derivations(problem: Problem, ctx: Context, wrt: str, layout: str, order: int):
+def _derivations(problem: Problem, ctx: Context, wrt: str, layout: str, order: int, detail: str = DEFAULT_DETAIL):
     """(derivation, verifier) pairs for one variable, in the order a handout shows them."""
     from .derive.jacobian import derive_jacobian
     from .derive.layout import numerator_gradient, symmetric_gradient
@@ -111,7 +114,7 @@ def _derivations(problem: Problem, ctx: Context, wrt: str, layout: str, order: i
             )
         yield derive_jacobian(ctx.function, wrt, ctx.variables[wrt], ctx.where, ctx.assume, layout), verify_jacobian
         return
-    gradient = derive_gradient(ctx, wrt)
+    gradient = derive_gradient(ctx, wrt, detail)
     convention = problem.options.get("constrain_symmetric")
     if convention and ctx.assume.get(wrt, set()) & {"symmetric", "spd", "diagonal"}:
         gradient = symmetric_gradient(gradient, ctx, "entries" if convention is True else convention)
@@ -245,6 +248,7 @@ def _steps(derivation: Derivation, ctx: Context) -> list[dict]:
                 "latex": latex(step.expr),
                 "text": text(step.expr),
                 "rules": list(step.rules),
+                **({"folded": list(step.folded)} if step.folded else {}),
             })
     return steps
 
@@ -358,6 +362,7 @@ def _document(solved: Solved, lang: str) -> dict:
         "function": {"text": problem.function.text, "latex": latex(ctx.function), "name": "f", "name_latex": "f"},
         **({"domain": _domain(problem, ctx)} if problem.domain else {}),
         "results": results,
+        "detail": solved.derivations[0].detail if solved.derivations else DEFAULT_DETAIL,
         "rules": rules_list(all_rules, lang),
     }
 
@@ -388,6 +393,16 @@ def _header(problem: Problem, lang: str = "en") -> dict:
     }
 
 
+def set_detail(path: Path) -> str:
+    """The `detail:` of the set a problem file belongs to (its folder's set file), or the default."""
+    from .problem import _set_config_of
+
+    try:
+        return _set_config_of(Path(path).parent).detail
+    except DerivgenError:  # a broken set file is reported by the set's own build, not per problem
+        return DEFAULT_DETAIL
+
+
 def error_document(problem_id: str, source: str | None, err: DerivgenError, problem: Problem | None = None) -> dict:
     """The document of a problem that failed: its error, no results."""
     head = _header(problem) if problem is not None else {
@@ -413,7 +428,7 @@ def problem_document(path: str | Path, lang: str = "en") -> dict:
     problem = None
     try:
         problem = load_problem(path)
-        return document(solve(problem), lang)
+        return document(solve(problem, detail=set_detail(path)), lang)
     except DerivgenError as err:
         return error_document(path.stem, str(path), err, problem)
     except (RecursionError, OverflowError, MemoryError) as exc:

@@ -69,12 +69,13 @@ RESERVED_NAMES: dict[str, str] = {
 
 LANGUAGES = ("en", "zh")
 LAYOUTS = ("denominator", "numerator")
+DETAILS = ("brief", "normal", "full")  # how fine the steps are (derivgen.derive.detail)
 FORMATS = ("md", "tex", "pdf", "html", "json")
 PROBLEM_KEYS = (
     "title", "statement", "variables", "indices", "assume", "where", "function", "wrt",
-    "order", "layout", "solve", "constrain_symmetric", "vary", "notes", "name", "domain",
+    "order", "layout", "detail", "solve", "constrain_symmetric", "vary", "notes", "name", "domain",
 )
-SET_KEYS = ("title", "course", "author", "date", "language", "order", "formats", "templates", "layout")
+SET_KEYS = ("title", "course", "author", "date", "language", "order", "formats", "templates", "layout", "detail")
 SET_FILE_NAMES = ("derivgen.yaml", "derivgen.yml")
 PROBLEM_SUFFIXES = (".yaml", ".yml")
 
@@ -160,7 +161,7 @@ class Problem:
     where: tuple[tuple[str, SourceText], ...]  # ordered (name, definition)
     function: SourceText
     wrt: tuple[str, ...]
-    options: dict[str, Any] = field(default_factory=dict)  # order, layout, solve, constrain_symmetric
+    options: dict[str, Any] = field(default_factory=dict)  # order, layout, detail, solve, constrain_symmetric
     indices: dict[str, int | str] = field(default_factory=dict)  # index -> range: `indices: {t: N}`
     # "title", "variables.X", "variables.X.0", "assume.B", "assume.B.0", "where.Y", "wrt.0", "function"...:
     # a top-level key names its value, "key.name" an entry's name, "….i" item i of a list.
@@ -195,6 +196,7 @@ class SetConfig:
     formats: tuple[str, ...] | None = None
     templates: str | None = None  # a directory, as written: relative to the set directory
     layout: str = "denominator"  # or "numerator"
+    detail: str = "normal"  # how fine the steps are: "brief", "normal" or "full"
     path: str | None = None
     locations: dict[str, Location] = field(default_factory=dict, compare=False)  # "order.0", "title", ...
 
@@ -986,6 +988,7 @@ _PROBLEM_SECTIONS: dict[str, Callable[[_Source, Node, _Draft], None]] = {
     "wrt": _read_wrt,
     "order": _read_option("order", _check_order),
     "layout": _read_option("layout", _check_layout),
+    "detail": _read_option("detail", lambda src, node, key: _choice(src, node, key, DETAILS)),
     "solve": _read_option("solve", _check_boolean),
     "constrain_symmetric": _read_option("constrain_symmetric", lambda src, node, key: _check_symmetric(src, node, key)),
     "notes": _read_notes,
@@ -1073,6 +1076,7 @@ _SET_SECTIONS: dict[str, Callable[[_Source, Node, dict[str, Location]], Any]] = 
     "formats": _set_formats,
     "templates": _set_text("templates"),
     "layout": _set_choice("layout", LAYOUTS),
+    "detail": _set_choice("detail", DETAILS),
 }
 
 

@@ -37,7 +37,7 @@ _RULES = [
     ("R6", "trace of a Kronecker product", "克罗内克积的迹", f"{_tr}(A \\otimes B) = {_tr}(A)\\,{_tr}(B)", "rewrite"),
     # differentials
     ("D0", "constants have zero differential", "常量的微分为零", f"{_d}A = 0 \\text{{ for constant }} A", "differential"),
-    ("D1", "differential of a sum", "和的微分", f"{_d}(U + V) = {_d}U + {_d}V,\\quad {_d}(cU) = c\\,{_d}U", "differential"),
+    ("D1", "linearity of the differential", "微分的线性", f"{_d}(U + V) = {_d}U + {_d}V,\\quad {_d}(AUB) = A\\,{_d}U\\,B \\text{{ for constant }} A, B", "differential"),
     ("D2", "product rule", "乘积法则", f"{_d}(UV) = ({_d}U)V + U\\,{_d}V", "differential"),
     ("D3", "differential of a transpose", "转置的微分", f"{_d}(U{_T}) = ({_d}U){_T}", "differential"),
     ("D4", "differential of a trace", "迹的微分", f"{_d}\\,{_tr}(U) = {_tr}({_d}U)", "differential"),

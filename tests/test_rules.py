@@ -321,7 +321,7 @@ def solved() -> dict[str, Solved]:
     out = {}
     for c in CASES:
         problem = load_problem_text(c.problem, f"{c.name}.yaml", "case")
-        out[c.name] = Solved(c, solve(problem))
+        out[c.name] = Solved(c, solve(problem, detail="full"))  # one rule per line: each rule shows
     return out
 
 

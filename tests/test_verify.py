@@ -122,8 +122,8 @@ def test_failed_verification_never_reaches_a_page(tmp_path, monkeypatch, capsys)
 
     real = pipeline.derive_gradient
 
-    def sabotaged(ctx, wrt):
-        d = real(ctx, wrt)
+    def sabotaged(ctx, wrt, *detail):
+        d = real(ctx, wrt, *detail)
         if "A" in ctx.variables:  # drop the Aᵀx half of (A + Aᵀ)x
             wrong = E.mul(E.Sym("A", ("n", "n")), E.Sym("x", ("n", 1)))
             d.blocks[-1].steps.append(Step(wrong, ("S2",)))

@@ -22,20 +22,22 @@ FUNC_RULES = {
 }
 
 
+LINEAR_RULES = frozenset({"D1", "D3", "D4", "D21", "D22", "D23", "D24"})  # d of a linear map of U: that map of dU
+
+
 def rule_of(u: Expr, depends: Callable[[Expr], bool] | None = None) -> str:
     """The id of the differential rule for d(u), by u's outermost operation.
 
-    A product whose other factors are constant scalars is a multiple: d(cU) = c dU (D1)."""
+    A product with one factor that depends on the variables is linear in it: d(cU) = c dU and
+    d(AUB) = A dU B for constant A, B (D1, linearity); the product rule (D2) is for two or more."""
     if isinstance(u, E.Add):
         return "D1"
     if isinstance(u, E.MatMul):
         factors = list(u.scalars) + list(u.chain)
         if len(factors) == 1:
             return "D1"
-        if depends is not None:
-            live = [f for f in factors if depends(f)]
-            if len(live) == 1 and all(f.is_scalar for f in factors if f is not live[0]):
-                return "D1"
+        if depends is not None and sum(1 for f in factors if depends(f)) == 1:
+            return "D1"
         return "D2"
     if isinstance(u, E.Transpose):
         return "D3"
@@ -217,14 +219,25 @@ class Expander:
                 return n
         return None
 
-    def steps(self, start: Expr, limit: int = 200) -> list[Step]:
-        """The expansion of `start` (which holds D nodes) as steps, until no d(...) is left."""
+    def first_linear(self, e: Expr) -> D | None:
+        """The first pending d(…) whose rule is a linear map (LINEAR_RULES), if any."""
+        for n in E.walk(e):
+            if isinstance(n, D) and rule_of(n.arg, self.depends) in LINEAR_RULES:
+                return n
+        return None
+
+    def steps(self, start: Expr, limit: int = 200, linear_first: bool = False) -> list[Step]:
+        """The expansion of `start` (which holds D nodes) as steps, until no d(...) is left.
+
+        `linear_first`: linear maps (sums, constant factors, transposes, traces) are applied
+        wherever they fit before the next other rule, so that they come in runs a coarser
+        detail shows as one line (derive.detail)."""
         out: list[Step] = []
         e, dropped = self.resolve(start)
         if dropped or e != start:
             out.append(Step(e, ("D0",) if dropped else ()))
         for _ in range(limit):
-            target = self.first_pending(e)
+            target = (self.first_linear(e) if linear_first else None) or self.first_pending(e)
             if target is None:
                 return out
             rule = rule_of(target.arg, self.depends)
