@@ -88,10 +88,11 @@ def solve(problem: Problem, seed: int = 0, layout: str = "denominator", detail: 
     detail = problem.options.get("detail", detail)
     order = problem.options.get("order", 1)
     derivations, reports = [], []
+    estimates: dict[str, E.Expr] = {}  # stationary points found so far (μ̂ before Σ̂)
     for i, wrt in enumerate(problem.wrt):
         where = problem.locations.get(f"wrt.{i}") or problem.function.location
         try:
-            for derivation, verifier in _derivations(problem, ctx, wrt, layout, order, detail):
+            for derivation, verifier in _derivations(problem, ctx, wrt, layout, order, detail, estimates):
                 reports.append(verifier(ctx, derivation, seed=seed + i))
                 derivations.append(derivation)
         except DerivgenError as err:
@@ -99,7 +100,8 @@ def solve(problem: Problem, seed: int = 0, layout: str = "denominator", detail: 
     return Solved(problem, ctx, derivations, reports)
 
 
-def _derivations(problem: Problem, ctx: Context, wrt: str, layout: str, order: int, detail: str = DEFAULT_DETAIL):
+def _derivations(problem: Problem, ctx: Context, wrt: str, layout: str, order: int, detail: str = DEFAULT_DETAIL,
+                 estimates: dict | None = None):
     """(derivation, verifier) pairs for one variable, in the order a handout shows them."""
     from .derive.jacobian import derive_jacobian
     from .derive.layout import numerator_gradient, symmetric_gradient
@@ -127,8 +129,11 @@ def _derivations(problem: Problem, ctx: Context, wrt: str, layout: str, order: i
         from .verify import verify_solution
 
         g = _inline(_gradient_expr(gradient), ctx.where)
-        solution = solve_stationary(g, wrt, ctx.variables[wrt], ctx.assume)
-        yield solution, lambda c, d, seed=0: verify_solution(c, d, g, seed)
+        found = dict(estimates) if estimates is not None else {}
+        solution = solve_stationary(g, wrt, ctx.variables[wrt], ctx.assume, detail, found)
+        yield solution, lambda c, d, seed=0: verify_solution(c, d, g, seed, found)
+        if estimates is not None and wrt not in E.symbols(solution.result):
+            estimates[wrt] = solution.result
     if order == 2:  # for a matrix variable, the Hessian over the entries of vec X
         g = _gradient_expr(gradient)
         yield derive_jacobian(g, wrt, ctx.variables[wrt], ctx.where, ctx.assume, layout, kind="hessian"), verify_jacobian
@@ -344,7 +349,7 @@ def _document(solved: Solved, lang: str) -> dict:
             **({"symmetric_convention": derivation.symmetric} if derivation.symmetric else {}),
             "lhs": lhs_text,
             "lhs_latex": lhs_latex,
-            "latex": latex(derivation.result),
+            "latex": latex(derivation.shown if derivation.shown is not None else derivation.result),
             "text": text(derivation.result),
             "numpy": _numpy(problem, ctx, derivation.result, derivation.wrt),
             "shape": [E.dim_str(d) if isinstance(d, tuple) else d for d in derivation.result.shape],

@@ -98,6 +98,9 @@ _RULES = [
     ("E3", "multiply both sides by the unknown", "两边同乘未知矩阵", "G(X) = 0 \\;\\Rightarrow\\; X\\,G(X)\\,X = 0 \\text{ for invertible } X", "solution"),
     ("E4", "inverse of a product", "乘积的逆", "(cAB)^{-1} = c^{-1}B^{-1}A^{-1}", "solution"),
     ("E5", "inner product of ones", "全一向量的内积", "\\mathbf{1}^{\\top}\\mathbf{1} = N \\text{ for } \\mathbf{1} \\in \\mathbb{R}^N", "solution"),
+    ("E6", "cancel a common factor", "约去公因子", "c\\,F A = c\\,F B \\;\\Leftrightarrow\\; A = B \\text{ for a number } c \\neq 0 \\text{ and invertible } F", "solution"),
+    ("E7", "divide by a scalar", "两边除以标量", "s X = B \\;\\Leftrightarrow\\; X = B / s \\text{ for a scalar } s \\neq 0", "solution"),
+    ("E8", "substitute the estimate found", "代入已求得的估计", "\\hat{X} = g(Y) \\text{ at } Y = \\hat{Y} \\text{, the estimate found before}", "solution"),
     # simplification
     ("S1", "transpose of a product", "乘积的转置", f"(AB){_T} = B{_T}A{_T},\\ (A + B){_T} = A{_T} + B{_T},\\ (A{_T}){_T} = A", "simplification"),
     ("S2", "collect like terms", "合并同类项", "aA + bA = (a + b)A", "simplification"),

@@ -668,7 +668,8 @@ def _compare_blocks(derivation: Derivation, value, difs, dF, jac_fd, compare) ->
 # ----------------------------------------------------------------------------- stationary points
 
 
-def verify_solution(ctx: Context, derivation: Derivation, gradient: Expr, seed: int = 0) -> Report:
+def verify_solution(ctx: Context, derivation: Derivation, gradient: Expr, seed: int = 0,
+                    estimates: dict[str, Expr] | None = None) -> Report:
     """Check a stationary point: the gradient vanishes there, and every line of the solution holds.
 
     The solution of a linear equation exists only when its matrix is invertible (AᵀA needs
@@ -678,23 +679,26 @@ def verify_solution(ctx: Context, derivation: Derivation, gradient: Expr, seed: 
     last_error: VerificationError | None = None
     for pool in (SIZES, SOLUTION_SIZES, tuple(reversed(SOLUTION_SIZES))):
         try:
-            return _verify_solution(ctx, derivation, gradient, wrt, seed, pool)
+            return _verify_solution(ctx, derivation, gradient, wrt, seed, pool, estimates or {})
         except VerificationError as err:
             last_error = err
     raise last_error  # type: ignore[misc]
 
 
-def _verify_solution(ctx, derivation, gradient, wrt, seed, pool) -> Report:
+def _verify_solution(ctx, derivation, gradient, wrt, seed, pool, estimates) -> Report:
     sizes = dimension_sizes(ctx, pool)
     rng = np.random.default_rng(seed)
     sampler = Sampler(ctx, sizes, rng)
     worst, checks = 0.0, 0
     for _ in range(TRIALS):
         values = sampler.point()
+        for name, estimate in estimates.items():  # the estimates found before (μ̂): the joint stationary point
+            with np.errstate(all="ignore"):
+                values[name] = values[f"{name}_hat"] = Evaluator(values, sizes)(estimate)
         with np.errstate(all="ignore"):
             try:
                 x_star = Evaluator(values, sizes)(derivation.result)
-                at_star = {**values, wrt: x_star}
+                at_star = {**values, wrt: x_star, f"{wrt}_hat": x_star}
                 g_star = Evaluator(at_star, sizes)(gradient)
                 g_typical = Evaluator(values, sizes)(gradient)
             except np.linalg.LinAlgError as exc:

@@ -422,6 +422,7 @@ def test_catalogue_ids_are_unique_and_well_formed():
 
 # The LaTeX commands a formula may use: all known to LaTeX (amsmath), MathJax and KaTeX.
 KNOWN_COMMANDS = {
+    "neq", "hat",
     "mathrm", "operatorname", "top", "lVert", "rVert", "lvert", "rvert", "left", "right", "quad",
     "text", "to", "otimes", "Big", "Leftrightarrow", "in", "mathbb", "frac", "tfrac", "sum", "odot", "oslash", "sqrt", "exp", "log", "tanh", "sigma",
     "det", "mathbf", "Rightarrow", "ldots", "partial", ",", ";", " ",

@@ -98,6 +98,8 @@ def trace_form(steps: list[Step], detail: str, split_first: bool) -> list[Step]:
             continue
         groups.append(pending + [s])
         pending = []
+    if len(groups) > 1 and set(groups[-1][-1].rules) <= {"T0"} and len(groups[-1]) == 1:
+        groups.pop()  # df = aᵀdx is read off as it stands (∂f/∂x = a): tr(aᵀdx) adds nothing
     return _groups_to_steps(groups)
 
 

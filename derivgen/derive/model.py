@@ -56,6 +56,9 @@ class Derivation:
     layout: str = "denominator"
     symmetric: str | bool = False  # over symmetric matrices: "entries" (G + Gᵀ − I⊙G) or "space" (sym G)
     detail: str = "full"  # the granularity of the steps: "brief", "normal" or "full" (derive.detail)
+    # the result as the handout writes it, when that differs from `result` (which is in the
+    # problem's own variables): a solution with the estimates found before put in, Σ̂ in μ̂
+    shown: Expr | None = None
 
     def rule_ids(self) -> list[str]:
         """The rules the derivation's lines cite (their tags; folded bookkeeping is not cited)."""
