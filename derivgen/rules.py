@@ -61,6 +61,7 @@ _RULES = [
     ("D22", "differential of a sum of entries", "元素和的微分", f"{_d}\\operatorname{{sum}}(U) = \\mathbf{{1}}{_T}({_d}U)\\mathbf{{1}}", "differential"),
     ("D23", "differential of a sum over samples", "对样本求和的微分", f"{_d}\\sum_t u_t = \\sum_t {_d}u_t", "differential"),
     ("D24", "differential of vec", "向量化的微分", f"{_d}\\operatorname{{vec}}(U) = \\operatorname{{vec}}({_d}U)", "differential"),
+    ("D26", "quotient rule", "商的微分法则", f"{_d}\\frac{{u}}{{v}} = \\frac{{{_d}u\\,v - u\\,{_d}v}}{{v^2}} \\text{{ for scalars }} u, v", "differential"),
     ("D25", "differential of a Kronecker product", "克罗内克积的微分", f"{_d}(U \\otimes V) = {_d}U \\otimes V + U \\otimes {_d}V", "differential"),
     # trace normal form
     ("T0", "a scalar is its own trace", "标量等于其迹", f"a = {_tr}(a) \\text{{ for scalar }} a", "trace"),

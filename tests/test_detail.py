@@ -176,3 +176,28 @@ def test_line_count_is_what_the_handout_shows():
     solved = solve(problem)
     doc = document(solved)
     assert line_count(solved.derivations[0]) == len(doc["results"][0]["steps"])
+
+
+CITED = {"D26", "J4"}  # rules shown by the cases below (tests/test_rules.py counts them)
+
+
+def test_a_quotient_takes_the_quotient_rule_then_its_parts():
+    """xᵀAx/(xᵀx): d(u/v) = (du v − u dv)/v² first (D26), not the product rule over four factors."""
+    problem = load_problem(PROBLEMS / "ext_rayleigh_quotient.yaml")
+    d = solve(problem).derivations[0]
+    df = d.blocks[0].steps
+    assert df[1].rules == ("D26",)
+    assert sum(isinstance(n, E.D) for n in E.walk(df[1].expr)) == 2  # d(xᵀAx) and d(xᵀx), still to expand
+    assert df[2].rules[0] == "D2"
+    full = load_problem(PROBLEMS / "ext_rayleigh_quotient.yaml")
+    full.options["detail"] = "full"
+    assert "D26" not in solve(full).derivations[0].rule_ids()  # full keeps one product rule over all factors
+
+
+def test_powers_are_combined_where_they_appear():
+    problem = load_problem(PROBLEMS / "n001_det_power.yaml")
+    d = solve(problem).derivations[0]
+    from derivgen.printing import text
+
+    lines = [text(s.expr) for b in d.blocks for s in b.steps]
+    assert "3*det(X)^3*tr(inv(X)*dX)" in lines and not any("det(X)^2*det(X)" in line for line in lines)

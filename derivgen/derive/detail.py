@@ -10,9 +10,10 @@ inward (S1) — are recorded as `folded` on the line that used them instead of a
 
 `normal` (the default), by stage:
 
-- differential: linear maps (d of a sum or a constant multiple, of a trace, of diag/sum/vec,
-  of a sum over samples — D1, D4, D21–D24) applied in a row are one line, with the constants
-  that fall away (D0); d(Uᵀ) = (dU)ᵀ goes with the line that produced d(Uᵀ);
+- differential: linear maps (d of a sum or a constant multiple, of a transpose, of a trace, of
+  diag/sum/vec, of a sum over samples — D1, D3, D4, D21–D24) applied in a row are one line,
+  with the constants that fall away (D0); those that resolve the d(…) a rule has just made
+  (d(x − μ)ᵀ = −dμᵀ after the product rule) go with that rule's line;
 - trace form: every term takes its next move on the same line (the cyclic property on one,
   a transpose on another); moving a scalar into the trace (T0, T1) goes with the next move;
 - identification: `df = tr(Gᵀ dX)` with G's transposes pushed inward is read off in the line
@@ -69,16 +70,12 @@ def differential(steps: list[Step], detail: str) -> list[Step]:
     if detail == "brief":
         return [merged(steps)]
     groups: list[list[Step]] = []
-    linear_run = False
     for s in steps:
         rules = set(s.rules)
-        if groups and rules and rules <= FOLLOWS:
-            groups[-1].append(s)
-        elif groups and linear_run and rules <= LINEAR:
+        if groups and rules <= LINEAR:  # with the run before it, or with the rule that made its d(…)
             groups[-1].append(s)
         else:
             groups.append([s])
-            linear_run = rules <= LINEAR
     return _groups_to_steps(groups)
 
 
@@ -89,7 +86,8 @@ def trace_form(steps: list[Step], detail: str, split_first: bool) -> list[Step]:
     if detail == "full" or not steps:
         return steps
     if detail == "brief":
-        return [merged(steps)]
+        line = merged(steps)
+        return [] if set(line.rules) | set(line.folded) <= {"T0"} else [line]
     groups: list[list[Step]] = []
     pending: list[Step] = []
     for k, s in enumerate(steps):
@@ -98,7 +96,7 @@ def trace_form(steps: list[Step], detail: str, split_first: bool) -> list[Step]:
             continue
         groups.append(pending + [s])
         pending = []
-    if len(groups) > 1 and set(groups[-1][-1].rules) <= {"T0"} and len(groups[-1]) == 1:
+    if groups and set(groups[-1][-1].rules) <= {"T0"} and len(groups[-1]) == 1:
         groups.pop()  # df = aᵀdx is read off as it stands (∂f/∂x = a): tr(aᵀdx) adds nothing
     return _groups_to_steps(groups)
 

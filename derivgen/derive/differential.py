@@ -60,6 +60,29 @@ def rule_of(u: Expr, depends: Callable[[Expr], bool] | None = None) -> str:
     raise UnsupportedError(f"no differential rule for {type(u).__name__}")  # pragma: no cover
 
 
+def quotient_parts(u: Expr, depends: Callable[[Expr], bool]) -> tuple[Expr, Expr] | None:
+    """(numerator, denominator) of a product u/v whose numerator and scalar denominator both
+    depend on the variables (u = xᵀAx, v = xᵀx in xᵀAx/(xᵀx)); None for other products."""
+    if not isinstance(u, E.MatMul):
+        return None
+    dens = [s for s in u.scalars if isinstance(s, E.Power) and isinstance(s.exp, E.Num)
+            and s.exp.value == -1 and depends(s.base)]
+    if len(dens) != 1:
+        return None
+    rest = [s for s in u.scalars if s is not dens[0]]
+    num = E.mul(E.Num(u.coeff), *rest, *u.chain)
+    if not depends(num):
+        return None
+    return num, dens[0].base
+
+
+def quotient_rule(u: Expr, depends: Callable[[Expr], bool]) -> Expr:
+    """d(u/v) = (du·v − u·dv)/v² (D26), with du and dv left to expand."""
+    num, den = quotient_parts(u, depends)
+    top = E.sub(E.mul(E.dif(num), den), E.mul(num, E.dif(den)))
+    return E.mul(top, E.power(den, E.Num(Fraction(-2))))
+
+
 def _minus_one() -> E.Num:
     return E.Num(Fraction(-1))
 
@@ -226,12 +249,24 @@ class Expander:
                 return n
         return None
 
+    def rule(self, u: Expr, quotients: bool) -> str:
+        if quotients and quotient_parts(u, self.depends) is not None:
+            return "D26"
+        return rule_of(u, self.depends)
+
+    def expand(self, u: Expr, quotients: bool) -> Expr:
+        if quotients and quotient_parts(u, self.depends) is not None:
+            return quotient_rule(u, self.depends)
+        return expand_one(u, self.depends)
+
     def steps(self, start: Expr, limit: int = 200, linear_first: bool = False) -> list[Step]:
         """The expansion of `start` (which holds D nodes) as steps, until no d(...) is left.
 
         `linear_first`: linear maps (sums, constant factors, transposes, traces) are applied
         wherever they fit before the next other rule, so that they come in runs a coarser
-        detail shows as one line (derive.detail)."""
+        detail shows as one line (derive.detail), and a quotient u/v of two expressions that
+        both depend on the variables takes the quotient rule (D26) rather than the product rule
+        over u's factors and v⁻¹ at once."""
         out: list[Step] = []
         e, dropped = self.resolve(start)
         if dropped or e != start:
@@ -240,11 +275,12 @@ class Expander:
             target = (self.first_linear(e) if linear_first else None) or self.first_pending(e)
             if target is None:
                 return out
-            rule = rule_of(target.arg, self.depends)
+            q = linear_first
+            rule = self.rule(target.arg, q)
 
             def apply(n: Expr):
-                if isinstance(n, D) and rule_of(n.arg, self.depends) == rule:
-                    return expand_one(n.arg, self.depends)
+                if isinstance(n, D) and self.rule(n.arg, q) == rule:
+                    return self.expand(n.arg, q)
                 return None
 
             new = E.transform_top(e, apply)

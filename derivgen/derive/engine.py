@@ -21,7 +21,8 @@ from . import detail as detail_
 from .differential import Expander
 from .facts import declared_symmetric
 from .model import Block, Derivation, Step
-from .simplify import built_symmetric, collect, push_transposes, simplify_steps, symmetric, transpose_of, use_definitions
+from .simplify import (built_symmetric, collect, push_transposes, scalar_powers, simplify_steps, sums_over_samples,
+                       symmetric, transpose_of, use_definitions)
 from .trace import coefficient_of, normal_form
 
 
@@ -229,6 +230,19 @@ def _transposed_dif(t: Expr) -> bool:
     return any(isinstance(n, E.Transpose) and E.has_dif(n.arg) for n in E.walk(t))
 
 
+def powers_as_they_appear(steps: list[Step]) -> list[Step]:
+    """Each line with powers of a scalar combined where they appear (S7: 3(det X)² det X is
+    3(det X)³ on the line that makes it, not three lines later)."""
+    out, cited = [], False
+    for s in steps:
+        new = scalar_powers(s.expr)
+        if new != s.expr:
+            s = Step(new, s.rules + (() if cited else ("S7",)), s.folded)
+            cited = True
+        out.append(s)
+    return out
+
+
 def collect_in_differential(e: Expr, assume: dict[str, set[str]]) -> tuple[Expr, tuple[str, ...]]:
     """Like terms of the differential collected where they appear: a scalar term with a transposed
     differential (dμᵀ Σ⁻¹ u) written as its transpose (J4, with the declared symmetry: S4) when
@@ -263,7 +277,8 @@ def collect_in_differential(e: Expr, assume: dict[str, set[str]]) -> tuple[Expr,
     out = E.transform(e, visit)
     if out == e:
         return e, ()
-    return out, ("J4", *(("S4",) if used_sym else ()), "S2")
+    summed = sums_over_samples(out)  # −½ Σ_t (−2 uᵀΣ⁻¹dμ) = (Σ_t u)ᵀΣ⁻¹dμ: the numbers meet
+    return summed, ("J4", *(("S4",) if used_sym else ()), "S2", *(("S12",) if summed != out else ()))
 
 
 # ----------------------------------------------------------------------------- the derivation
@@ -303,10 +318,14 @@ def derive_gradient(ctx: Context, wrt: str, detail: str = "full") -> Derivation:
     df.add(E.dif(f))
     df.steps += detail_.differential(expander.steps(E.dif(f), linear_first=detail != "full"), detail)
     if detail != "full":
+        df.steps = df.steps[:1] + powers_as_they_appear(df.steps[1:])
         collected, rules = collect_in_differential(df.last, ctx.assume)
         if rules:
             df.add(collected, *rules)
     steps, terms = normal_form(df.last, detail)
+    if detail != "full":
+        steps = powers_as_they_appear(steps)
+        terms = [scalar_powers(t) for t in terms]
     df.steps += steps
     blocks.append(df)
     if not terms:
