@@ -199,6 +199,7 @@ def derive(
     order: int = 1,
     layout: str | None = None,
     solve: bool = False,
+    detail: str | None = None,
     lang: str = "en",
     **shapes: Any,
 ) -> Derivation:
@@ -213,7 +214,8 @@ def derive(
     variable. `assume` maps names to assumptions (``{"A": "symmetric"}`` or
     ``{"S": ["spd"]}``), `where` holds ordered intermediate definitions (``{"Y": "sigma(W*X)"}``).
     `order=2` adds the Hessian, `layout="numerator"` switches the layout, `solve=True` also
-    solves ∂f/∂X = 0.
+    solves ∂f/∂X = 0, `detail` ("brief", "normal" — the default — or "full", one rule per
+    line) sets how fine the steps are.
 
     Every step and result is checked numerically before it is returned; a mistake in the input
     or a derivation that cannot be done or verified raises a `DerivgenError` subclass.
@@ -227,6 +229,13 @@ def derive(
     else:
         problem = _problem_from(str(function), wrt, assume, where, {**(variables or {}), **shapes},
                                 order, layout, solve)
+    if detail is not None:
+        from .derive.detail import check
+
+        try:
+            problem.options["detail"] = check(detail)
+        except ValueError as err:
+            raise ProblemError(str(err)) from None
     return Derivation(problem, document(_solve(problem), lang))
 
 

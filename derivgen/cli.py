@@ -96,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--wrt", action="append", default=[], metavar="NAME",
                    help="the variable(s) to differentiate with respect to (with a file: instead of its `wrt:`)")
     s.add_argument("--latex", action="store_true", help="print LaTeX instead of the expression syntax")
+    s.add_argument("--detail", choices=("brief", "normal", "full"), default=None,
+                   help="how fine the steps are (default: the problem's or set's `detail:`, else normal)")
 
     i = sub.add_parser("init", help="create a course folder with a set file, an example problem and templates")
     i.add_argument("directory", help="the folder to create (must not hold the files already)")
@@ -382,7 +384,11 @@ def show(args, console: Console) -> int:
                 problem = _with_wrt(problem, args.wrt)
         else:
             raise DerivgenError("give a problem file or --expr", hint="derivgen show problems/x.yaml")
-        solved = solve(problem)
+        if args.detail:
+            problem.options["detail"] = args.detail
+        from .pipeline import set_detail
+
+        solved = solve(problem, detail=set_detail(Path(problem.path)) if problem.path and args.file else "normal")
     except DerivgenError as err:
         console.error(err.render(), action="derive")
         return 1

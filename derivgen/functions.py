@@ -47,6 +47,7 @@ class Function:
     domain: str | None = None  # template whose entries must be positive (`U` for log, `1 + U` for log1p)
     kink: str | None = None  # template whose entries must not be 0 (not differentiable there)
     user: bool = True  # may be written in problem files (diagvec is `diag` of a square matrix)
+    linear: bool = False  # a linear map: d f(U) = f(dU), folded into the line that needs it (detail: normal)
     summary: str = ""  # what it is, for messages and the README table
     #: (id, English, Chinese, formula) of the rule for a matrix argument, where it differs (column-wise softmax)
     matrix_rule: tuple[str, str, str, str] | None = None
@@ -87,7 +88,7 @@ _ENTRIES = [
     Function("tr", "square_to_scalar", "D4", ("differential of a trace", "迹的微分"),
              f"{_d}\\,{_op}{{tr}}(U) = {_op}{{tr}}({_d}U)", {"any": "tr(dU)"},
              f"{_op}{{tr}}", "np.trace({a})", lambda a: _scalar(np.trace(a)), lambda sp, x: x,
-             at_zero="zero", summary="trace"),
+             at_zero="zero", linear=True, summary="trace"),
     Function("det", "square_to_scalar", "D6", ("differential of a determinant", "行列式的微分"),
              f"{_d}\\det U = \\det U\\,{_op}{{tr}}(U^{{-1}}{_d}U)", {"any": "F * tr(inv(U)*dU)"},
              "\\det", "np.linalg.det({a})", lambda a: _scalar(np.linalg.det(a)), lambda sp, x: x,
@@ -99,7 +100,7 @@ _ENTRIES = [
     Function("sum", "to_scalar", "D22", ("differential of a sum of entries", "元素和的微分"),
              f"{_d}{_op}{{sum}}(U) = \\mathbf{{1}}{_T}({_d}U)\\mathbf{{1}}", {"any": "1'*dU*1", "scalar": "dU"},
              f"{_op}{{sum}}", "np.sum({a})", lambda a: _scalar(a.sum()), lambda sp, x: x,
-             at_zero="zero", summary="sum of all entries"),
+             at_zero="zero", linear=True, summary="sum of all entries"),
     Function("norm", "to_scalar", "D18", ("differential of a norm", "范数的微分"),
              f"{_d}\\lVert U \\rVert = \\frac{{{_op}{{tr}}(U{_T}{_d}U)}}{{\\lVert U \\rVert}}",
              {"any": "(U'*dU) * F^-1", "matrix": "tr(U'*dU) * F^-1"},
@@ -127,14 +128,14 @@ _ENTRIES = [
     Function("diag", "diag", "D21", ("differential of diag", "diag 的微分"),
              f"{_d}{_op}{{diag}}(u) = {_op}{{diag}}({_d}u)", {"any": "diag(dU)"},
              f"{_op}{{diag}}", "np.diag(np.ravel({a}))", lambda a: np.diag(a[:, 0]), lambda sp, x: x,
-             at_zero="zero", summary="the diagonal matrix of a vector (of a square matrix: its diagonal)"),
+             at_zero="zero", linear=True, summary="the diagonal matrix of a vector (of a square matrix: its diagonal)"),
     Function("diagvec", "diagvec", "D21", None, None, {"any": "diag(dU)"},
              f"{_op}{{diag}}", "np.diag({a}).reshape(-1, 1)", lambda a: np.diag(a).reshape(-1, 1).copy(),
-             lambda sp, x: x, at_zero="zero", user=False, summary="the diagonal of a square matrix"),
+             lambda sp, x: x, at_zero="zero", linear=True, user=False, summary="the diagonal of a square matrix"),
     Function("vec", "vec", "D24", ("differential of vec", "向量化的微分"),
              f"{_d}{_op}{{vec}}(U) = {_op}{{vec}}({_d}U)", {"any": "vec(dU)"},
              f"{_op}{{vec}}", "np.reshape({a}, (-1, 1), order='F')", lambda a: a.reshape(-1, 1, order="F").copy(),
-             None, at_zero="zero", summary="the columns of a matrix stacked"),
+             None, at_zero="zero", linear=True, summary="the columns of a matrix stacked"),
     # ------------------------------------------------------------------ elementwise
     Function("exp", "elementwise", "D13", ("differential of exp", "指数函数的微分"),
              f"{_d}\\exp(U) = \\exp(U) \\odot {_d}U", {"any": "F .* dU"},

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import expr as E
 from .derive import Context, Derivation, derive_gradient
+from .derive.detail import DEFAULT as DEFAULT_DETAIL
 from . import limits
 from .errors import DerivgenError, Location, UnsupportedError
 from .limits import LimitError
@@ -75,20 +76,23 @@ def build_context(problem: Problem) -> Context:
     return Context(function, variables, where, assume, families, positive, orders)
 
 
-def solve(problem: Problem, seed: int = 0, layout: str = "denominator") -> Solved:
+def solve(problem: Problem, seed: int = 0, layout: str = "denominator", detail: str = DEFAULT_DETAIL) -> Solved:
     """Derive and verify every result of a problem; raises DerivgenError on the first failure.
 
     A scalar f gives one gradient per variable (and, with `order: 2`, its Hessian); a vector- or
-    matrix-valued f gives one Jacobian per variable. `layout` is the set's default; the
-    problem's own `layout:` wins."""
+    matrix-valued f gives one Jacobian per variable. `layout` and `detail` (how fine the steps
+    are: brief, normal, full) are the set's defaults; the problem's own `layout:` and `detail:`
+    win."""
     ctx = build_context(problem)
     layout = problem.options.get("layout", layout)
+    detail = problem.options.get("detail", detail)
     order = problem.options.get("order", 1)
     derivations, reports = [], []
+    estimates: dict[str, E.Expr] = {}  # stationary points found so far (μ̂ before Σ̂)
     for i, wrt in enumerate(problem.wrt):
         where = problem.locations.get(f"wrt.{i}") or problem.function.location
         try:
-            for derivation, verifier in _derivations(problem, ctx, wrt, layout, order):
+            for derivation, verifier in _derivations(problem, ctx, wrt, layout, order, detail, estimates):
                 reports.append(verifier(ctx, derivation, seed=seed + i))
                 derivations.append(derivation)
         except DerivgenError as err:
@@ -96,7 +100,8 @@ def solve(problem: Problem, seed: int = 0, layout: str = "denominator") -> Solve
     return Solved(problem, ctx, derivations, reports)
 
 
-def _derivations(problem: Problem, ctx: Context, wrt: str, layout: str, order: int):
+def _derivations(problem: Problem, ctx: Context, wrt: str, layout: str, order: int, detail: str = DEFAULT_DETAIL,
+                 estimates: dict | None = None):
     """(derivation, verifier) pairs for one variable, in the order a handout shows them."""
     from .derive.jacobian import derive_jacobian
     from .derive.layout import numerator_gradient, symmetric_gradient
@@ -111,7 +116,7 @@ def _derivations(problem: Problem, ctx: Context, wrt: str, layout: str, order: i
             )
         yield derive_jacobian(ctx.function, wrt, ctx.variables[wrt], ctx.where, ctx.assume, layout), verify_jacobian
         return
-    gradient = derive_gradient(ctx, wrt)
+    gradient = derive_gradient(ctx, wrt, detail)
     convention = problem.options.get("constrain_symmetric")
     if convention and ctx.assume.get(wrt, set()) & {"symmetric", "spd", "diagonal"}:
         gradient = symmetric_gradient(gradient, ctx, "entries" if convention is True else convention)
@@ -124,8 +129,11 @@ def _derivations(problem: Problem, ctx: Context, wrt: str, layout: str, order: i
         from .verify import verify_solution
 
         g = _inline(_gradient_expr(gradient), ctx.where)
-        solution = solve_stationary(g, wrt, ctx.variables[wrt], ctx.assume)
-        yield solution, lambda c, d, seed=0: verify_solution(c, d, g, seed)
+        found = dict(estimates) if estimates is not None else {}
+        solution = solve_stationary(g, wrt, ctx.variables[wrt], ctx.assume, detail, found)
+        yield solution, lambda c, d, seed=0: verify_solution(c, d, g, seed, found)
+        if estimates is not None and wrt not in E.symbols(solution.result):
+            estimates[wrt] = solution.result
     if order == 2:  # for a matrix variable, the Hessian over the entries of vec X
         g = _gradient_expr(gradient)
         yield derive_jacobian(g, wrt, ctx.variables[wrt], ctx.where, ctx.assume, layout, kind="hessian"), verify_jacobian
@@ -245,6 +253,7 @@ def _steps(derivation: Derivation, ctx: Context) -> list[dict]:
                 "latex": latex(step.expr),
                 "text": text(step.expr),
                 "rules": list(step.rules),
+                **({"folded": list(step.folded)} if step.folded else {}),
             })
     return steps
 
@@ -351,7 +360,7 @@ def _document(solved: Solved, lang: str) -> dict:
             **({"symmetric_convention": derivation.symmetric} if derivation.symmetric else {}),
             "lhs": lhs_text,
             "lhs_latex": lhs_latex,
-            "latex": latex(derivation.result),
+            "latex": latex(derivation.shown if derivation.shown is not None else derivation.result),
             "text": text(derivation.result),
             "numpy": _numpy(problem, ctx, derivation.result, derivation.wrt),
             "shape": [E.dim_str(d) if isinstance(d, tuple) else d for d in derivation.result.shape],
@@ -370,6 +379,7 @@ def _document(solved: Solved, lang: str) -> dict:
         **({"domain": _domain(problem, ctx)} if problem.domain else {}),
         **({"kinks": _kinks(ctx)} if kinks(ctx) else {}),
         "results": results,
+        "detail": solved.derivations[0].detail if solved.derivations else DEFAULT_DETAIL,
         "rules": rules_list(all_rules, lang),
     }
 
@@ -408,6 +418,16 @@ def _header(problem: Problem, lang: str = "en") -> dict:
     }
 
 
+def set_detail(path: Path) -> str:
+    """The `detail:` of the set a problem file belongs to (its folder's set file), or the default."""
+    from .problem import _set_config_of
+
+    try:
+        return _set_config_of(Path(path).parent).detail
+    except DerivgenError:  # a broken set file is reported by the set's own build, not per problem
+        return DEFAULT_DETAIL
+
+
 def error_document(problem_id: str, source: str | None, err: DerivgenError, problem: Problem | None = None) -> dict:
     """The document of a problem that failed: its error, no results."""
     head = _header(problem) if problem is not None else {
@@ -435,7 +455,7 @@ def problem_document(path: str | Path, lang: str = "en", self_check: str | bool 
     problem = None
     try:
         problem = load_problem(path)
-        return document(solve(problem, layout=layout), lang, self_check)
+        return document(solve(problem, layout=layout, detail=set_detail(path)), lang, self_check)
     except DerivgenError as err:
         return error_document(path.stem, str(path), err, problem)
     except (RecursionError, OverflowError, MemoryError) as exc:

@@ -63,12 +63,14 @@ RESERVED_NAMES: dict[str, str] = {
 
 LANGUAGES = ("en", "zh")
 LAYOUTS = ("denominator", "numerator")
+DETAILS = ("brief", "normal", "full")  # how fine the steps are (derivgen.derive.detail)
 FORMATS = ("md", "tex", "pdf", "html", "json")
 PROBLEM_KEYS = (
     "title", "statement", "variables", "indices", "assume", "where", "function", "wrt",
-    "order", "layout", "solve", "constrain_symmetric", "vary", "notes", "name", "domain", "self_check",
+    "order", "layout", "detail", "solve", "constrain_symmetric", "vary", "notes", "name", "domain", "self_check",
 )
-SET_KEYS = ("title", "course", "author", "date", "language", "order", "formats", "templates", "layout", "self_check")
+SET_KEYS = ("title", "course", "author", "date", "language", "order", "formats", "templates", "layout", "detail",
+            "self_check")
 #: `self_check:` values: false (no box), true or "sheets" (a box on the problem sheets), "all"
 #: (on the solution pages too). The box is the HTML handouts' offline answer check (issue 10).
 SELF_CHECK_MODES = ("sheets", "all")
@@ -157,7 +159,7 @@ class Problem:
     where: tuple[tuple[str, SourceText], ...]  # ordered (name, definition)
     function: SourceText
     wrt: tuple[str, ...]
-    options: dict[str, Any] = field(default_factory=dict)  # order, layout, solve, constrain_symmetric, self_check
+    options: dict[str, Any] = field(default_factory=dict)  # order, layout, detail, solve, constrain_symmetric, self_check
     indices: dict[str, int | str] = field(default_factory=dict)  # index -> range: `indices: {t: N}`
     # "title", "variables.X", "variables.X.0", "assume.B", "assume.B.0", "where.Y", "wrt.0", "function"...:
     # a top-level key names its value, "key.name" an entry's name, "….i" item i of a list.
@@ -193,6 +195,7 @@ class SetConfig:
     templates: str | None = None  # a directory, as written: relative to the set directory
     layout: str = "denominator"  # or "numerator"
     self_check: str | bool = False  # False, "sheets" or "all" (SELF_CHECK_MODES); a problem's own key wins
+    detail: str = "normal"  # how fine the steps are: "brief", "normal" or "full"
     path: str | None = None
     locations: dict[str, Location] = field(default_factory=dict, compare=False)  # "order.0", "title", ...
 
@@ -997,6 +1000,7 @@ _PROBLEM_SECTIONS: dict[str, Callable[[_Source, Node, _Draft], None]] = {
     "order": _read_option("order", _check_order),
     "layout": _read_option("layout", _check_layout),
     "self_check": _read_option("self_check", _check_self_check),
+    "detail": _read_option("detail", lambda src, node, key: _choice(src, node, key, DETAILS)),
     "solve": _read_option("solve", _check_boolean),
     "constrain_symmetric": _read_option("constrain_symmetric", lambda src, node, key: _check_symmetric(src, node, key)),
     "notes": _read_notes,
@@ -1085,6 +1089,7 @@ _SET_SECTIONS: dict[str, Callable[[_Source, Node, dict[str, Location]], Any]] = 
     "templates": _set_text("templates"),
     "layout": _set_choice("layout", LAYOUTS),
     "self_check": lambda src, node, locations: _check_self_check(src, node, "self_check"),
+    "detail": _set_choice("detail", DETAILS),
 }
 
 

@@ -39,7 +39,7 @@ _RULES = [
     ("R6", "trace of a Kronecker product", "克罗内克积的迹", f"{_tr}(A \\otimes B) = {_tr}(A)\\,{_tr}(B)", "rewrite"),
     # differentials
     ("D0", "constants have zero differential", "常量的微分为零", f"{_d}A = 0 \\text{{ for constant }} A", "differential"),
-    ("D1", "differential of a sum", "和的微分", f"{_d}(U + V) = {_d}U + {_d}V,\\quad {_d}(cU) = c\\,{_d}U", "differential"),
+    ("D1", "linearity of the differential", "微分的线性", f"{_d}(U + V) = {_d}U + {_d}V,\\quad {_d}(AUB) = A\\,{_d}U\\,B \\text{{ for constant }} A, B", "differential"),
     ("D2", "product rule", "乘积法则", f"{_d}(UV) = ({_d}U)V + U\\,{_d}V", "differential"),
     ("D3", "differential of a transpose", "转置的微分", f"{_d}(U{_T}) = ({_d}U){_T}", "differential"),
     ("D5", "differential of an inverse", "逆矩阵的微分", f"{_d}(U^{{-1}}) = -U^{{-1}}\\,{_d}U\\,U^{{-1}}", "differential"),
@@ -49,6 +49,7 @@ _RULES = [
     ("D11", "differential of an elementwise quotient", "逐元素商的微分", f"{_d}(U \\oslash V) = {_d}U \\oslash V - (U \\odot {_d}V) \\oslash (V \\odot V)", "differential"),
     ("D12", "differential of an elementwise power", "逐元素幂的微分", f"{_d}(U^{{\\odot a}}) = a\\,U^{{\\odot (a-1)}} \\odot {_d}U", "differential"),
     ("D23", "differential of a sum over samples", "对样本求和的微分", f"{_d}\\sum_t u_t = \\sum_t {_d}u_t", "differential"),
+    ("D38", "quotient rule", "商的微分法则", f"{_d}\\frac{{u}}{{v}} = \\frac{{{_d}u\\,v - u\\,{_d}v}}{{v^2}} \\text{{ for scalars }} u, v", "differential"),
     ("D25", "differential of a Kronecker product", "克罗内克积的微分", f"{_d}(U \\otimes V) = {_d}U \\otimes V + U \\otimes {_d}V", "differential"),
     # trace normal form
     ("T0", "a scalar is its own trace", "标量等于其迹", f"a = {_tr}(a) \\text{{ for scalar }} a", "trace"),
@@ -86,6 +87,9 @@ _RULES = [
     ("E3", "multiply both sides by the unknown", "两边同乘未知矩阵", "G(X) = 0 \\;\\Rightarrow\\; X\\,G(X)\\,X = 0 \\text{ for invertible } X", "solution"),
     ("E4", "inverse of a product", "乘积的逆", "(cAB)^{-1} = c^{-1}B^{-1}A^{-1}", "solution"),
     ("E5", "inner product of ones", "全一向量的内积", "\\mathbf{1}^{\\top}\\mathbf{1} = N \\text{ for } \\mathbf{1} \\in \\mathbb{R}^N", "solution"),
+    ("E6", "cancel a common factor", "约去公因子", "c\\,F A = c\\,F B \\;\\Leftrightarrow\\; A = B \\text{ for a number } c \\neq 0 \\text{ and invertible } F", "solution"),
+    ("E7", "divide by a scalar", "两边除以标量", "s X = B \\;\\Leftrightarrow\\; X = B / s \\text{ for a scalar } s \\neq 0", "solution"),
+    ("E8", "substitute the estimate found", "代入已求得的估计", "\\hat{X} = g(Y) \\text{ at } Y = \\hat{Y} \\text{, the estimate found before}", "solution"),
     # simplification
     ("S1", "transpose of a product", "乘积的转置", f"(AB){_T} = B{_T}A{_T},\\ (A + B){_T} = A{_T} + B{_T},\\ (A{_T}){_T} = A", "simplification"),
     ("S2", "collect like terms", "合并同类项", "aA + bA = (a + b)A", "simplification"),

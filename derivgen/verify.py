@@ -569,18 +569,16 @@ def _check_point(ctx: Context, derivation: Derivation, check: Checker, wrt: str,
     difs = {("d", wrt): direction, **{("d", y): v for y, v in dys.items()}}
     tally = Tally()
     compare = tally.compare
-    env = {**env0, **difs}
+    env = {**env0, **difs, ("d(...)",): _pending_differential(check, wrt, direction, values[wrt])}
     for b_index, block in enumerate(derivation.blocks):
         for s_index, step in enumerate(block.steps):
             where = f"step {s_index + 1} of block {b_index + 1} ({block.kind}{' ' + block.var if block.var else ''})"
             e = step.expr
-            if any(isinstance(n, E.D) for n in E.walk(e)):
-                continue  # d(...) not yet expanded: checked through the lines around it
             with np.errstate(all="ignore"):
                 if block.kind == "f":
                     compare(check.value(e, env)[0, 0], f0, where, scale)
                 elif block.kind == "df":
-                    compare(check.value(e, env)[0, 0], dfdv, where, scale)
+                    compare(check.value(e, env)[0, 0], dfdv, where, scale + _pending_floor(check, e, env))
                 elif block.kind == "dY":
                     want = dys[block.var]
                     compare(check.value(e, env), want, where, 1e-5 * (1.0 + float(np.linalg.norm(want))))
@@ -599,6 +597,42 @@ def _check_point(ctx: Context, derivation: Derivation, check: Checker, wrt: str,
             g = g.T if derivation.layout == "numerator" else g
             compare(float(np.sum(g * direction)), dfdv, "the result ⟨G, V⟩", scale)
     return tally.worst, tally.checks
+
+
+def _pending_floor(check: Checker, e: Expr, env: dict) -> float:
+    """The round-off a line's unexpanded d(U) bring: their finite differences carry about
+    1e-12·‖U‖ of noise, times what multiplies them in the line (probed with a random unit
+    value in place of d(U)); an identically zero f (a'M(a − a)) gives no scale to absorb it.
+    0 for a line without d(U)."""
+    pending = [n for n in E.walk(e) if isinstance(n, E.D)]
+    total, rng = 0.0, np.random.default_rng(0)  # its own draws: the point's stream stays as it was
+    try:
+        for d in dict.fromkeys(pending):
+            z = rng.standard_normal(check.value(d.arg, env).shape)
+            z /= max(float(np.linalg.norm(z)), 1e-300)
+            probe = E.Sym("d(...) probe", d.shape)
+            line = E.transform_top(e, lambda n, d=d: probe if n == d else (E.zero(n.shape) if isinstance(n, E.D) else None))
+            cofactor = abs(float(Evaluator({**env, "d(...) probe": z}, check.sizes)(line)[0, 0]))
+            total += float(np.linalg.norm(check.value(d.arg, env))) * cofactor
+    except (np.linalg.LinAlgError, ValueError, KeyError, ZeroDivisionError, OverflowError):
+        return 0.0
+    return 1e-6 * total
+
+
+def _pending_differential(check: Checker, wrt: str, direction: np.ndarray, base: np.ndarray):
+    """The value of an unexpanded d(U) in a line: the finite difference of U along the direction
+    of `wrt` (the `where:` names recomputed), at the sample indices of the sums around it. A
+    line such as `tr(d(A X B Xᵀ C))` is thus checked like any other, by numbers alone."""
+
+    def value(u: Expr, env: dict) -> np.ndarray:
+        indices = {k: v for k, v in env.items() if isinstance(k, tuple) and k and k[0] == "index"}
+
+        def at(overrides):
+            return Evaluator({**check.env(overrides), **indices}, check.sizes)(u)
+
+        return check.directional(at, wrt, direction, base)
+
+    return value
 
 
 def _symmetric_check(check: Checker, wrt: str, g: Expr, env, rng, convention="entries"):
@@ -670,7 +704,8 @@ def verify_jacobian(ctx: Context, derivation: Derivation, seed: int = 0) -> Repo
         if not (_finite(dF) and _finite(jac_fd) and np.isfinite(scale)):
             raise _Unevaluable()
         tally = Tally()
-        shared = Evaluator({**values, ("d", wrt): v}, sizes)  # one cache of subexpressions for every line
+        pending = _pending_differential(check, wrt, v, x0)
+        shared = Evaluator({**values, ("d", wrt): v, ("d(...)",): pending}, sizes)  # one cache for every line
         _compare_blocks(derivation, lambda e, difs=None: shared(e), {("d", wrt): v}, dF, jac_fd,
                         lambda g, w, what: tally.compare(g, w, what, scale))
         return tally.worst, tally.checks
@@ -684,8 +719,6 @@ def _compare_blocks(derivation: Derivation, value, difs, dF, jac_fd, compare) ->
         for s_index, step in enumerate(block.steps):
             what = f"step {s_index + 1} of block {b_index + 1} ({block.kind})"
             e = step.expr
-            if any(isinstance(n, E.D) for n in E.walk(e)):
-                continue
             with np.errstate(all="ignore"):
                 got = value(e, difs=difs)
             if block.kind == "dF":
@@ -704,7 +737,8 @@ def _compare_blocks(derivation: Derivation, value, difs, dF, jac_fd, compare) ->
 # ----------------------------------------------------------------------------- stationary points
 
 
-def verify_solution(ctx: Context, derivation: Derivation, gradient: Expr, seed: int = 0) -> Report:
+def verify_solution(ctx: Context, derivation: Derivation, gradient: Expr, seed: int = 0,
+                    estimates: dict[str, Expr] | None = None) -> Report:
     """Check a stationary point: the gradient vanishes there, and every line of the solution holds.
 
     The solution of a linear equation exists only when its matrix is invertible (AᵀA needs
@@ -714,23 +748,26 @@ def verify_solution(ctx: Context, derivation: Derivation, gradient: Expr, seed: 
     last_error: VerificationError | None = None
     for pool in (SIZES, SOLUTION_SIZES, tuple(reversed(SOLUTION_SIZES))):
         try:
-            return _verify_solution(ctx, derivation, gradient, wrt, seed, pool)
+            return _verify_solution(ctx, derivation, gradient, wrt, seed, pool, estimates or {})
         except VerificationError as err:
             last_error = err
     raise last_error  # type: ignore[misc]
 
 
-def _verify_solution(ctx, derivation, gradient, wrt, seed, pool) -> Report:
+def _verify_solution(ctx, derivation, gradient, wrt, seed, pool, estimates) -> Report:
     sizes = dimension_sizes(ctx, pool)
     rng = np.random.default_rng(seed)
     sampler = Sampler(ctx, sizes, rng)
     worst, checks = 0.0, 0
     for _ in range(TRIALS):
         values = sampler.point()
+        for name, estimate in estimates.items():  # the estimates found before (μ̂): the joint stationary point
+            with np.errstate(all="ignore"):
+                values[name] = values[f"{name}_hat"] = Evaluator(values, sizes)(estimate)
         with np.errstate(all="ignore"):
             try:
                 x_star = Evaluator(values, sizes)(derivation.result)
-                at_star = {**values, wrt: x_star}
+                at_star = {**values, wrt: x_star, f"{wrt}_hat": x_star}
                 g_star = Evaluator(at_star, sizes)(gradient)
                 g_typical = Evaluator(values, sizes)(gradient)
             except np.linalg.LinAlgError as exc:

@@ -40,7 +40,12 @@ def test_derive_quadratic_form_with_a_symmetric_matrix():
     assert d.steps[0].lhs == "df" and d.steps[0].text == "d(x'*A*x)"
     assert d.steps[-1].text == "2*A*x"
     assert all(rule in RULES for step in d.steps for rule in step.rules)
-    assert any("T2" in step.rules for step in d.steps)  # the trace of a transpose: a trace step
+    # normal detail: dxᵀAx is written xᵀAᵀdx = xᵀA dx (a scalar is its own transpose, A symmetric)
+    # and collected with xᵀA dx in the differential, as the notes do
+    assert any({"J4", "S4", "S2"} <= set(step.rules) for step in d.steps)
+    full = derivgen.derive("x'*A*x", x="n", A=("n", "n"), assume={"A": "symmetric"}, wrt="x", detail="full")
+    assert any("T2" in step.rules for step in full.steps)  # the trace of a transpose: a trace step
+    assert len(full.steps) > len(d.steps) and full.text == d.text
     v = d.verification
     assert v.passed and v.max_rel_error < 1e-6 and v.trials >= 3 and v.checks > 0 and v.sizes == {"n": 3}
     assert "verified at 3 random points" in str(v)

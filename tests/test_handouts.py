@@ -86,7 +86,7 @@ def test_thin_space_after_every_differential(built):
 def test_det_before_another_factor_is_parenthesised():
     doc = problem_document(Path(__file__).resolve().parent.parent / "problems" / "n001_det_power.yaml")
     steps = [s["latex"] for s in doc["results"][0]["steps"]]
-    assert any("(\\det X) \\operatorname{tr}" in s for s in steps)
+    assert any(re.search(r"\(\\det X\)(\^\{\d\})? \\operatorname\{tr\}", s) for s in steps)
     assert not any(re.search(r"\\det X [A-Z\\]", s) for s in steps)  # never `\det X X^{-1}`
     assert doc["results"][0]["latex"] == "3 (\\det X)^{3} X^{-\\top}"
 
@@ -261,7 +261,7 @@ def test_tags_in_view_at_phone_desktop_and_in_an_800px_column(tmp_path):
                 browser.open((tmp_path / page).as_uri(), {"width": width, "height": 900,
                                                          "deviceScaleFactor": 1, "mobile": width < 500})
                 seen = browser.evaluate(probe)
-                assert len(seen) > 20 and all(seen), (page, width)
+                assert len(seen) > 10 and all(seen), (page, width)
                 assert browser.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     finally:
         browser.close()

@@ -305,7 +305,7 @@ def test_every_example_renders_with_katex(prerender, monkeypatch) -> None:
         prerendered, deferred = html.count('class="katex"'), html.count('<span class="dg-tex"')
         assert prerendered + deferred == _formula_count(setdoc, lambda s: render_set_html(s, lang=lang),
                                                         monkeypatch)
-        assert prerendered > 300 and deferred > 500
+        assert prerendered > 300 and deferred > 300
 
 
 @pytest.mark.parametrize("tex", [

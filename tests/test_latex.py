@@ -32,7 +32,8 @@ from derivgen.latex import (
     tex_escape,
     tex_verbatim,
 )
-from derivgen.pipeline import problem_document, rules_list
+from derivgen.pipeline import document, problem_document, rules_list, solve
+from derivgen.problem import load_problem
 from derivgen.render import shown_rules
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,7 +183,9 @@ def test_verbatim_keeps_spaces_escapes_and_cannot_be_closed() -> None:
 def _all_steps() -> list[str]:
     steps = []
     for name in GOLDEN_PROBLEMS + ["n001_gaussian_log_likelihood", "n001_least_squares"]:
-        doc = problem_document(PROBLEMS / f"{name}.yaml")
+        problem = load_problem(PROBLEMS / f"{name}.yaml")
+        problem.options["detail"] = "full"  # one rule per line: the longest lines there are
+        doc = document(solve(problem))
         steps += [s["latex"] for r in doc["results"] for s in r["steps"]]
     return steps
 

@@ -382,7 +382,7 @@ def solved() -> dict[str, Solved]:
     out = {}
     for c in CASES:
         problem = load_problem_text(c.problem, f"{c.name}.yaml", "case")
-        out[c.name] = Solved(c, solve(problem))
+        out[c.name] = Solved(c, solve(problem, detail="full"))  # one rule per line: each rule shows
     return out
 
 
@@ -457,12 +457,15 @@ def test_every_rule_is_shown_by_a_case():
         from test_samples import CITED as sample_rules
         from test_solve import CITED as solve_rules
         from test_coursework import CITED as coursework_rules
+        from test_detail import CITED as detail_rules
     except ModuleNotFoundError:
+        from tests.test_detail import CITED as detail_rules
         from tests.test_coursework import CITED as coursework_rules
         from tests.test_jacobian import CITED as jacobian_rules
         from tests.test_samples import CITED as sample_rules
         from tests.test_solve import CITED as solve_rules
-    shown = {rule for c in CASES for rule in c.rules} | jacobian_rules | solve_rules | sample_rules | coursework_rules
+    shown = ({rule for c in CASES for rule in c.rules} | jacobian_rules | solve_rules | sample_rules | coursework_rules
+             | detail_rules)
     missing = [rid for rid in RULES if rid not in shown]
     assert not missing, f"rules without a case in tests/test_rules.py: {missing}"
     unknown = sorted(shown - set(RULES))
@@ -483,6 +486,7 @@ def test_catalogue_ids_are_unique_and_well_formed():
 
 # The LaTeX commands a formula may use: all known to LaTeX (amsmath), MathJax and KaTeX.
 KNOWN_COMMANDS = {
+    "neq", "hat",
     "mathrm", "operatorname", "top", "lVert", "rVert", "lvert", "rvert", "left", "right", "quad",
     "text", "to", "otimes", "Big", "Leftrightarrow", "in", "mathbb", "frac", "tfrac", "sum", "odot", "oslash", "sqrt", "exp", "log", "tanh", "sigma",
     "sin", "cos", "tan", "arctan", "det", "mathbf", "Rightarrow", "ldots", "partial", ",", ";", " ",

@@ -76,18 +76,27 @@ def test_ridge_regression():
     assert np.linalg.norm(fd_gradient(f, x)) < 1e-6
 
 
-def test_gaussian_maximum_likelihood():
-    solved = solve(problem("""
+PROBLEM_MLE_TR = """
         variables: {X: [n, N], mu: [n], Sigma: [n, n]}
         assume: {Sigma: [spd]}
         function: -N/2*logdet(Sigma) - 1/2*tr(inv(Sigma)*(X - mu*1')*(X - mu*1')')
         wrt: [mu, Sigma]
         solve: true
-        """))
+        """
+
+
+def test_gaussian_maximum_likelihood():
+    solved = solve(problem(PROBLEM_MLE_TR))
     mu, sigma = solution_of(solved, "mu"), solution_of(solved, "Sigma")
     assert text(mu.result) == "X*ones(N)/N"  # the sample mean
     assert text(sigma.result) == "(X - mu*ones(N)')*(X - mu*ones(N)')'/N"  # the scatter over N
-    assert {"E5", "S6"} <= rules_of(mu) and {"E3"} <= rules_of(sigma)
+    # normal detail: Σ⁻¹ and −1 cancelled from −NΣ⁻¹μ = −Σ⁻¹X1 (E6), then divided by N (E7); Σ̂ is
+    # shown with μ̂ put in for μ (E8), its result kept in the variables (evaluated at μ = μ̂)
+    assert {"E5", "E6", "E7"} <= rules_of(mu) and {"E3", "E6", "E7", "E8"} <= rules_of(sigma)
+    assert "mu_hat" in text(sigma.shown) and "mu_hat" not in text(sigma.result)
+    full = solve(problem(PROBLEM_MLE_TR), detail="full")
+    assert {"E5", "S6"} <= rules_of(solution_of(full, "mu")) and {"E3"} <= rules_of(solution_of(full, "Sigma"))
+    assert text(solution_of(full, "Sigma").result) == text(sigma.result)
     ctx = solved.context
     rng = np.random.default_rng(2)
     data = rng.standard_normal((4, 7))
@@ -129,4 +138,20 @@ def test_product_inverse_rule():
 
 
 # rules the tests above assert are cited, for tests/test_rules.py's every-rule check
-CITED = {"E0", "E1", "E2", "E3", "E4", "E5", "T7", "S6"}
+CITED = {"E0", "E1", "E2", "E3", "E4", "E5", "E6", "E7", "E8", "T7", "S6"}
+
+
+def test_ridge_without_a_half_cancels_the_two():
+    """2(XᵀX + λI)w = 2Xᵀy: the 2 is cancelled (E6) before inverting, as a teacher does."""
+    solved = solve(problem("""
+        variables: {X: [m, n], w: [n], y: [m], lambda: []}
+        assume: {lambda: [positive]}
+        function: norm(X*w - y)^2 + lambda*w'*w
+        wrt: [w]
+        solve: true
+        """))
+    sol = solution_of(solved, "w")
+    lines = [text(s.expr) for b in sol.blocks for s in b.steps]
+    assert "E6" in rules_of(sol) and not any("2*inv(" in line for line in lines), lines
+    assert text(sol.result) == "inv(X'*X + lambda*I)*X'*y"
+    assert lines[-1].startswith("w_hat = ")  # the estimate wears a hat

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,8 +123,8 @@ def test_failed_verification_never_reaches_a_page(tmp_path, monkeypatch, capsys)
 
     real = pipeline.derive_gradient
 
-    def sabotaged(ctx, wrt):
-        d = real(ctx, wrt)
+    def sabotaged(ctx, wrt, *detail):
+        d = real(ctx, wrt, *detail)
         if "A" in ctx.variables:  # drop the Aᵀx half of (A + Aᵀ)x
             wrong = E.mul(E.Sym("A", ("n", "n")), E.Sym("x", ("n", 1)))
             d.blocks[-1].steps.append(Step(wrong, ("S2",)))
@@ -144,3 +145,19 @@ def test_failed_verification_never_reaches_a_page(tmp_path, monkeypatch, capsys)
     assert doc["ok"] is False and doc["results"] == []
     md = (out / "p.md").read_text()
     assert "\\boxed" not in md and "A x" not in md.split("Error")[-1]
+
+
+def test_a_line_with_an_unexpanded_differential_is_checked_too():
+    """tr(d(A X B Xᵀ C)) is evaluated by a finite difference of A X B Xᵀ C: a wrong one fails."""
+    from derivgen.pipeline import build_context
+    from derivgen.problem import load_problem
+
+    ctx = build_context(load_problem(Path(__file__).resolve().parent.parent / "problems" / "n001_trace_axbxtc.yaml"))
+    d = derive_gradient(ctx, "X", "full")
+    line = d.blocks[0].steps[1]
+    assert any(isinstance(n, E.D) for n in E.walk(line.expr))
+    checks = verify(ctx, d).checks
+    d.blocks[0].steps[1] = Step(E.fn("tr", E.dif(E.mul(E.Num(2), line.expr.arg.arg))), line.rules)
+    with pytest.raises(VerificationError, match="step 2 of block 1"):
+        verify(ctx, d)
+    assert checks > 3 * sum(len(b.steps) for b in d.blocks) - 3 * 2  # every line, pending ones included

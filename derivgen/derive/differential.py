@@ -17,20 +17,24 @@ from ..errors import UnsupportedError
 from ..expr import D, Expr
 from .model import Step
 
+#: d of a linear map of U is that map of dU: sums, transposes, sums over samples and the linear
+#: functions of the registry (tr, sum, diag, vec)
+LINEAR_RULES = frozenset({"D1", "D3", "D23"} | {f.rule for f in functions.FUNCTIONS.values() if f.linear})
+
+
 def rule_of(u: Expr, depends: Callable[[Expr], bool] | None = None) -> str:
     """The id of the differential rule for d(u), by u's outermost operation.
 
-    A product whose other factors are constant scalars is a multiple: d(cU) = c dU (D1)."""
+    A product with one factor that depends on the variables is linear in it: d(cU) = c dU and
+    d(AUB) = A dU B for constant A, B (D1, linearity); the product rule (D2) is for two or more."""
     if isinstance(u, E.Add):
         return "D1"
     if isinstance(u, E.MatMul):
         factors = list(u.scalars) + list(u.chain)
         if len(factors) == 1:
             return "D1"
-        if depends is not None:
-            live = [f for f in factors if depends(f)]
-            if len(live) == 1 and all(f.is_scalar for f in factors if f is not live[0]):
-                return "D1"
+        if depends is not None and sum(1 for f in factors if depends(f)) == 1:
+            return "D1"
         return "D2"
     if isinstance(u, E.Transpose):
         return "D3"
@@ -51,6 +55,29 @@ def rule_of(u: Expr, depends: Callable[[Expr], bool] | None = None) -> str:
     if isinstance(u, E.Kron):
         return "D25"
     raise UnsupportedError(f"no differential rule for {type(u).__name__}")  # pragma: no cover
+
+
+def quotient_parts(u: Expr, depends: Callable[[Expr], bool]) -> tuple[Expr, Expr] | None:
+    """(numerator, denominator) of a product u/v whose numerator and scalar denominator both
+    depend on the variables (u = xᵀAx, v = xᵀx in xᵀAx/(xᵀx)); None for other products."""
+    if not isinstance(u, E.MatMul):
+        return None
+    dens = [s for s in u.scalars if isinstance(s, E.Power) and isinstance(s.exp, E.Num)
+            and s.exp.value == -1 and depends(s.base)]
+    if len(dens) != 1:
+        return None
+    rest = [s for s in u.scalars if s is not dens[0]]
+    num = E.mul(E.Num(u.coeff), *rest, *u.chain)
+    if not depends(num):
+        return None
+    return num, dens[0].base
+
+
+def quotient_rule(u: Expr, depends: Callable[[Expr], bool]) -> Expr:
+    """d(u/v) = (du·v − u·dv)/v² (D38), with du and dv left to expand."""
+    num, den = quotient_parts(u, depends)
+    top = E.sub(E.mul(E.dif(num), den), E.mul(num, E.dif(den)))
+    return E.mul(top, E.power(den, E.Num(Fraction(-2))))
 
 
 def _minus_one() -> E.Num:
@@ -195,21 +222,45 @@ class Expander:
                 return n
         return None
 
-    def steps(self, start: Expr, limit: int = 200) -> list[Step]:
-        """The expansion of `start` (which holds D nodes) as steps, until no d(...) is left."""
+    def first_linear(self, e: Expr) -> D | None:
+        """The first pending d(…) whose rule is a linear map (LINEAR_RULES), if any."""
+        for n in E.walk(e):
+            if isinstance(n, D) and rule_of(n.arg, self.depends) in LINEAR_RULES:
+                return n
+        return None
+
+    def rule(self, u: Expr, quotients: bool) -> str:
+        if quotients and quotient_parts(u, self.depends) is not None:
+            return "D38"
+        return rule_of(u, self.depends)
+
+    def expand(self, u: Expr, quotients: bool) -> Expr:
+        if quotients and quotient_parts(u, self.depends) is not None:
+            return quotient_rule(u, self.depends)
+        return expand_one(u, self.depends)
+
+    def steps(self, start: Expr, limit: int = 200, linear_first: bool = False) -> list[Step]:
+        """The expansion of `start` (which holds D nodes) as steps, until no d(...) is left.
+
+        `linear_first`: linear maps (sums, constant factors, transposes, traces) are applied
+        wherever they fit before the next other rule, so that they come in runs a coarser
+        detail shows as one line (derive.detail), and a quotient u/v of two expressions that
+        both depend on the variables takes the quotient rule (D38) rather than the product rule
+        over u's factors and v⁻¹ at once."""
         out: list[Step] = []
         e, dropped = self.resolve(start)
         if dropped or e != start:
             out.append(Step(e, ("D0",) if dropped else ()))
         for _ in range(limit):
-            target = self.first_pending(e)
+            target = (self.first_linear(e) if linear_first else None) or self.first_pending(e)
             if target is None:
                 return out
-            rule = rule_of(target.arg, self.depends)
+            q = linear_first
+            rule = self.rule(target.arg, q)
 
             def apply(n: Expr):
-                if isinstance(n, D) and rule_of(n.arg, self.depends) == rule:
-                    return expand_one(n.arg, self.depends)
+                if isinstance(n, D) and self.rule(n.arg, q) == rule:
+                    return self.expand(n.arg, q)
                 return None
 
             new = E.transform_top(e, apply)

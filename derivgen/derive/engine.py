@@ -17,9 +17,12 @@ from fractions import Fraction
 from .. import expr as E
 from ..errors import UnsupportedError
 from ..expr import Expr, Shape
+from . import detail as detail_
 from .differential import Expander
+from .facts import declared_symmetric
 from .model import Block, Derivation, Step
-from .simplify import collect, push_transposes, simplify_steps, use_definitions
+from .simplify import (built_symmetric, collect, push_transposes, scalar_powers, simplify_steps, sums_over_samples,
+                       symmetric, transpose_of, use_definitions)
 from .trace import coefficient_of, normal_form
 
 
@@ -162,34 +165,131 @@ def _trace_line(gradients: dict[str, Expr], shapes: dict[str, Shape]) -> Expr:
     return E.add(*terms, shape=E.SCALAR)
 
 
-def _identify(block: Block, terms: list[Expr], shapes: dict[str, Shape]) -> dict[str, Expr]:
-    """Combine terms per differential (T1) and write df = Σ tr(Gᵀ dV) (S1); returns G per name."""
+def _assumed(k: Expr, assume: dict[str, set[str]]) -> tuple[Expr, bool]:
+    """K with the declared symmetry applied (S4, S13), and whether it changed."""
+    sym = declared_symmetric(assume)
+    out = built_symmetric(symmetric(k, sym) if sym else k, sym)
+    return out, out != k
+
+
+def _identify(block: Block, terms: list[Expr], shapes: dict[str, Shape], detail: str = "full",
+              assume: dict[str, set[str]] | None = None) -> tuple[dict[str, Expr], tuple[str, ...]]:
+    """Combine terms per differential (T1) and write df = Σ tr(Gᵀ dV) (S1); returns G per name
+    and the rules folded into the identification that follows (S1 at a coarser detail, where
+    the line `tr(Gᵀ dV)` is read off in `∂f/∂V = G` itself).
+
+    At a coarser detail the declared symmetry is applied to each term before like terms are
+    collected (S4), so that tr(Σ⁻¹ …) and tr(Σ⁻ᵀ …) are collected in the differential."""
     groups = group_terms(terms)
+    applied = False
+    if detail != "full":
+        for name, ks in groups.items():
+            if len(ks) > 1:
+                new = [_assumed(k, assume or {}) for k in ks]
+                applied = applied or any(changed for _, changed in new)
+                groups[name] = [k for k, _ in new]
     ks = {name: collect(E.add(*k)) for name, k in groups.items()}
     if any(len(k) > 1 for k in groups.values()):
         line = E.add(*(E.fn("tr", E.mul(k, E.Dif(n, shapes[n]))) if not shapes[n] == E.SCALAR else E.mul(k, E.Dif(n, shapes[n])) for n, k in ks.items()), shape=E.SCALAR)
         collected = any(len(k) > 1 and (not isinstance(ks[n], E.Add) or len(ks[n].terms) < len(k)) for n, k in groups.items())
         if line != block.last:
-            block.add(line, *(("T1", "S2") if collected else ("T1",)))
+            rules = ("T1", *(("S4",) if applied else ()), *(("S2",) if collected else ()))
+            block.add(line, *rules)
     gradients = {name: push_transposes(E.tp(k)) for name, k in ks.items() if not E.is_zero(k)}
     line = _trace_line(gradients, shapes)
     if line != block.last:
-        block.add(line, "S1")
-    return gradients
+        if detail == "full":
+            block.add(line, "S1")
+        else:
+            return gradients, ("S1",)
+    return gradients, ()
 
 
-def _gradient_block(var: str, g: Expr, ctx: Context, where: dict[str, Expr] | None) -> Block:
+def _gradient_block(var: str, g: Expr, ctx: Context, where: dict[str, Expr] | None, detail: str = "full",
+                    folded: tuple[str, ...] = ()) -> Block:
     block = Block("grad", var)
-    block.add(g, "I1")
-    block.steps += simplify_steps(g, ctx.assume, where)
+    rules: tuple[str, ...] = ("I1",)
+    if detail != "full":  # the declared symmetry is used as the gradient is read off
+        sym = declared_symmetric(ctx.assume)
+        g4 = symmetric(g, sym) if sym else g
+        g13 = built_symmetric(g4, sym)
+        rules += (("S4",) if g4 != g else ()) + (("S13",) if g13 != g4 else ())
+        g = g13
+    first = Step(g, rules, folded)
+    block.steps = detail_.simplification(first, simplify_steps(g, ctx.assume, where), detail)
     return block
+
+
+def _flipped(t: Expr) -> Expr:
+    """A scalar term written transposed: dxᵀ A y = yᵀ Aᵀ dx (J4: a 1×1 is its own transpose)."""
+    c, sc, ch = (t.coeff, list(t.scalars), list(t.chain)) if isinstance(t, E.MatMul) else (Fraction(1), [], [t])
+    return E.mul(E.Num(c), *sc, *(transpose_of(g, True) for g in reversed(ch)))
+
+
+def _transposed_dif(t: Expr) -> bool:
+    return any(isinstance(n, E.Transpose) and E.has_dif(n.arg) for n in E.walk(t))
+
+
+def powers_as_they_appear(steps: list[Step]) -> list[Step]:
+    """Each line with powers of a scalar combined where they appear (S7: 3(det X)² det X is
+    3(det X)³ on the line that makes it, not three lines later)."""
+    out, cited = [], False
+    for s in steps:
+        new = scalar_powers(s.expr)
+        if new != s.expr:
+            s = Step(new, s.rules + (() if cited else ("S7",)), s.folded)
+            cited = True
+        out.append(s)
+    return out
+
+
+def collect_in_differential(e: Expr, assume: dict[str, set[str]]) -> tuple[Expr, tuple[str, ...]]:
+    """Like terms of the differential collected where they appear: a scalar term with a transposed
+    differential (dμᵀ Σ⁻¹ u) written as its transpose (J4, with the declared symmetry: S4) when
+    that makes it a like term of another (uᵀ Σ⁻¹ dμ), then collected (S2). Returns the expression
+    and the rules used (none when nothing was collected)."""
+    sym = declared_symmetric(assume)
+    used_sym = False
+
+    def visit(n: Expr):
+        nonlocal used_sym
+        if not isinstance(n, E.Add) or not n.is_scalar or not E.has_dif(n):
+            return None
+        terms = list(n.terms)
+        flips = {}
+        for j, t in enumerate(terms):
+            if not (E.has_dif(t) and _transposed_dif(t) and t.is_scalar):
+                continue
+            alt = push_transposes(_flipped(t))
+            assumed = symmetric(alt, sym) if sym else alt
+            for i, other in enumerate(terms):
+                if i == j or i in flips:
+                    continue
+                if not isinstance(collect(E.add(assumed, other)), E.Add):
+                    flips[j] = assumed
+                    used_sym = used_sym or assumed != alt
+                    break
+        if not flips:
+            return None
+        new = collect(E.add(*(flips.get(j, t) for j, t in enumerate(terms)), shape=n.shape))
+        return new if (not isinstance(new, E.Add) or len(new.terms) < len(terms)) else None
+
+    out = E.transform(e, visit)
+    if out == e:
+        return e, ()
+    summed = sums_over_samples(out)  # −½ Σ_t (−2 uᵀΣ⁻¹dμ) = (Σ_t u)ᵀΣ⁻¹dμ: the numbers meet
+    return summed, ("J4", *(("S4",) if used_sym else ()), "S2", *(("S12",) if summed != out else ()))
 
 
 # ----------------------------------------------------------------------------- the derivation
 
 
-def derive_gradient(ctx: Context, wrt: str) -> Derivation:
-    """The step-by-step derivation of ∂f/∂wrt (denominator layout: the shape of wrt)."""
+def derive_gradient(ctx: Context, wrt: str, detail: str = "full") -> Derivation:
+    """The step-by-step derivation of ∂f/∂wrt (denominator layout: the shape of wrt).
+
+    `detail` ("brief", "normal" or "full", derive.detail) sets how many rule applications a
+    line shows; at every detail each line is an equation the verifier checks."""
+    detail_.check(detail)
     f = ctx.function
     if not f.is_scalar:
         raise UnsupportedError(
@@ -207,7 +307,7 @@ def derive_gradient(ctx: Context, wrt: str) -> Derivation:
     if not expander.depends(f):
         zero = E.zero(wrt_shape)
         df = Block("df", None, [Step(E.dif(f)), Step(E.ZERO, ("D0",))])
-        return Derivation(wrt, [df, Block("grad", wrt, [Step(zero, ("I1",))])], zero)
+        return Derivation(wrt, [df, Block("grad", wrt, [Step(zero, ("I1",))])], zero, detail=detail)
 
     rewrites = rewrite_steps(f, expander.depends)
     if rewrites:
@@ -216,20 +316,28 @@ def derive_gradient(ctx: Context, wrt: str) -> Derivation:
 
     df = Block("df", None)
     df.add(E.dif(f))
-    df.steps += expander.steps(E.dif(f))
-    steps, terms = normal_form(df.last)
+    df.steps += detail_.differential(expander.steps(E.dif(f), linear_first=detail != "full"), detail)
+    if detail != "full":
+        df.steps = df.steps[:1] + powers_as_they_appear(df.steps[1:])
+        collected, rules = collect_in_differential(df.last, ctx.assume)
+        if rules:
+            df.add(collected, *rules)
+    steps, terms = normal_form(df.last, detail)
+    if detail != "full":
+        steps = powers_as_they_appear(steps)
+        terms = [scalar_powers(t) for t in terms]
     df.steps += steps
     blocks.append(df)
     if not terms:
         zero = E.zero(wrt_shape)
         blocks.append(Block("grad", wrt, [Step(zero, ("I1",))]))
-        return Derivation(wrt, blocks, zero)
-    gradients = _identify(df, terms, shapes)
+        return Derivation(wrt, blocks, zero, detail=detail)
+    gradients, folded = _identify(df, terms, shapes, detail, ctx.assume)
 
     for y in reversed(deps):
         if y not in gradients:
             continue
-        gy_block = _gradient_block(y, gradients[y], ctx, None)
+        gy_block = _gradient_block(y, gradients[y], ctx, None, detail, folded)
         blocks.append(gy_block)
         gy = gy_block.last
         gradients[y] = gy
@@ -238,21 +346,25 @@ def derive_gradient(ctx: Context, wrt: str) -> Derivation:
         definition = ctx.where[y]
         dy.add(E.dif(definition))
         cited = False
-        for step in Expander(variables - {y}).steps(E.dif(definition)):
+        for step in detail_.differential(Expander(variables - {y}).steps(E.dif(definition), linear_first=detail != "full"), detail):
             named = use_definitions(step.expr, ctx.where)  # σ(WX) ⊙ … reads Y ⊙ … once Y is defined
             first = named != step.expr and not cited
             cited = cited or first
-            dy.add(named, *step.rules, *(("S8",) if first else ()))
+            dy.steps.append(Step(named, step.rules + (("S8",) if first else ()), step.folded))
         blocks.append(dy)
 
         chain = Block("df", None)
         chain.add(_trace_line(gradients, shapes))
         substituted = E.substitute(chain.last, {E.Dif(y, shapes[y]): dy.last})
         chain.add(substituted, "C1")
-        steps, terms = normal_form(substituted)
+        if detail != "full":
+            collected, rules = collect_in_differential(substituted, ctx.assume)
+            if rules:
+                chain.add(collected, *rules)
+        steps, terms = normal_form(chain.last, detail)
         chain.steps += steps
         blocks.append(chain)
-        gradients = _identify(chain, terms, shapes)
+        gradients, folded = _identify(chain, terms, shapes, detail, ctx.assume)
 
     unexpected = set(gradients) - {wrt}
     if unexpected:  # pragma: no cover - every where-name was substituted above
@@ -260,11 +372,11 @@ def derive_gradient(ctx: Context, wrt: str) -> Derivation:
     if wrt not in gradients:
         zero = E.zero(wrt_shape)
         blocks.append(Block("grad", wrt, [Step(zero, ("I1",))]))
-        return Derivation(wrt, blocks, zero)
+        return Derivation(wrt, blocks, zero, detail=detail)
     dependent_defs = {name: ctx.where[name] for name in deps}
-    final = _gradient_block(wrt, gradients[wrt], ctx, dependent_defs)
+    final = _gradient_block(wrt, gradients[wrt], ctx, dependent_defs, detail, folded)
     blocks.append(final)
     result = final.last
     if result.shape != wrt_shape:  # pragma: no cover - a bug, caught before anything is published
         raise UnsupportedError(f"internal error: the gradient has shape {result.shape}, not {wrt_shape}")
-    return Derivation(wrt, blocks, result)
+    return Derivation(wrt, blocks, result, detail=detail)

@@ -14,10 +14,15 @@ from ..expr import Expr
 
 @dataclass(frozen=True)
 class Step:
-    """One line of a chain: `= expr`, justified by `rules` (ids in `derivgen.rules.RULES`)."""
+    """One line of a chain: `= expr`, justified by `rules` (ids in `derivgen.rules.RULES`).
+
+    `folded`: bookkeeping rules this line also used without showing them as its own idea
+    (a constant's zero differential, d(Uᵀ) = (dU)ᵀ, a scalar is its own trace, a transpose
+    pushed inward), when steps were merged at a coarser `detail` (derivgen.derive.detail)."""
 
     expr: Expr
     rules: tuple[str, ...] = ()
+    folded: tuple[str, ...] = ()
 
 
 @dataclass
@@ -50,6 +55,11 @@ class Derivation:
     function: Expr | None = None  # what was differentiated, when not the problem's f (a Hessian: the gradient)
     layout: str = "denominator"
     symmetric: str | bool = False  # over symmetric matrices: "entries" (G + Gᵀ − I⊙G) or "space" (sym G)
+    detail: str = "full"  # the granularity of the steps: "brief", "normal" or "full" (derive.detail)
+    # the result as the handout writes it, when that differs from `result` (which is in the
+    # problem's own variables): a solution with the estimates found before put in, Σ̂ in μ̂
+    shown: Expr | None = None
 
     def rule_ids(self) -> list[str]:
+        """The rules the derivation's lines cite (their tags; folded bookkeeping is not cited)."""
         return [r for b in self.blocks for s in b.steps for r in s.rules]

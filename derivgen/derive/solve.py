@@ -15,7 +15,7 @@ from .. import expr as E
 from ..errors import UnsupportedError
 from ..expr import Expr
 from .model import Block, Derivation, Step
-from .simplify import cancel_inverses, collect, factor, push_transposes, simplify_steps
+from .simplify import cancel_inverses, collect, factor, push_transposes, simplify_steps, split_coeff
 from .trace import parts, split
 
 
@@ -71,9 +71,21 @@ def _tidy(e: Expr) -> Expr:
     return e
 
 
-def solve_stationary(g: Expr, x_name: str, x_shape, assume: dict[str, set[str]]) -> Derivation:
-    """The stationary point X̂ with ∂f/∂X = g(X) = 0, step by step (a 'solution' derivation)."""
+def hat(name: str, shape) -> E.Sym:
+    """The estimate X̂ of the unknown X (printed with a hat: `mu_hat` is μ̂)."""
+    return E.Sym(f"{name}_hat", shape)
+
+
+def solve_stationary(g: Expr, x_name: str, x_shape, assume: dict[str, set[str]], detail: str = "full",
+                     estimates: dict[str, Expr] | None = None) -> Derivation:
+    """The stationary point X̂ with ∂f/∂X = g(X) = 0, step by step (a 'solution' derivation).
+
+    At a coarser detail than `full` the equation is solved as a teacher does: a factor common to
+    both sides is cancelled (E6), a scalar coefficient is divided out (E7) instead of inverting
+    a multiple of I, and the estimates already found (`estimates`, e.g. μ̂ when solving for Σ)
+    are put in for their variables (E8)."""
     x = E.Sym(x_name, x_shape)
+    xh = hat(x_name, x_shape)
     zero = E.zero(g.shape)
     block = Block("solve", x_name)
     block.add(E.Eq(g, zero, g.shape), "E0")
@@ -127,13 +139,83 @@ def solve_stationary(g: Expr, x_name: str, x_shape, assume: dict[str, set[str]])
     rhs = _tidy(E.add(*(E.neg(c) for c in constant), shape=(x_shape[0], x_shape[1]) if not right else _rhs_shape(left, x, right))) if constant else E.zero(_rhs_shape(left, x, right))
     collected = E.mul(left, x, *right)
     block.add(E.Eq(collected, rhs, collected.shape), "E1")
+    if detail != "full" and not right:
+        left, rhs = _cancel_common(block, left, x, rhs, assume)
+        divided = _divided(left, rhs)
+        if divided is not None:
+            e = _tidy(divided)
+            block.add(E.Eq(xh, e, x.shape), "E7")
+            return _with_estimates(block, x_name, e, xh, estimates, assume, detail)
     solution = E.mul(_inv(left) if not isinstance(left, E.Eye) else E.ONE, rhs, *(_inv(r) for r in reversed(right)))
-    block.add(E.Eq(x, solution, x.shape), "E2")
+    block.add(E.Eq(xh, solution, x.shape), "E2")
     e = solution
     for step in _solution_steps(solution, assume):
-        block.add(E.Eq(x, step.expr, x.shape), *step.rules)
+        block.add(E.Eq(xh, step.expr, x.shape), *step.rules)
         e = step.expr
-    return Derivation(x_name, [block], e, kind="solution")
+    if detail != "full":
+        return _with_estimates(block, x_name, e, xh, estimates, assume, detail)
+    return Derivation(x_name, [block], e, kind="solution", detail=detail)
+
+
+def _invertible(f: Expr, assume) -> bool:
+    """A factor that may be cancelled from both sides: an inverse, or a declared invertible matrix."""
+    if isinstance(f, E.Inverse):
+        return True
+    return isinstance(f, E.Sym) and bool(assume.get(f.name, set()) & {"invertible", "spd", "orthogonal"})
+
+
+def _cancel_common(block: Block, left: Expr, x: Expr, rhs: Expr, assume) -> tuple[Expr, Expr]:
+    """L X = B with a factor common to both sides cancelled (E6): a number (−½ in −½NΣ = −½S, the
+    sign in −Nμ = −s) and an invertible matrix on the left (Σ⁻¹ in Σ⁻¹Nμ = Σ⁻¹s)."""
+    lc, lsc, lch = parts(left) if isinstance(left, E.MatMul) else (Fraction(1), [], [left])
+    if isinstance(left, E.Add):  # (2AᵀA + 2λI) X: the common number of the sum's terms
+        cs = [split_coeff(t) for t in left.terms]
+        if len({c for c, _ in cs}) == 1 and cs[0][0] != 1:
+            lc, lsc, lch = cs[0][0], [], [E.add(*(b for _, b in cs))]
+    terms = [parts(t) if isinstance(t, E.MatMul) else (Fraction(1), [], [t]) for t in _terms(rhs)]
+    factor = Fraction(1)
+    coeffs = {c for c, _, _ in terms}
+    if len(coeffs) == 1 and next(iter(coeffs)) == lc and lc != 1:
+        factor = lc
+    elif lc < 0 and all(c < 0 for c in coeffs):
+        factor = Fraction(-1)
+    matrix = None
+    if lch and not isinstance(lch[0], E.Eye) and _invertible(lch[0], assume) and all(ch and ch[0] == lch[0] for _, _, ch in terms):
+        matrix = lch[0]
+    if factor == 1 and matrix is None:
+        return left, rhs
+    drop = 1 if matrix is not None else 0
+    new_left = E.mul(E.Num(lc / factor), *lsc, *lch[drop:])
+    new_rhs = E.add(*(E.mul(E.Num(c / factor), *sc, *ch[drop:]) for c, sc, ch in terms), shape=E.mul(new_left, x).shape)
+    block.add(E.Eq(E.mul(new_left, x), new_rhs, x.shape), "E6")
+    return new_left, new_rhs
+
+
+def _divided(left: Expr, rhs: Expr) -> Expr | None:
+    """B / s for s X = B (or s I X = B) with a scalar s (E7), else None."""
+    lc, lsc, lch = parts(left) if isinstance(left, E.MatMul) else (Fraction(1), [], [left])
+    if lch and not (len(lch) == 1 and isinstance(lch[0], E.Eye)):
+        if not (len(lch) == 1 and lch[0].is_scalar):
+            return None
+    if isinstance(left, E.Eye):
+        return rhs
+    if left.is_scalar and not isinstance(left, E.MatMul):
+        return E.mul(E.power(left, E.Num(Fraction(-1))), rhs)
+    return E.mul(E.Num(1 / lc), *(E.power(s, E.Num(Fraction(-1))) for s in [*lsc, *(f for f in lch if f.is_scalar)]), rhs)
+
+
+def _with_estimates(block: Block, x_name: str, e: Expr, xh: Expr, estimates, assume, detail) -> Derivation:
+    """The solution with the estimates already found put in for their variables (E8: μ̂ in Σ̂)."""
+    for step in simplify_steps(e, assume):
+        block.add(E.Eq(xh, step.expr, xh.shape), *step.rules)
+        e = step.expr
+    mapping = {E.Sym(name, est.shape): hat(name, est.shape) for name, est in (estimates or {}).items()
+               if name != x_name}
+    put = E.substitute(e, mapping) if mapping else e
+    if put != e:  # the result stays in the variables (μ, evaluated at μ̂); the handout shows μ̂
+        block.add(E.Eq(xh, put, xh.shape), "E8")
+        return Derivation(x_name, [block], e, kind="solution", detail=detail, shown=put)
+    return Derivation(x_name, [block], e, kind="solution", detail=detail)
 
 
 def _inv(a: Expr) -> Expr:

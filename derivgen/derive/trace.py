@@ -15,6 +15,7 @@ from fractions import Fraction
 from .. import expr as E
 from ..errors import UnsupportedError
 from ..expr import Expr
+from .detail import trace_form
 from .model import Step
 from .simplify import push_transposes
 
@@ -97,15 +98,23 @@ def split(e: Expr) -> tuple[list[Expr], set[str]]:
 # ----------------------------------------------------------------------------- one move per term
 
 
-def next_move(t: Expr) -> tuple[str, Expr] | None:
-    """The next rewrite of a scalar term towards `tr(K dV)`, or None if it is there."""
-    summed = _sum_move(t)
+def next_move(t: Expr, outside: bool = False) -> tuple[str, Expr] | None:
+    """The next rewrite of a scalar term towards `tr(K dV)`, or None if it is there.
+
+    `outside`: constant scalar factors may stay outside the trace (`c·tr(K dV)` is normal), as
+    a teacher keeps −½ in front of tr(…) rather than moving it in and collecting it again."""
+    summed = _sum_move(t, outside)
     if summed is not None:
         return summed
     if not is_trace(t):
         c, sc, ch = parts(t)
         i = _index_with_dif(sc)
         if i is not None and is_trace(sc[i]):
+            if outside and not ch:
+                inner = next_move(sc[i])
+                if inner is None:
+                    return None
+                return inner[0], E.mul(E.Num(c), *sc[:i], inner[1], *sc[i + 1:])
             return "T1", _into_trace(c, sc, ch, i)
         return "T0", E.fn("tr", t)
     c, sc, ch = parts(t.arg)
@@ -163,7 +172,7 @@ def next_move(t: Expr) -> tuple[str, Expr] | None:
     )
 
 
-def _sum_move(t: Expr) -> tuple[str, Expr] | None:
+def _sum_move(t: Expr, outside: bool = False) -> tuple[str, Expr] | None:
     """Σ_t terms: move inside the sum; a normal Σ_t tr(K_t dV) becomes tr((Σ_t K_t) dV) (T8)."""
     c, sc, ch = parts(t)
     i = _index_with_dif(sc)
@@ -171,7 +180,7 @@ def _sum_move(t: Expr) -> tuple[str, Expr] | None:
         return None
     s = sc[i]
     others = [E.Num(c), *sc[:i], *sc[i + 1:], *ch]
-    move = next_move(s.body)
+    move = next_move(s.body, outside)
     if move is not None:
         return move[0], E.mul(*others, E.sumover(s.index, s.count, move[1]))
     name, k = coefficient_of(s.body)
@@ -203,31 +212,42 @@ def _transposed_prefix(prefix: list[Expr], f: Expr) -> Expr:
 # ----------------------------------------------------------------------------- the whole procedure
 
 
-def normal_form(df: Expr) -> tuple[list[Step], list[Expr]]:
-    """Steps that bring `df` to a sum of `tr(K dV)` terms, and those terms."""
+def normal_form(df: Expr, detail: str = "full") -> tuple[list[Step], list[Expr]]:
+    """Steps that bring `df` to a sum of `tr(K dV)` terms, and those terms.
+
+    At `full` detail each step applies one rule to every term it fits; at a coarser detail every
+    term takes its own next move on the same line (derive.detail.trace_form merges further)."""
     steps: list[Step] = []
     terms, rules = split(df)
     terms = [t for t in terms if not E.is_zero(t) and E.has_dif(t)]
-    if len(terms) > 1 and rules:
+    split_first = len(terms) > 1 and bool(rules)
+    if split_first:
         steps.append(Step(E.add(*terms), tuple(sorted(rules))))
+    parallel = detail != "full"
     for _ in range(100):
-        moves = [next_move(t) for t in terms]
+        moves = [next_move(t, parallel) for t in terms]
         pending = [m for m in moves if m is not None]
         if not pending:
-            return steps, terms
-        rule = pending[0][0]
+            return trace_form(steps, detail, split_first), terms
+        used = list(dict.fromkeys(m[0] for m in pending)) if parallel else [pending[0][0]]
         new_terms: list[Expr] = []
         for t, m in zip(terms, moves):
-            new = m[1] if (m is not None and m[0] == rule) else t
+            new = m[1] if (m is not None and m[0] in used) else t
             pieces, _ = split(new)
             new_terms.extend(pieces)
         terms = [t for t in new_terms if not E.is_zero(t) and E.has_dif(t)]
-        steps.append(Step(E.add(*terms, shape=E.SCALAR), (rule,)))
+        steps.append(Step(E.add(*terms, shape=E.SCALAR), tuple(used)))
     raise UnsupportedError("the trace normal form did not converge")  # pragma: no cover
 
 
 def coefficient_of(term: Expr) -> tuple[str, Expr]:
-    """For a normal term tr(K dV): the name V and K (of shape of dVᵀ)."""
+    """For a normal term tr(K dV) (or c·tr(K dV)): the name V and K (of shape of dVᵀ)."""
+    if not is_trace(term):
+        c, sc, ch = parts(term)
+        i = _index_with_dif(sc)
+        if i is not None and is_trace(sc[i]) and not ch:
+            name, k = coefficient_of(sc[i])
+            return name, E.mul(E.Num(c), *sc[:i], *sc[i + 1:], k)
     c, sc, ch = parts(term.arg)
     i = _index_with_dif(sc)
     if i is not None:
