@@ -114,7 +114,8 @@ def _derivations(problem: Problem, ctx: Context, wrt: str, layout: str, order: i
                 problem.function.location,
                 "remove `order: 2` to get the Jacobian of f",
             )
-        yield derive_jacobian(ctx.function, wrt, ctx.variables[wrt], ctx.where, ctx.assume, layout), verify_jacobian
+        yield (derive_jacobian(ctx.function, wrt, ctx.variables[wrt], ctx.where, ctx.assume, layout, detail=detail),
+               verify_jacobian)
         return
     gradient = derive_gradient(ctx, wrt, detail)
     convention = problem.options.get("constrain_symmetric")
@@ -136,7 +137,8 @@ def _derivations(problem: Problem, ctx: Context, wrt: str, layout: str, order: i
             estimates[wrt] = solution.result
     if order == 2:  # for a matrix variable, the Hessian over the entries of vec X
         g = _gradient_expr(gradient)
-        yield derive_jacobian(g, wrt, ctx.variables[wrt], ctx.where, ctx.assume, layout, kind="hessian"), verify_jacobian
+        yield (derive_jacobian(g, wrt, ctx.variables[wrt], ctx.where, ctx.assume, layout, kind="hessian", detail=detail),
+               verify_jacobian)
 
 
 def _gradient_expr(gradient: Derivation) -> E.Expr:

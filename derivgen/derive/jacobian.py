@@ -20,7 +20,8 @@ from ..errors import UnsupportedError
 from ..expr import Expr
 from .differential import Expander
 from .model import Block, Derivation, Step
-from .simplify import push_transposes, simplify_steps
+from . import detail as detail_
+from .simplify import collect, hadamard_collect, push_transposes, simplify_steps
 from .trace import coefficient_of, is_trace, next_move as trace_move, parts, split
 
 
@@ -193,28 +194,35 @@ def jacobian_of_term(t: Expr, rows) -> Expr:
 
 
 def derive_jacobian(function: Expr, wrt: str, wrt_shape, where: dict[str, Expr], assume: dict[str, set[str]],
-                    layout: str = "denominator", kind: str = "jacobian", lhs_note: str | None = None) -> Derivation:
-    """The step-by-step Jacobian of `function` with respect to `wrt` (where-names inlined)."""
+                    layout: str = "denominator", kind: str = "jacobian", lhs_note: str | None = None,
+                    detail: str = "full") -> Derivation:
+    """The step-by-step Jacobian of `function` with respect to `wrt` (where-names inlined), with
+    steps at `detail` (derive.detail: linear maps in runs, like terms collected in dF)."""
     try:
-        return _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vector=None)
+        return _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vector=None, detail=detail)
     except E.ShapeMismatch as err:  # a form the moves do not cover: a clean refusal, never a crash
         raise UnsupportedError(f"derivgen cannot bring this derivative to the form J·dx ({err})") from None
 
 
-def _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vector) -> Derivation:
+def _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vector, detail="full") -> Derivation:
     f = _inline(function, where)
     if vector is None:
         vector = wrt_shape[1] == 1 and f.shape[1] == 1  # df = J dx; otherwise vec dF = J vec dX
         if vector:
             try:
-                return _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vector=True)
+                return _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vector=True,
+                                        detail=detail)
             except (UnsupportedError, E.ShapeMismatch):
                 vector = False  # e.g. x inside an elementwise function of a matrix: vectorise instead
     expander = Expander({wrt})
     blocks: list[Block] = []
     df = Block("dF", None)
     df.add(E.dif(f), *(("H1",) if kind == "hessian" else ()))
-    df.steps += expander.steps(E.dif(f))
+    df.steps += detail_.differential(expander.steps(E.dif(f), linear_first=detail != "full"), detail)
+    if detail != "full":  # dX ⊙ X + X ⊙ dX = 2 X ⊙ dX where it appears, not after the Jacobian is read off
+        collected = collect(hadamard_collect(df.last))
+        if collected != df.last:
+            df.add(collected, "S2")
     blocks.append(df)
     expanded = df.last
     if vector:
@@ -242,8 +250,8 @@ def _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vect
         if len(ks) > 1 and line != current.last:
             current.add(line, "T7")
     jb = Block("jac", wrt)
-    jb.add(jac, *(("J0",) if layout == "denominator" else ("J0", "L2")))
-    jb.steps += simplify_steps(jac, assume)
+    jb.steps = detail_.simplification(Step(jac, ("J0",) if layout == "denominator" else ("J0", "L2")),
+                                      simplify_steps(jac, assume), detail)
     blocks.append(jb)
     result = jb.last
     if layout == "denominator" and push_transposes(E.tp(result)) == result:
@@ -251,11 +259,11 @@ def _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vect
         jb.steps[0] = Step(jb.steps[0].expr, jb.steps[0].rules + ("L1",))
     elif layout == "denominator":
         tb = Block("jacT", wrt)
-        tb.add(push_transposes(E.tp(result)), "L1")
-        tb.steps += simplify_steps(tb.last, assume)
+        first = Step(push_transposes(E.tp(result)), ("L1",))
+        tb.steps = detail_.simplification(first, simplify_steps(first.expr, assume), detail)
         blocks.append(tb)
         result = tb.last
-    return Derivation(wrt, blocks, result, kind=kind, function=f, layout=layout)
+    return Derivation(wrt, blocks, result, kind=kind, function=f, layout=layout, detail=detail)
 
 
 def _wrap_vec(term: Expr) -> Expr:
