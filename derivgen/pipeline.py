@@ -244,7 +244,8 @@ def _steps(derivation: Derivation, ctx: Context) -> list[dict]:
     steps = []
     for block in derivation.blocks:
         if block.kind == "solve":
-            steps += _equation_steps(block, derivation.wrt)
+            steps += _equation_steps(block, derivation.wrt,
+                                     derivation.shown if derivation.shown is not None else derivation.result)
             continue
         lhs_text, lhs_latex = _lhs(block, ctx, derivation)
         for k, step in enumerate(block.steps):
@@ -260,14 +261,18 @@ def _steps(derivation: Derivation, ctx: Context) -> list[dict]:
     return steps
 
 
-def _equation_steps(block, wrt: str) -> list[dict]:
-    """A solution: `∂f/∂X = 0`, then each equivalent equation on its own line after ⟺."""
+def _equation_steps(block, wrt: str, result: E.Expr | None = None) -> list[dict]:
+    """A solution: `∂f/∂X = 0`, then each equivalent equation on its own line after ⟺; the last
+    line, `X̂ = result`, is marked `is_result` (the handout boxes it there rather than repeat it)."""
     out = [{"lhs": f"∂f/∂{wrt}", "lhs_latex": f"\\frac{{\\partial f}}{{\\partial {name_latex(wrt)}}}", "rel": "=",
             "block": "solve", "latex": "0", "text": "0", "rules": list(block.steps[0].rules)}]
     for k, step in enumerate(block.steps):
         eq = step.expr
         out.append({"lhs": None, "lhs_latex": None, "rel": "\\Leftrightarrow", "block": "solve",
                     "latex": latex(eq), "text": text(eq), "rules": [] if k == 0 else list(step.rules)})
+    last = block.steps[-1].expr
+    if isinstance(last, E.Eq) and last.rhs == result and isinstance(last.lhs, E.Sym) and last.lhs.name == f"{wrt}_hat":
+        out[-1]["is_result"] = True
     return out
 
 
