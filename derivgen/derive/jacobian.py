@@ -160,24 +160,27 @@ def _cannot_vectorise(f: Expr) -> UnsupportedError:
     return UnsupportedError(f"cannot vectorise a term of the differential ({type(f).__name__})")
 
 
-def linear_form(df: Expr, vector: bool) -> tuple[list[Step], list[Expr]]:
-    """Steps from df (or vec df) to Σ Kᵢ·dx, and the final terms; one move per term per step."""
+def linear_form(df: Expr, vector: bool, detail: str = "full") -> tuple[list[Step], list[Expr]]:
+    """Steps from df (or vec df) to Σ Kᵢ·dx, and the final terms; one rule per step at `full`
+    detail, every term's own next move on one line otherwise (derive.detail.trace_form)."""
     terms, rules = split(df)
     terms = [t for t in terms if not E.is_zero(t)]
     steps: list[Step] = []
-    if len(terms) > 1 and rules:
+    split_first = len(terms) > 1 and bool(rules)
+    if split_first:
         steps.append(Step(E.add(*terms), tuple(sorted(rules))))
     for _ in range(60):
         moves = [next_linear_move(t, vector) for t in terms]
         if all(m is None for m in moves):
-            return steps, terms
-        rule = next(m[0] for m in moves if m is not None)
+            return detail_.trace_form(steps, detail, split_first), terms
+        pending = list(dict.fromkeys(m[0] for m in moves if m is not None))
+        used = pending if detail != "full" else pending[:1]
         new_terms: list[Expr] = []
         for t, m in zip(terms, moves):
-            new = m[1] if (m is not None and m[0] == rule) else t
+            new = m[1] if (m is not None and m[0] in used) else t
             new_terms.extend(p for p in split(new)[0] if not E.is_zero(p))
         terms = new_terms
-        steps.append(Step(E.add(*terms), (rule,)))
+        steps.append(Step(E.add(*terms), tuple(used)))
     raise UnsupportedError("the Jacobian did not reach the form J·dx")  # pragma: no cover
 
 
@@ -216,6 +219,11 @@ def _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vect
                 vector = False  # e.g. x inside an elementwise function of a matrix: vectorise instead
     expander = Expander({wrt})
     blocks: list[Block] = []
+    softmax_of = None
+    if detail != "full" and isinstance(f, E.Func) and f.name == "softmax" and f.arg == E.Sym(wrt, wrt_shape):
+        softmax_of, written = f, softmax_definition(f)  # derived from its definition, not quoted (D19)
+        blocks.append(Block("f", None, [Step(f), Step(written, ("R7",))]))
+        f = written
     df = Block("dF", None)
     df.add(E.dif(f), *(("H1",) if kind == "hessian" else ()))
     df.steps += detail_.differential(expander.steps(E.dif(f), linear_first=detail != "full"), detail)
@@ -226,7 +234,7 @@ def _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vect
     blocks.append(df)
     expanded = df.last
     if vector:
-        steps, terms = linear_form(expanded, True)
+        steps, terms = linear_form(expanded, True, detail)
         df.steps += steps
         current = df
     else:
@@ -234,7 +242,7 @@ def _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vect
         pieces, _ = split(expanded)
         wrapped = E.add(*(_wrap_vec(p) for p in pieces if not E.is_zero(p)), shape=(E.dim_mul(*f.shape), 1)) if pieces else E.zero((E.dim_mul(*f.shape), 1))
         vb.add(wrapped, "V4")
-        steps, terms = linear_form(wrapped, False)
+        steps, terms = linear_form(wrapped, False, detail)
         vb.steps += steps
         blocks.append(vb)
         current = vb
@@ -252,6 +260,10 @@ def _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vect
     jb = Block("jac", wrt)
     jb.steps = detail_.simplification(Step(jac, ("J0",) if layout == "denominator" else ("J0", "L2")),
                                       simplify_steps(jac, assume), detail)
+    if softmax_of is not None:
+        named = softmax_named(jb.last, softmax_of)
+        if named != jb.last:
+            jb.add(named, "S8")
     blocks.append(jb)
     result = jb.last
     if layout == "denominator" and push_transposes(E.tp(result)) == result:
@@ -263,7 +275,36 @@ def _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vect
         tb.steps = detail_.simplification(first, simplify_steps(first.expr, assume), detail)
         blocks.append(tb)
         result = tb.last
+    if softmax_of is not None:
+        f = softmax_of
     return Derivation(wrt, blocks, result, kind=kind, function=f, layout=layout, detail=detail)
+
+
+def softmax_definition(s: E.Func) -> Expr:
+    """softmax(z) = exp(z) / (1ᵀ exp(z)) (R7)."""
+    e = E.fn("exp", s.arg)
+    return E.mul(e, E.power(E.mul(E.tp(E.Ones(s.arg.shape)), e), E.Num(Fraction(-1))))
+
+
+def softmax_named(j: Expr, s: E.Func) -> Expr:
+    """diag(eᶻ)/(1ᵀeᶻ) → diag(s) and eᶻ(eᶻ)ᵀ/(1ᵀeᶻ)² → s sᵀ for s = softmax(z) (S8)."""
+    e = E.fn("exp", s.arg)
+    v = E.mul(E.tp(E.Ones(s.arg.shape)), e)
+    transposed = {E.tp(e), E.fn("exp", E.tp(s.arg))}
+
+    def term(t: Expr) -> Expr:
+        if not isinstance(t, E.MatMul):
+            return t
+        sc, ch = list(t.scalars), list(t.chain)
+        if sc == [E.power(v, E.Num(Fraction(-1)))] and ch == [E.fn("diag", e)]:
+            return E.mul(E.Num(t.coeff), E.fn("diag", s))
+        if sc == [E.power(v, E.Num(Fraction(-2)))] and len(ch) == 2 and ch[0] == e and ch[1] in transposed:
+            return E.mul(E.Num(t.coeff), s, E.tp(s))
+        return t
+
+    if isinstance(j, E.Add):
+        return E.add(*(term(t) for t in j.terms), shape=j.shape)
+    return term(j)
 
 
 def _wrap_vec(term: Expr) -> Expr:
