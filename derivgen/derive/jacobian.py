@@ -21,7 +21,7 @@ from ..expr import Expr
 from .differential import Expander
 from .model import Block, Derivation, Step
 from . import detail as detail_
-from .simplify import collect, hadamard_collect, push_transposes, simplify_steps
+from .simplify import collect, hadamard_collect, push_transposes, scalar_powers, simplify_steps
 from .trace import coefficient_of, is_trace, next_move as trace_move, parts, split
 
 
@@ -235,6 +235,11 @@ def _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vect
     expanded = df.last
     if vector:
         steps, terms = linear_form(expanded, True, detail)
+        if detail != "full":  # s/s² = 1/s where it appears (S7)
+            from .engine import powers_as_they_appear
+
+            steps = powers_as_they_appear(steps)
+            terms = [scalar_powers(t) for t in terms]
         df.steps += steps
         current = df
     else:
