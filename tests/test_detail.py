@@ -213,3 +213,14 @@ def test_the_softmax_jacobian_is_derived_not_quoted():
     assert "D19" not in rules and {"R7", "D26", "D13", "S8"} <= set(rules)
     assert text(d.result) == "diag(softmax(z)) - softmax(z)*softmax(z)'"
     assert d.blocks[0].kind == "f" and text(d.blocks[0].steps[1].expr) == "exp(z)/(ones(n)'*exp(z))"
+
+
+def test_like_terms_inside_a_trace_are_collected_in_the_differential():
+    """tr(dUᵀA + AᵀdU) = 2 tr(AᵀdU) (T2, S2) before the trace moves, as for ‖XU − V‖²."""
+    from derivgen.printing import text
+
+    d = solve(load_problem(PROBLEMS / "n003_norm_xu_v.yaml")).derivations[0]
+    df = next(b for b in d.blocks if b.kind == "df").steps
+    hit = [s for s in df if {"T2", "S2"} <= set(s.rules)]
+    assert hit and text(hit[0].expr) == "tr(2*(X*U - V)'*dX*U)"
+    assert text(d.result) == "2*(X*U - V)*U'"
