@@ -243,6 +243,13 @@ def powers_as_they_appear(steps: list[Step]) -> list[Step]:
     return out
 
 
+def _number_out_of_trace(n: Expr):
+    """tr(cA) = c tr(A) for a number c (T1)."""
+    if isinstance(n, E.Func) and n.name == "tr" and isinstance(n.arg, E.MatMul) and n.arg.coeff != 1:
+        return E.mul(E.Num(n.arg.coeff), E.fn("tr", E.mul(*n.arg.scalars, *n.arg.chain)))
+    return None
+
+
 def collect_in_differential(e: Expr, assume: dict[str, set[str]]) -> tuple[Expr, tuple[str, ...]]:
     """Like terms of the differential collected where they appear: a scalar term with a transposed
     differential (dμᵀ Σ⁻¹ u) written as its transpose (J4, with the declared symmetry: S4) when
@@ -291,8 +298,13 @@ def collect_in_differential(e: Expr, assume: dict[str, set[str]]) -> tuple[Expr,
     out = E.transform(e, visit)
     if out == e:
         return e, ()
+    if "T2" in used:  # ½ tr(2 Aᵀ dU) = tr(Aᵀ dU): the number out of the trace meets the one outside
+        pulled = E.transform(out, _number_out_of_trace)
+        if pulled != out:
+            used.add("T1")
+            out = pulled
     summed = sums_over_samples(out)  # −½ Σ_t (−2 uᵀΣ⁻¹dμ) = (Σ_t u)ᵀΣ⁻¹dμ: the numbers meet
-    return summed, (*sorted(used, key=["J4", "T2"].index), *(("S4",) if used_sym else ()), "S2",
+    return summed, (*sorted(used, key=["J4", "T2", "T1"].index), *(("S4",) if used_sym else ()), "S2",
                     *(("S12",) if summed != out else ()))
 
 
