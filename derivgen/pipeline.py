@@ -114,7 +114,8 @@ def _derivations(problem: Problem, ctx: Context, wrt: str, layout: str, order: i
                 problem.function.location,
                 "remove `order: 2` to get the Jacobian of f",
             )
-        yield derive_jacobian(ctx.function, wrt, ctx.variables[wrt], ctx.where, ctx.assume, layout), verify_jacobian
+        yield (derive_jacobian(ctx.function, wrt, ctx.variables[wrt], ctx.where, ctx.assume, layout, detail=detail),
+               verify_jacobian)
         return
     gradient = derive_gradient(ctx, wrt, detail)
     convention = problem.options.get("constrain_symmetric")
@@ -136,7 +137,8 @@ def _derivations(problem: Problem, ctx: Context, wrt: str, layout: str, order: i
             estimates[wrt] = solution.result
     if order == 2:  # for a matrix variable, the Hessian over the entries of vec X
         g = _gradient_expr(gradient)
-        yield derive_jacobian(g, wrt, ctx.variables[wrt], ctx.where, ctx.assume, layout, kind="hessian"), verify_jacobian
+        yield (derive_jacobian(g, wrt, ctx.variables[wrt], ctx.where, ctx.assume, layout, kind="hessian", detail=detail),
+               verify_jacobian)
 
 
 def _gradient_expr(gradient: Derivation) -> E.Expr:
@@ -242,7 +244,8 @@ def _steps(derivation: Derivation, ctx: Context) -> list[dict]:
     steps = []
     for block in derivation.blocks:
         if block.kind == "solve":
-            steps += _equation_steps(block, derivation.wrt)
+            steps += _equation_steps(block, derivation.wrt,
+                                     derivation.shown if derivation.shown is not None else derivation.result)
             continue
         lhs_text, lhs_latex = _lhs(block, ctx, derivation)
         for k, step in enumerate(block.steps):
@@ -258,14 +261,18 @@ def _steps(derivation: Derivation, ctx: Context) -> list[dict]:
     return steps
 
 
-def _equation_steps(block, wrt: str) -> list[dict]:
-    """A solution: `∂f/∂X = 0`, then each equivalent equation on its own line after ⟺."""
+def _equation_steps(block, wrt: str, result: E.Expr | None = None) -> list[dict]:
+    """A solution: `∂f/∂X = 0`, then each equivalent equation on its own line after ⟺; the last
+    line, `X̂ = result`, is marked `is_result` (the handout boxes it there rather than repeat it)."""
     out = [{"lhs": f"∂f/∂{wrt}", "lhs_latex": f"\\frac{{\\partial f}}{{\\partial {name_latex(wrt)}}}", "rel": "=",
             "block": "solve", "latex": "0", "text": "0", "rules": list(block.steps[0].rules)}]
     for k, step in enumerate(block.steps):
         eq = step.expr
         out.append({"lhs": None, "lhs_latex": None, "rel": "\\Leftrightarrow", "block": "solve",
                     "latex": latex(eq), "text": text(eq), "rules": [] if k == 0 else list(step.rules)})
+    last = block.steps[-1].expr
+    if isinstance(last, E.Eq) and last.rhs == result and isinstance(last.lhs, E.Sym) and last.lhs.name == f"{wrt}_hat":
+        out[-1]["is_result"] = True
     return out
 
 

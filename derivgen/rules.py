@@ -36,6 +36,7 @@ _RULES = [
     ("R3", "log of softmax", "softmax 的对数", f"\\log\\operatorname{{softmax}}(z) = z - \\mathbf{{1}}\\operatorname{{logsumexp}}(z)", "rewrite"),
     ("R4", "determinant of a power", "幂的行列式", "\\det(X^k) = (\\det X)^k", "rewrite"),
     ("R5", "inner product of vecs", "向量化的内积", f"\\operatorname{{vec}}(A){_T}\\operatorname{{vec}}(B) = {_tr}(A{_T} B)", "rewrite"),
+    ("R7", "softmax by its definition", "softmax 的定义", f"\\operatorname{{softmax}}(z) = \\frac{{\\exp(z)}}{{\\mathbf{{1}}{_T}\\exp(z)}}", "rewrite"),
     ("R6", "trace of a Kronecker product", "克罗内克积的迹", f"{_tr}(A \\otimes B) = {_tr}(A)\\,{_tr}(B)", "rewrite"),
     # differentials
     ("D0", "constants have zero differential", "常量的微分为零", f"{_d}A = 0 \\text{{ for constant }} A", "differential"),

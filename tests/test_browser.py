@@ -299,7 +299,7 @@ def test_set_page_renders_every_formula_offline(browser, built, screenshots):
     # pre-rendered at build time, but for the folded derivations' steps, which KaTeX checked
     # at build time and the shipped script typesets here (pre-rendered, they made the page 3 MB)
     prerendered, deferred = html.count('class="katex"'), html.count('<span class="dg-tex"')
-    assert prerendered > 300 and deferred > 500
+    assert prerendered > 300 and deferred > 300  # fewer lines at normal detail
     assert counts["tex"] == counts["typeset"] == deferred
     assert counts["katex"] == prerendered + deferred
     assert counts["katexFont"] and counts["loadedFonts"] >= 3, counts

@@ -47,7 +47,9 @@ def test_a_coarser_detail_never_shows_more_lines(measured):
     """For derivatives; solving at normal detail may take a line more than at full, where the
     teacher cancels a common factor (E6) and puts in μ̂ (E8) rather than inverting (−N/2·I)."""
     for key, full in measured["full"].items():
-        if "/solution:" not in key:
+        # the softmax Jacobian is derived from softmax(z) = exp(z)/(1ᵀexp(z)) below full detail,
+        # where full quotes D19, whose formula is the answer itself
+        if "/solution:" not in key and key not in ("n002_jacobian_softmax/jacobian:z", "ext_hessian_logsumexp/hessian:z"):
             assert measured["brief"][key] <= measured["normal"][key] <= full, key
 
 
@@ -178,7 +180,7 @@ def test_line_count_is_what_the_handout_shows():
     assert line_count(solved.derivations[0]) == len(doc["results"][0]["steps"])
 
 
-CITED = {"D38", "J4"}  # rules shown by the cases below (tests/test_rules.py counts them)
+CITED = {"D38", "J4", "R7"}  # rules shown by the cases below (tests/test_rules.py counts them)
 
 
 def test_a_quotient_takes_the_quotient_rule_then_its_parts():
@@ -201,3 +203,24 @@ def test_powers_are_combined_where_they_appear():
 
     lines = [text(s.expr) for b in d.blocks for s in b.steps]
     assert "3*det(X)^3*tr(inv(X)*dX)" in lines and not any("det(X)^2*det(X)" in line for line in lines)
+
+
+def test_the_softmax_jacobian_is_derived_not_quoted():
+    from derivgen.printing import text
+
+    d = solve(load_problem(PROBLEMS / "n002_jacobian_softmax.yaml")).derivations[0]
+    rules = d.rule_ids()
+    assert "D19" not in rules and {"R7", "D38", "D13", "S8"} <= set(rules)
+    assert text(d.result) == "diag(softmax(z)) - softmax(z)*softmax(z)'"
+    assert d.blocks[0].kind == "f" and text(d.blocks[0].steps[1].expr) == "exp(z)/(ones(n)'*exp(z))"
+
+
+def test_like_terms_inside_a_trace_are_collected_in_the_differential():
+    """tr(dUᵀA + AᵀdU) = 2 tr(AᵀdU) (T2, S2) before the trace moves, as for ‖XU − V‖²."""
+    from derivgen.printing import text
+
+    d = solve(load_problem(PROBLEMS / "n003_norm_xu_v.yaml")).derivations[0]
+    df = next(b for b in d.blocks if b.kind == "df").steps
+    hit = [s for s in df if {"T2", "S2"} <= set(s.rules)]
+    assert hit and text(hit[0].expr) == "2*tr((X*U - V)'*dX*U)"
+    assert text(d.result) == "2*(X*U - V)*U'"

@@ -147,7 +147,7 @@ CASES = [
 @pytest.mark.parametrize("name, src, rules", CASES, ids=[c[0] for c in CASES])
 def test_jacobian_matches_finite_differences(name, src, rules):
     p = problem(src)
-    solved = solve(p)
+    solved = solve(p, detail="full")  # one rule per line: each expected rule shows
     ctx = solved.context
     cited = {r for d in solved.derivations for b in d.blocks for s in b.steps for r in s.rules}
     assert set(rules) <= cited, f"{name}: expected {rules}, cited {sorted(cited)}"

@@ -243,24 +243,42 @@ def powers_as_they_appear(steps: list[Step]) -> list[Step]:
     return out
 
 
+def _number_out_of_trace(n: Expr):
+    """tr(cA) = c tr(A) for a number c (T1)."""
+    if isinstance(n, E.Func) and n.name == "tr" and isinstance(n.arg, E.MatMul) and n.arg.coeff != 1:
+        return E.mul(E.Num(n.arg.coeff), E.fn("tr", E.mul(*n.arg.scalars, *n.arg.chain)))
+    return None
+
+
 def collect_in_differential(e: Expr, assume: dict[str, set[str]]) -> tuple[Expr, tuple[str, ...]]:
     """Like terms of the differential collected where they appear: a scalar term with a transposed
     differential (dμᵀ Σ⁻¹ u) written as its transpose (J4, with the declared symmetry: S4) when
-    that makes it a like term of another (uᵀ Σ⁻¹ dμ), then collected (S2). Returns the expression
-    and the rules used (none when nothing was collected)."""
+    that makes it a like term of another (uᵀ Σ⁻¹ dμ), then collected (S2); likewise a term inside
+    a trace (tr(dUᵀ A + Aᵀ dU) = 2 tr(Aᵀ dU), T2). Returns the expression and the rules used (none
+    when nothing was collected)."""
     sym = declared_symmetric(assume)
     used_sym = False
+    used = set()
 
     def visit(n: Expr):
-        nonlocal used_sym
+        inside_trace = isinstance(n, E.Func) and n.name == "tr" and isinstance(n.arg, E.Add)
+        if inside_trace:  # tr(dUᵀ A + Aᵀ dU) = 2 tr(Aᵀ dU): a term may be written transposed (T2)
+            new = _collect_terms(n.arg, lambda t: push_transposes(E.tp(t)), "T2")
+            return E.fn("tr", new) if new is not None else None
         if not isinstance(n, E.Add) or not n.is_scalar or not E.has_dif(n):
             return None
+        return _collect_terms(n, lambda t: push_transposes(_flipped(t)) if t.is_scalar else None, "J4")
+
+    def _collect_terms(n: Expr, flip, rule: str):
+        nonlocal used_sym
         terms = list(n.terms)
         flips = {}
         for j, t in enumerate(terms):
-            if not (E.has_dif(t) and _transposed_dif(t) and t.is_scalar):
+            if not (E.has_dif(t) and _transposed_dif(t)):
                 continue
-            alt = push_transposes(_flipped(t))
+            alt = flip(t)
+            if alt is None:
+                continue
             assumed = symmetric(alt, sym) if sym else alt
             for i, other in enumerate(terms):
                 if i == j or i in flips:
@@ -272,13 +290,22 @@ def collect_in_differential(e: Expr, assume: dict[str, set[str]]) -> tuple[Expr,
         if not flips:
             return None
         new = collect(E.add(*(flips.get(j, t) for j, t in enumerate(terms)), shape=n.shape))
-        return new if (not isinstance(new, E.Add) or len(new.terms) < len(terms)) else None
+        if isinstance(new, E.Add) and len(new.terms) >= len(terms):
+            return None
+        used.add(rule)
+        return new
 
     out = E.transform(e, visit)
     if out == e:
         return e, ()
+    if "T2" in used:  # ½ tr(2 Aᵀ dU) = tr(Aᵀ dU): the number out of the trace meets the one outside
+        pulled = E.transform(out, _number_out_of_trace)
+        if pulled != out:
+            used.add("T1")
+            out = pulled
     summed = sums_over_samples(out)  # −½ Σ_t (−2 uᵀΣ⁻¹dμ) = (Σ_t u)ᵀΣ⁻¹dμ: the numbers meet
-    return summed, ("J4", *(("S4",) if used_sym else ()), "S2", *(("S12",) if summed != out else ()))
+    return summed, (*sorted(used, key=["J4", "T2", "T1"].index), *(("S4",) if used_sym else ()), "S2",
+                    *(("S12",) if summed != out else ()))
 
 
 # ----------------------------------------------------------------------------- the derivation

@@ -20,7 +20,8 @@ from ..errors import UnsupportedError
 from ..expr import Expr
 from .differential import Expander
 from .model import Block, Derivation, Step
-from .simplify import push_transposes, simplify_steps
+from . import detail as detail_
+from .simplify import collect, hadamard_collect, push_transposes, scalar_powers, simplify_steps
 from .trace import coefficient_of, is_trace, next_move as trace_move, parts, split
 
 
@@ -163,24 +164,27 @@ def _cannot_vectorise(f: Expr) -> UnsupportedError:
     return UnsupportedError(f"cannot vectorise a term of the differential ({type(f).__name__})")
 
 
-def linear_form(df: Expr, vector: bool) -> tuple[list[Step], list[Expr]]:
-    """Steps from df (or vec df) to Σ Kᵢ·dx, and the final terms; one move per term per step."""
+def linear_form(df: Expr, vector: bool, detail: str = "full") -> tuple[list[Step], list[Expr]]:
+    """Steps from df (or vec df) to Σ Kᵢ·dx, and the final terms; one rule per step at `full`
+    detail, every term's own next move on one line otherwise (derive.detail.trace_form)."""
     terms, rules = split(df)
     terms = [t for t in terms if not E.is_zero(t)]
     steps: list[Step] = []
-    if len(terms) > 1 and rules:
+    split_first = len(terms) > 1 and bool(rules)
+    if split_first:
         steps.append(Step(E.add(*terms), tuple(sorted(rules))))
     for _ in range(60):
         moves = [next_linear_move(t, vector) for t in terms]
         if all(m is None for m in moves):
-            return steps, terms
-        rule = next(m[0] for m in moves if m is not None)
+            return detail_.trace_form(steps, detail, split_first), terms
+        pending = list(dict.fromkeys(m[0] for m in moves if m is not None))
+        used = pending if detail != "full" else pending[:1]
         new_terms: list[Expr] = []
         for t, m in zip(terms, moves):
-            new = m[1] if (m is not None and m[0] == rule) else t
+            new = m[1] if (m is not None and m[0] in used) else t
             new_terms.extend(p for p in split(new)[0] if not E.is_zero(p))
         terms = new_terms
-        steps.append(Step(E.add(*terms), (rule,)))
+        steps.append(Step(E.add(*terms), tuple(used)))
     raise UnsupportedError("the Jacobian did not reach the form J·dx")  # pragma: no cover
 
 
@@ -197,32 +201,49 @@ def jacobian_of_term(t: Expr, rows) -> Expr:
 
 
 def derive_jacobian(function: Expr, wrt: str, wrt_shape, where: dict[str, Expr], assume: dict[str, set[str]],
-                    layout: str = "denominator", kind: str = "jacobian", lhs_note: str | None = None) -> Derivation:
-    """The step-by-step Jacobian of `function` with respect to `wrt` (where-names inlined)."""
+                    layout: str = "denominator", kind: str = "jacobian", lhs_note: str | None = None,
+                    detail: str = "full") -> Derivation:
+    """The step-by-step Jacobian of `function` with respect to `wrt` (where-names inlined), with
+    steps at `detail` (derive.detail: linear maps in runs, like terms collected in dF)."""
     try:
-        return _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vector=None)
+        return _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vector=None, detail=detail)
     except E.ShapeMismatch as err:  # a form the moves do not cover: a clean refusal, never a crash
         raise UnsupportedError(f"derivgen cannot bring this derivative to the form J·dx ({err})") from None
 
 
-def _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vector) -> Derivation:
+def _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vector, detail="full") -> Derivation:
     f = _inline(function, where)
     if vector is None:
         vector = wrt_shape[1] == 1 and f.shape[1] == 1  # df = J dx; otherwise vec dF = J vec dX
         if vector:
             try:
-                return _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vector=True)
+                return _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vector=True,
+                                        detail=detail)
             except (UnsupportedError, E.ShapeMismatch):
                 vector = False  # e.g. x inside an elementwise function of a matrix: vectorise instead
     expander = Expander({wrt})
     blocks: list[Block] = []
+    softmax_of = None
+    if detail != "full" and isinstance(f, E.Func) and f.name == "softmax" and f.arg == E.Sym(wrt, wrt_shape):
+        softmax_of, written = f, softmax_definition(f)  # derived from its definition, not quoted (D19)
+        blocks.append(Block("f", None, [Step(f), Step(written, ("R7",))]))
+        f = written
     df = Block("dF", None)
     df.add(E.dif(f), *(("H1",) if kind == "hessian" else ()))
-    df.steps += expander.steps(E.dif(f))
+    df.steps += detail_.differential(expander.steps(E.dif(f), linear_first=detail != "full"), detail)
+    if detail != "full":  # dX ⊙ X + X ⊙ dX = 2 X ⊙ dX where it appears, not after the Jacobian is read off
+        collected = collect(hadamard_collect(df.last))
+        if collected != df.last:
+            df.add(collected, "S2")
     blocks.append(df)
     expanded = df.last
     if vector:
-        steps, terms = linear_form(expanded, True)
+        steps, terms = linear_form(expanded, True, detail)
+        if detail != "full":  # s/s² = 1/s where it appears (S7)
+            from .engine import powers_as_they_appear
+
+            steps = powers_as_they_appear(steps)
+            terms = [scalar_powers(t) for t in terms]
         df.steps += steps
         current = df
     else:
@@ -230,7 +251,7 @@ def _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vect
         pieces, _ = split(expanded)
         wrapped = E.add(*(_wrap_vec(p) for p in pieces if not E.is_zero(p)), shape=(E.dim_mul(*f.shape), 1)) if pieces else E.zero((E.dim_mul(*f.shape), 1))
         vb.add(wrapped, "V4")
-        steps, terms = linear_form(wrapped, False)
+        steps, terms = linear_form(wrapped, False, detail)
         vb.steps += steps
         blocks.append(vb)
         current = vb
@@ -246,8 +267,12 @@ def _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vect
         if len(ks) > 1 and line != current.last:
             current.add(line, "T7")
     jb = Block("jac", wrt)
-    jb.add(jac, *(("J0",) if layout == "denominator" else ("J0", "L2")))
-    jb.steps += simplify_steps(jac, assume)
+    jb.steps = detail_.simplification(Step(jac, ("J0",) if layout == "denominator" else ("J0", "L2")),
+                                      simplify_steps(jac, assume), detail)
+    if softmax_of is not None:
+        named = softmax_named(jb.last, softmax_of)
+        if named != jb.last:
+            jb.add(named, "S8")
     blocks.append(jb)
     result = jb.last
     if layout == "denominator" and push_transposes(E.tp(result)) == result:
@@ -255,11 +280,40 @@ def _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vect
         jb.steps[0] = Step(jb.steps[0].expr, jb.steps[0].rules + ("L1",))
     elif layout == "denominator":
         tb = Block("jacT", wrt)
-        tb.add(push_transposes(E.tp(result)), "L1")
-        tb.steps += simplify_steps(tb.last, assume)
+        first = Step(push_transposes(E.tp(result)), ("L1",))
+        tb.steps = detail_.simplification(first, simplify_steps(first.expr, assume), detail)
         blocks.append(tb)
         result = tb.last
-    return Derivation(wrt, blocks, result, kind=kind, function=f, layout=layout)
+    if softmax_of is not None:
+        f = softmax_of
+    return Derivation(wrt, blocks, result, kind=kind, function=f, layout=layout, detail=detail)
+
+
+def softmax_definition(s: E.Func) -> Expr:
+    """softmax(z) = exp(z) / (1ᵀ exp(z)) (R7)."""
+    e = E.fn("exp", s.arg)
+    return E.mul(e, E.power(E.mul(E.tp(E.Ones(s.arg.shape)), e), E.Num(Fraction(-1))))
+
+
+def softmax_named(j: Expr, s: E.Func) -> Expr:
+    """diag(eᶻ)/(1ᵀeᶻ) → diag(s) and eᶻ(eᶻ)ᵀ/(1ᵀeᶻ)² → s sᵀ for s = softmax(z) (S8)."""
+    e = E.fn("exp", s.arg)
+    v = E.mul(E.tp(E.Ones(s.arg.shape)), e)
+    transposed = {E.tp(e), E.fn("exp", E.tp(s.arg))}
+
+    def term(t: Expr) -> Expr:
+        if not isinstance(t, E.MatMul):
+            return t
+        sc, ch = list(t.scalars), list(t.chain)
+        if sc == [E.power(v, E.Num(Fraction(-1)))] and ch == [E.fn("diag", e)]:
+            return E.mul(E.Num(t.coeff), E.fn("diag", s))
+        if sc == [E.power(v, E.Num(Fraction(-2)))] and len(ch) == 2 and ch[0] == e and ch[1] in transposed:
+            return E.mul(E.Num(t.coeff), s, E.tp(s))
+        return t
+
+    if isinstance(j, E.Add):
+        return E.add(*(term(t) for t in j.terms), shape=j.shape)
+    return term(j)
 
 
 def _wrap_vec(term: Expr) -> Expr:

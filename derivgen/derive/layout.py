@@ -11,14 +11,15 @@ from fractions import Fraction
 
 from .. import expr as E
 from .engine import Context
-from .model import Block, Derivation
+from . import detail as detail_
+from .model import Block, Derivation, Step
 from .simplify import push_transposes, simplify_steps
 
 
 def numerator_gradient(d: Derivation, ctx: Context) -> Derivation:
     block = Block("gradT", d.wrt)
-    block.add(push_transposes(E.tp(d.result)), "L2")
-    block.steps += simplify_steps(block.last, ctx.assume)
+    first = Step(push_transposes(E.tp(d.result)), ("L2",))
+    block.steps = detail_.simplification(first, simplify_steps(first.expr, ctx.assume), d.detail)
     d.blocks.append(block)
     d.result = block.last
     d.layout = "numerator"
@@ -34,10 +35,10 @@ def symmetric_gradient(d: Derivation, ctx: Context, convention: str = "entries")
     block = Block("gradS", d.wrt)
     gt = push_transposes(E.tp(g))
     if convention == "space":
-        block.add(E.mul(E.Num(Fraction(1, 2)), E.add(g, gt)), "Y2")
+        first = Step(E.mul(E.Num(Fraction(1, 2)), E.add(g, gt)), ("Y2",))
     else:
-        block.add(E.add(g, gt, E.neg(E.had(E.Eye(n), g))), "Y1")
-    block.steps += simplify_steps(block.last, ctx.assume)
+        first = Step(E.add(g, gt, E.neg(E.had(E.Eye(n), g))), ("Y1",))
+    block.steps = detail_.simplification(first, simplify_steps(first.expr, ctx.assume), d.detail)
     d.blocks.append(block)
     d.result = block.last
     d.symmetric = convention
