@@ -116,6 +116,9 @@ def document_nodes(doc: dict, show: tuple[str, ...], lang: str, docname: str, cl
         box += head
         if "solution" in show:
             box += _math_block(chain_latex(result["steps"], doc.get("rules", []), lang), docname)
+            legend = rule_legend(result["steps"], doc.get("rules", []), lang)
+            if legend:
+                box += nodes.paragraph(legend, legend, classes=["derivgen-legend"])
         if "answer" in show:
             box += _math_block(f"\\boxed{{{result['lhs_latex']} = {result['latex']}}}", docname)
         if "solution" in show:
@@ -132,19 +135,24 @@ def document_nodes(doc: dict, show: tuple[str, ...], lang: str, docname: str, cl
 
 
 def chain_latex(steps: list[dict], rules: list[dict], lang: str) -> str:
-    """One ``aligned`` block: a step a line, the rules it uses beside it (as the Markdown has)."""
-    from .i18n import text
-
-    names = {r["id"]: r.get("name") or "" for r in rules}
+    """One ``aligned`` block: a step a line, the ids of the rules it uses beside it ([D2]); their
+    names are in the legend under the block (`rule_legend`), so that no tag runs off a narrow
+    page (MathJax does not wrap a line)."""
     lines = []
     for s in steps:
         lhs = (s.get("lhs_latex") or "") + " " if s.get("lhs_latex") else ""
-        tag = ""
-        if s.get("rules"):
-            cited = text("tag_sep", lang).join(f"({r}) {_tex_text(names.get(r, ''))}".strip() for r in s["rules"])
-            tag = f" && \\text{{{cited}}}"
+        tag = f" && \\text{{[{_tex_text(', '.join(s['rules']))}]}}" if s.get("rules") else ""
         lines.append(f"{lhs}&{s.get('rel') or '='} {s['latex']}{tag}")
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+
+def rule_legend(steps: list[dict], rules: list[dict], lang: str) -> str:
+    """"[D2] product rule · [T3] cyclic property": the rules a chain cites, in order of use."""
+    from .i18n import text
+
+    names = {r["id"]: r.get("name") or "" for r in rules}
+    cited = list(dict.fromkeys(r for s in steps for r in s.get("rules") or ()))
+    return text("legend_sep", lang).join(f"[{r}] {names.get(r, '')}".strip() for r in cited) if cited else ""
 
 
 def _tex_text(value: str) -> str:
