@@ -62,9 +62,11 @@ def shape_str(shape: Shape) -> str:
 
 
 class Expr:
-    """Base class of all nodes. Subclasses are frozen dataclasses."""
+    """Base class of all nodes. Subclasses are frozen dataclasses; each node's hash is computed
+    once (`_cache_hashes`): nodes are dictionary keys all through the engine and the evaluator,
+    and a dataclass hash walks the whole subtree every time."""
 
-    __slots__ = ()
+    __slots__ = ("_h",)
     shape: Shape
 
     @property
@@ -742,3 +744,28 @@ def has_dif(e: Expr, name: str | None = None) -> bool:
 def substitute(e: Expr, mapping: dict[Expr, Expr]) -> Expr:
     """Replace every occurrence of the keys (structural equality)."""
     return transform_top(e, lambda n: mapping.get(n))
+
+
+def _cache_hashes() -> None:
+    """Give every node class a hash computed once per node (the dataclass one, memoised)."""
+
+    def cached(generated):
+        def __hash__(self):
+            try:
+                return self._h
+            except AttributeError:
+                h = generated(self)
+                object.__setattr__(self, "_h", h)
+                return h
+
+        return __hash__
+
+    stack = list(Expr.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack += cls.__subclasses__()
+        if "__hash__" in cls.__dict__ and cls.__dict__["__hash__"] is not None:
+            cls.__hash__ = cached(cls.__dict__["__hash__"])
+
+
+_cache_hashes()
