@@ -23,20 +23,11 @@ class Evaluator:
         self.env = env
         self.sizes = sizes
         self.cache: dict[Expr, np.ndarray] = {}
-        self.dispatch = {
-            E.Sym: self.sym, E.Dif: self.dif, E.Num: self.num, E.Ones: self.ones, E.Eye: self.eye,
-            E.Zero: self.zero, E.Add: self.add, E.MatMul: self.matmul, E.Transpose: self.transpose,
-            E.Inverse: lambda e: np.linalg.inv(self(e.arg)), E.Power: self.power,
-            E.Hadamard: self.hadamard, E.HadDiv: lambda e: self(e.num) / self(e.den),
-            E.HadPow: lambda e: self(e.base) ** float(e.exp), E.Func: self.func, E.D: self.d,
-            E.Kron: lambda e: np.kron(self(e.a), self(e.b)), E.Commutation: self.commutation,
-            E.Eq: lambda e: self(e.lhs) - self(e.rhs), E.SumOver: self.sumover,
-        }
 
     def __call__(self, e: Expr) -> np.ndarray:
         out = self.cache.get(e)
         if out is None:
-            out = self.dispatch[type(e)](e)
+            out = _DISPATCH[type(e)](self, e)
             self.cache[e] = out
         return out
 
@@ -128,6 +119,18 @@ class Evaluator:
     def func(self, e):
         """The registry's value of the function (derivgen/functions.py), as a 2-D array."""
         return np.asarray(functions.FUNCTIONS[e.name].value(self(e.arg)), dtype=float)
+
+
+#: node type -> how an Evaluator computes it (built once, not per evaluator)
+_DISPATCH = {
+    E.Sym: Evaluator.sym, E.Dif: Evaluator.dif, E.Num: Evaluator.num, E.Ones: Evaluator.ones, E.Eye: Evaluator.eye,
+    E.Zero: Evaluator.zero, E.Add: Evaluator.add, E.MatMul: Evaluator.matmul, E.Transpose: Evaluator.transpose,
+    E.Inverse: lambda self, e: np.linalg.inv(self(e.arg)), E.Power: Evaluator.power,
+    E.Hadamard: Evaluator.hadamard, E.HadDiv: lambda self, e: self(e.num) / self(e.den),
+    E.HadPow: lambda self, e: self(e.base) ** float(e.exp), E.Func: Evaluator.func, E.D: Evaluator.d,
+    E.Kron: lambda self, e: np.kron(self(e.a), self(e.b)), E.Commutation: Evaluator.commutation,
+    E.Eq: lambda self, e: self(e.lhs) - self(e.rhs), E.SumOver: Evaluator.sumover,
+}
 
 
 def check_size(d, sizes: dict) -> int:
