@@ -154,14 +154,15 @@ def _symmetrizable(ctx: Context) -> list[str]:
             and not (ctx.assume.get(name, set()) & NO_SYMMETRY)]
 
 
-def _evaluate(ctx: Context, sampler, values: dict, result: E.Expr) -> tuple[dict, np.ndarray] | None:
+def _evaluate(ctx: Context, sampler, values: dict, result: E.Expr,
+              inverted: list[E.Expr]) -> tuple[dict, np.ndarray] | None:
     """(env, result value) at `values`, or None where the point is unfit (the verifier's
     `Sampler.defect`, with the stricter MAX_CONDITION: a matrix the problem or the result inverts
     ill-conditioned, a log argument not positive, an argument at a kink) or f or the result is
-    not finite there."""
-    from .verify import Checker, inverted_parts
+    not finite there. `inverted`: the matrices `result` inverts (`verify.inverted_parts`)."""
+    from .verify import Checker
 
-    if sampler.defect(values, condition_limit=MAX_CONDITION, also=inverted_parts([result])[0]) is not None:
+    if sampler.defect(values, condition_limit=MAX_CONDITION, also=inverted) is not None:
         return None
     try:
         with np.errstate(all="ignore"):
@@ -181,8 +182,9 @@ def points(ctx: Context, derivation: Derivation, seed: int = 0, size_sets: int =
     """Random points for comparing answers with `derivation.result`: `per_size` at each of
     `size_sets` sets of sizes (general values), plus the same points with the square matrices
     that carry no symmetry replaced by their symmetric parts (kind "symmetrized")."""
-    from .verify import Sampler
+    from .verify import Sampler, inverted_parts
 
+    inverted = inverted_parts([derivation.result])[0]  # invertible at every point, as the problem's own
     out: list[Point] = []
     sets = 0
     symmetric_names = _symmetrizable(ctx)
@@ -196,12 +198,12 @@ def points(ctx: Context, derivation: Derivation, seed: int = 0, size_sets: int =
             if sum(p.kind == "general" for p in found) == per_size:
                 break
             values = sampler.point(positive=attempt >= 2)
-            evaluated = _evaluate(ctx, sampler, values, derivation.result)
+            evaluated = _evaluate(ctx, sampler, values, derivation.result, inverted)
             if evaluated is not None:
                 found.append(Point(dict(sizes), evaluated[0], evaluated[1]))
                 if symmetric_names:
                     sym = {**values, **{n: (values[n] + values[n].T) / 2 for n in symmetric_names}}
-                    evaluated = _evaluate(ctx, sampler, sym, derivation.result)
+                    evaluated = _evaluate(ctx, sampler, sym, derivation.result, inverted)
                     if evaluated is not None:
                         found.append(Point(dict(sizes), evaluated[0], evaluated[1], "symmetrized",
                                            tuple(symmetric_names)))

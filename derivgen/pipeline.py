@@ -384,7 +384,7 @@ def _document(solved: Solved, lang: str) -> dict:
         ],
         "function": {"text": problem.function.text, "latex": latex(ctx.function), "name": "f", "name_latex": "f"},
         **({"domain": _domain(problem, ctx)} if problem.domain else {}),
-        **({"kinks": _kinks(ctx)} if kinks(ctx) else {}),
+        **_kinks(ctx),
         "results": results,
         "detail": solved.derivations[0].detail if solved.derivations else DEFAULT_DETAIL,
         "rules": rules_list(all_rules, lang),
@@ -406,11 +406,13 @@ def _domain(problem: Problem, ctx: Context) -> list[dict]:
 
 
 def _kinks(ctx: Context) -> dict:
-    """Where the result holds when the function has kinks (abs, relu…): the functions, and the
-    arguments that must have no zero entry."""
+    """`{"kinks": …}` where the function has kinks (abs, relu…): the functions, and the arguments
+    that must have no zero entry for the result to hold; `{}` where it has none."""
     found = kinks(ctx)
-    return {"functions": list(dict.fromkeys(name for name, _ in found)),
-            "arguments": [{"text": text(a), "latex": latex(a)} for a in dict.fromkeys(a for _, a in found)]}
+    if not found:
+        return {}
+    return {"kinks": {"functions": list(dict.fromkeys(name for name, _ in found)),
+                      "arguments": [{"text": text(a), "latex": latex(a)} for a in dict.fromkeys(a for _, a in found)]}}
 
 
 def _header(problem: Problem, lang: str = "en") -> dict:

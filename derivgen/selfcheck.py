@@ -72,11 +72,6 @@ def result_data(problem, ctx, derivation, seed: int = 0) -> dict | None:
     }
 
 
-def mode(problem, default: str | bool = False) -> str | bool:
-    """The problem's `self_check:` (False, "sheets" or "all"), else the set's or the command line's."""
-    return problem.options.get("self_check", default)
-
-
 def shown(doc, solutions: bool) -> bool:
     """Jinja test ``self_checked(solutions)``: whether a page of `doc` (a problem document, or a
     set document: any of its problems) carries self-check boxes. A problem sheet does when the

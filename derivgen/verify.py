@@ -128,12 +128,6 @@ def _size_pool(taken: set[int], order: tuple[int, ...]):
             yield s
 
 
-def _needs_inverse(ctx: Context) -> set[str]:
-    """Square variables that appear under an inverse, det, logdet or matrix power: sampled
-    well-conditioned."""
-    return _inverted(ctx)[1]
-
-
 def square_parts(ctx: Context) -> list[Expr]:
     """The matrices the problem inverts or takes the determinant of (each once, in order)."""
     return _inverted(ctx)[0]
@@ -141,7 +135,7 @@ def square_parts(ctx: Context) -> list[Expr]:
 
 def _inverted(ctx: Context) -> tuple[list[Expr], set[str]]:
     """One walk for both: the matrices inverted (or under det, logdet, a negative power), and
-    the names under any of those or under a matrix power."""
+    the names under any of those or under a matrix power (sampled well-conditioned)."""
     return inverted_parts(_expressions(ctx))
 
 
@@ -260,8 +254,8 @@ class Sampler:
     def __init__(self, ctx: Context, sizes: dict[str | int, int], rng: np.random.Generator,
                  square: list[Expr] | None = None, positive: list[Expr] | None = None):
         self.ctx, self.sizes, self.rng = ctx, sizes, rng
-        self.conditioned = _needs_inverse(ctx)
-        self.square = square_parts(ctx) if square is None else square
+        parts, self.conditioned = _inverted(ctx)
+        self.square = parts if square is None else square
         self.kinks = kink_parts(ctx)
         self.domains: list[tuple[Expr, tuple[str, float] | None]] = []
         taken: set[str] = set()
@@ -612,12 +606,13 @@ def _pending_floor(check: Checker, e: Expr, env: dict) -> float:
     total, rng = 0.0, np.random.default_rng(0)  # its own draws: the point's stream stays as it was
     try:
         for d in dict.fromkeys(pending):
-            z = rng.standard_normal(check.value(d.arg, env).shape)
+            u = check.value(d.arg, env)
+            z = rng.standard_normal(u.shape)
             z /= max(float(np.linalg.norm(z)), 1e-300)
             probe = E.Sym("d(...) probe", d.shape)
             line = E.transform_top(e, lambda n, d=d: probe if n == d else (E.zero(n.shape) if isinstance(n, E.D) else None))
             cofactor = abs(float(Evaluator({**env, "d(...) probe": z}, check.sizes)(line)[0, 0]))
-            total += float(np.linalg.norm(check.value(d.arg, env))) * cofactor
+            total += float(np.linalg.norm(u)) * cofactor
     except (np.linalg.LinAlgError, ValueError, KeyError, ZeroDivisionError, OverflowError):
         return 0.0
     return 1e-6 * total

@@ -537,9 +537,11 @@ def _size(e: Expr) -> int:
 
 
 def _sigma_of(num: Expr, den: Expr) -> Expr | None:
-    """σ(u) when num = eᵘ and den = 1 + eᵘ (scalars), else None."""
-    if isinstance(num, E.Func) and num.name == "exp" and isinstance(den, E.Add) and set(den.terms) == {E.ONE, num}:
-        return E.fn("sigma", num.arg)
+    """σ(u) when num = eᵘ and den = 1 + eᵘ (1 the scalar one or the all-ones of u's shape), else None."""
+    if isinstance(num, E.Func) and num.name == "exp" and isinstance(den, E.Add):
+        one = E.ONE if num.is_scalar else E.Ones(num.shape)
+        if len(den.terms) == 2 and set(den.terms) == {one, num}:
+            return E.fn("sigma", num.arg)
     return None
 
 
@@ -552,7 +554,7 @@ def sigmoids(e: Expr) -> Expr:
         for i, a in enumerate(scalars):
             for j, b in enumerate(scalars):
                 if i != j and isinstance(b, E.Power) and isinstance(b.exp, E.Num) and b.exp.value == -1:
-                    sig = visit(E.hdiv(a, b.base)) if not a.is_scalar else _sigma_of(a, b.base)
+                    sig = _sigma_of(a, b.base)
                     if sig is not None:
                         rest = [x for k, x in enumerate(scalars) if k not in (i, j)]
                         return E.mul(E.Num(n.coeff), sig, *rest, *n.chain)
@@ -564,10 +566,9 @@ def sigmoids(e: Expr) -> Expr:
             num, den = n.num, n.den
         elif isinstance(n, E.MatMul) and len(n.scalars) >= 2:
             return scalar_pair(n)
-        if isinstance(num, E.Func) and num.name == "exp" and isinstance(den, E.Add) and len(den.terms) == 2:
-            one = E.ONE if num.is_scalar else E.Ones(num.shape)
-            if set(den.terms) == {one, num}:
-                return E.fn("sigma", num.arg)
+        sig = _sigma_of(num, den)
+        if sig is not None:
+            return sig
         # (eᵘ ⊙ eᵘ) ⊘ ((1 + eᵘ) ⊙ (1 + eᵘ)) = σ(u) ⊙ σ(u)
         if isinstance(num, E.Hadamard) and isinstance(den, E.Hadamard) and len(num.factors) == len(den.factors) == 2 \
                 and num.factors[0] == num.factors[1] and den.factors[0] == den.factors[1]:
