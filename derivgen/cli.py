@@ -428,7 +428,7 @@ def _show_set(args, console: Console) -> int:
         return 2
     for err in found.refused:
         console.error(err.render(), action="derive")
-    docs = problem_documents(found.paths, "en", layout=found.config.layout or "denominator")
+    docs = problem_documents(found.paths, "en", layout=found.config.layout or "denominator", detail=args.detail)
     for i, doc in enumerate(docs):
         if i:
             console.info("")

@@ -454,9 +454,10 @@ def error_document(problem_id: str, source: str | None, err: DerivgenError, prob
 
 
 def problem_document(path: str | Path, lang: str = "en", self_check: str | bool = False,
-                     layout: str = "denominator") -> dict:
+                     layout: str = "denominator", detail: str | None = None) -> dict:
     """Load, solve and document one problem file; failures become an error document. `layout`
-    is the set's (`layout:` of derivgen.yaml); a problem's own `layout:` wins.
+    is the set's (`layout:` of derivgen.yaml); a problem's own `layout:` wins. `detail`, if
+    given, overrides the problem's and the set's `detail:` (`derivgen show DIR --detail`).
 
     Work past the bounds of `derivgen.limits` is a located `LimitError`: a recursion too deep
     for the engine, a number too large for a float, an allocation that fails."""
@@ -464,6 +465,8 @@ def problem_document(path: str | Path, lang: str = "en", self_check: str | bool 
     problem = None
     try:
         problem = load_problem(path)
+        if detail:
+            problem.options["detail"] = detail
         return document(solve(problem, layout=layout, detail=set_detail(path)), lang, self_check)
     except DerivgenError as err:
         return error_document(path.stem, str(path), err, problem)

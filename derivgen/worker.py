@@ -58,7 +58,7 @@ def problem_documents(paths: list[Path], lang: str = "en", **budget) -> list[dic
     """The documents of `paths` (in order), each derived in a worker within the budget.
 
     `budget` is passed to `Workers` (`seconds`, `megabytes`, `workers`, and the set's
-    `self_check` and `layout`)."""
+    `self_check` and `layout`, and `detail`, which overrides every problem's own)."""
     paths = [Path(p) for p in paths]
     if not paths:
         return []
@@ -74,9 +74,10 @@ class Workers:
 
     def __init__(self, lang: str = "en", problems: int | None = None, *, seconds: float | None = None,
                  megabytes: int | None = None, workers: int | None = None, self_check: str | bool = False,
-                 layout: str = "denominator"):
+                 layout: str = "denominator", detail: str | None = None):
         self.lang = lang
         self.layout = layout  # the set's layout: of derivgen.yaml (a problem's own wins)
+        self.detail = detail  # `show DIR --detail`: this detail for every problem, its own or not
         self.self_check = self_check  # the default of problems without `self_check:` (derivgen.selfcheck)
         self.seconds = seconds or time_limit()
         self.megabytes = megabytes or memory_limit()
@@ -101,11 +102,11 @@ class Workers:
             from .pipeline import problem_document
 
             for path in paths:
-                docs.append(problem_document(path, self.lang, self.self_check, self.layout))
+                docs.append(problem_document(path, self.lang, self.self_check, self.layout, self.detail))
                 if progress is not None:
                     progress(len(docs))
             return docs
-        futures = [pool.schedule(_document, args=(str(path), self.lang, self.self_check, self.layout),
+        futures = [pool.schedule(_document, args=(str(path), self.lang, self.self_check, self.layout, self.detail),
                                  timeout=self.seconds)
                    for path in paths]
         for future, path in zip(futures, paths):
@@ -171,10 +172,11 @@ def _init_worker(megabytes: int) -> None:
         pass
 
 
-def _document(path: str, lang: str, self_check: str | bool = False, layout: str = "denominator") -> dict:
+def _document(path: str, lang: str, self_check: str | bool = False, layout: str = "denominator",
+              detail: str | None = None) -> dict:
     from .pipeline import problem_document
 
-    return problem_document(path, lang, self_check, layout)
+    return problem_document(path, lang, self_check, layout, detail)
 
 
 def _outcome(future, path: Path, seconds: float, megabytes: int) -> dict:

@@ -95,6 +95,20 @@ def test_detail_is_read_from_the_problem_and_the_set(tmp_path):
     assert problem_document(tmp_path / "p.yaml")["detail"] == "full"
     (tmp_path / "q.yaml").write_text(text + "detail: brief\n")
     assert problem_document(tmp_path / "q.yaml")["detail"] == "brief"  # the problem's own wins
+    assert problem_document(tmp_path / "q.yaml", detail="full")["detail"] == "full"  # show --detail wins
+
+
+def test_show_of_a_set_takes_detail(tmp_path, capsys):
+    """`derivgen show DIR --detail full` shows every problem of the set at full detail."""
+    from derivgen.cli import main
+
+    (tmp_path / "p.yaml").write_text("variables: {X: [n, n], A: [n, n], B: [n, n], C: [n, n]}\n"
+                                     "function: tr(A*X*B*X'*C)\nwrt: [X]\n")
+    shown = {}
+    for detail in ("brief", "full"):
+        assert main(["show", str(tmp_path), "--detail", detail]) == 0
+        shown[detail] = capsys.readouterr().out.count("\n")
+    assert shown["full"] > shown["brief"] + 2
 
 
 def test_merged_lines_cite_what_they_fold():
