@@ -238,3 +238,28 @@ def test_like_terms_inside_a_trace_are_collected_in_the_differential():
     hit = [s for s in df if {"T2", "S2"} <= set(s.rules)]
     assert hit and text(hit[0].expr) == "2*tr((X*U - V)'*dX*U)"
     assert text(d.result) == "2*(X*U - V)*U'"
+
+
+def test_brief_solving_collects_then_solves(measured):
+    """At brief, ∇ = 0 is solved in two moves: the unknown collected on one side, then solved for."""
+    solutions = [k for k in measured["normal"] if "/solution:" in k]
+    assert solutions
+    for key in solutions:
+        assert measured["brief"][key] <= measured["normal"][key], key
+    assert sum(measured["brief"][k] < measured["normal"][k] for k in solutions) >= len(solutions) // 2
+    problem = load_problem(PROBLEMS / "ext_ridge_regression.yaml")
+    problem.options["detail"] = "brief"
+    d = next(d for d in solve(problem).derivations if d.kind == "solution")
+    rules = [s.rules for b in d.blocks for s in b.steps]
+    assert rules[0] == ("E0",) and ("T7", "E1") in rules and rules[-1][0] == "E2"
+
+
+def test_no_sign_is_carried_inside_a_sum_over_samples():
+    """−½ Σ_t (−uₜ) is written ½ Σ_t uₜ on the line the inverse's differential makes it (D5)."""
+    from derivgen.printing import text
+
+    d = next(d for d in solve(load_problem(PROBLEMS / "n001_gaussian_mle.yaml")).derivations
+             if d.kind == "gradient" and d.wrt == "Sigma")
+    lines = [text(s.expr) for b in d.blocks for s in b.steps]
+    assert not any("sum(t, -" in line or "sum(t, tr(-" in line for line in lines), lines
+    assert any("S12" in s.folded for b in d.blocks for s in b.steps)

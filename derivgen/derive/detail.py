@@ -22,7 +22,9 @@ inward (S1) — are recorded as `folded` on the line that used them instead of a
   another's transpose (J4), and terms of the trace form once the assumptions are applied.
 
 `brief` merges each stage into one line: the expanded differential, the trace form, the
-gradient read off, the gradient simplified.
+gradient read off, the gradient simplified; a stationary point is solved in two moves after the
+equation is set up, collecting the unknown on one side (T7, E1) and solving for it (E6, E7,
+E2 and what tidies the solution), as in `∇ = 0 ⟺ (AᵀA + λI)x = Aᵀb ⟺ x̂ = …`.
 """
 
 from __future__ import annotations
@@ -115,6 +117,29 @@ def simplification(first: Step, steps: list[Step], detail: str) -> list[Step]:
             groups.append([s])
     out = _groups_to_steps(groups)
     return out
+
+
+COLLECT = frozenset({"T7", "E5", "E1"})  # brief solving: the unknown brought to one side
+
+
+def solving(steps: list[Step], detail: str) -> list[Step]:
+    """The lines that solve ∂f/∂X = 0 (derive.solve), at `detail`: at `brief` the moves that
+    collect the unknown are one line and the moves that solve for it another (the estimates put
+    in, E8, and multiplying by the unknown, E3, stay lines of their own)."""
+    if detail != "brief":
+        return steps
+    groups: list[list[Step]] = []
+    kind = None
+    for k, s in enumerate(steps):
+        rules = set(s.rules)
+        now = (None if k == 0 or rules & {"E0", "E3", "E8"} or not rules
+               else "collect" if rules <= COLLECT else "solve")
+        if now is not None and now == kind:
+            groups[-1].append(s)
+        else:
+            groups.append([s])
+        kind = now
+    return _groups_to_steps(groups)
 
 
 def with_folded(step: Step, *rules: str) -> Step:

@@ -243,6 +243,32 @@ def powers_as_they_appear(steps: list[Step]) -> list[Step]:
     return out
 
 
+def _sign_out_of_sum(n: Expr):
+    """Σ_t (−u_t) = −Σ_t u_t, and Σ_t tr(−U_t) = −Σ_t tr(U_t): a sign is not carried inside a sum
+    over samples, where the line that made it can take it out (−½ Σ_t (−u_t) is ½ Σ_t u_t)."""
+    if not isinstance(n, E.SumOver):
+        return None
+    body = n.body
+    traced = isinstance(body, E.Func) and body.name == "tr"
+    inner = body.arg if traced else body
+    if not (isinstance(inner, E.MatMul) and inner.coeff < 0):
+        return None
+    flipped = E.mul(E.Num(-inner.coeff), *inner.scalars, *inner.chain)
+    return E.neg(E.sumover(n.index, n.count, E.fn("tr", flipped) if traced else flipped))
+
+
+def signs_as_they_appear(steps: list[Step]) -> list[Step]:
+    """Each line with the signs inside sums over samples taken out where they appear (folded S12:
+    the rule D5 makes −Σ⁻¹ dΣ Σ⁻¹ inside −½ Σ_t (…), which the line writes as +½ Σ_t (…))."""
+    out = []
+    for s in steps:
+        new = E.transform(s.expr, _sign_out_of_sum)
+        if new != s.expr:
+            s = detail_.with_folded(Step(new, s.rules, s.folded), "S12")
+        out.append(s)
+    return out
+
+
 def _number_out_of_trace(n: Expr):
     """tr(cA) = c tr(A) for a number c (T1)."""
     if isinstance(n, E.Func) and n.name == "tr" and isinstance(n.arg, E.MatMul) and n.arg.coeff != 1:
@@ -345,13 +371,13 @@ def derive_gradient(ctx: Context, wrt: str, detail: str = "full") -> Derivation:
     df.add(E.dif(f))
     df.steps += detail_.differential(expander.steps(E.dif(f), linear_first=detail != "full"), detail)
     if detail != "full":
-        df.steps = df.steps[:1] + powers_as_they_appear(df.steps[1:])
+        df.steps = df.steps[:1] + signs_as_they_appear(powers_as_they_appear(df.steps[1:]))
         collected, rules = collect_in_differential(df.last, ctx.assume)
         if rules:
             df.add(collected, *rules)
     steps, terms = normal_form(df.last, detail)
     if detail != "full":
-        steps = powers_as_they_appear(steps)
+        steps = signs_as_they_appear(powers_as_they_appear(steps))
         terms = [scalar_powers(t) for t in terms]
     df.steps += steps
     blocks.append(df)

@@ -15,6 +15,7 @@ from .. import expr as E
 from ..errors import UnsupportedError
 from ..expr import Expr
 from .model import Block, Derivation, Step
+from . import detail as detail_steps
 from .simplify import cancel_inverses, collect, factor, push_transposes, simplify_steps, split_coeff
 from .trace import parts, split
 
@@ -214,7 +215,9 @@ def _with_estimates(block: Block, x_name: str, e: Expr, xh: Expr, estimates, ass
     put = E.substitute(e, mapping) if mapping else e
     if put != e:  # the result stays in the variables (μ, evaluated at μ̂); the handout shows μ̂
         block.add(E.Eq(xh, put, xh.shape), "E8")
+        block.steps = detail_steps.solving(block.steps, detail)
         return Derivation(x_name, [block], e, kind="solution", detail=detail, shown=put)
+    block.steps = detail_steps.solving(block.steps, detail)
     return Derivation(x_name, [block], e, kind="solution", detail=detail)
 
 

@@ -185,7 +185,7 @@ def _sum_move(t: Expr, outside: bool = False) -> tuple[str, Expr] | None:
         return move[0], E.mul(*others, E.sumover(s.index, s.count, move[1]))
     name, k = coefficient_of(s.body)
     dv = next(n for n in E.walk(s.body) if isinstance(n, E.Dif))
-    summed = E.sumover(s.index, s.count, E.mul(*others, k))
+    summed = E.mul(*others, E.sumover(s.index, s.count, k))  # what multiplies the sum stays outside it
     return "T8", E.fn("tr", E.mul(summed, dv)) if not dv.is_scalar else E.mul(summed, dv)
 
 
