@@ -40,6 +40,7 @@ BOOKKEEPING = frozenset({"D0", "D3", "T0", "S1"})
 LINEAR = frozenset({"D0", "D1", "D3", "D4", "D21", "D22", "D23", "D24"})  # linear maps and constants
 FOLLOWS = frozenset({"D3"})  # goes with the line before it
 INTO_TRACE = frozenset({"T0", "T1"})  # goes with the move after it
+HADAMARD_MOVES = frozenset({"T4", "T5", "T6"})  # 1ᵀ(A ⊙ dU)1 = tr(Aᵀ dU): the rotation before goes with them
 ASSUMPTIONS = frozenset({"S1", "S4", "S13", "T0"})  # go with the line before them (the identification)
 
 
@@ -100,7 +101,13 @@ def trace_form(steps: list[Step], detail: str, split_first: bool) -> list[Step]:
         pending = []
     if groups and set(groups[-1][-1].rules) <= {"T0"} and len(groups[-1]) == 1:
         groups.pop()  # df = aᵀdx is read off as it stands (∂f/∂x = a): tr(aᵀdx) adds nothing
-    return _groups_to_steps(groups)
+    joined: list[list[Step]] = []
+    for g in groups:  # a rotation that only sets up the Hadamard/diag rule goes with it
+        if joined and set(joined[-1][-1].rules) == {"T3"} and set(g[0].rules) & HADAMARD_MOVES:
+            joined[-1].extend(g)
+        else:
+            joined.append(g)
+    return _groups_to_steps(joined)
 
 
 def simplification(first: Step, steps: list[Step], detail: str) -> list[Step]:
