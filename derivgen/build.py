@@ -16,6 +16,7 @@ import os
 import secrets
 import stat
 import tempfile
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +27,7 @@ from .errors import DerivgenError, Location, ProblemError, RenderError
 from .output import write_atomic
 
 CACHE_DIR = ".derivgen-cache"
+PRUNE_AGE = 7 * 86400  # a cached document no build has used for a week is removed
 PACKAGE = Path(__file__).parent
 
 
@@ -298,10 +300,38 @@ class Cache:
 
     # -- documents
     def document(self, key: str) -> dict | None:
-        data = self._load(self.dir / "docs" / f"{key}.json")
+        path = self.dir / "docs" / f"{key}.json"
+        data = self._load(path)
         if data is None or data.get("key") != key or not valid_document(data.get("doc")):
             return None
+        self._used(path)
         return data["doc"]
+
+    def _used(self, path: Path) -> None:
+        """Mark an entry as used now (its modification time), at most once a day."""
+        try:
+            if path.stat().st_mtime < time.time() - 86400:
+                os.utime(path)
+        except OSError:
+            pass
+
+    def prune(self, keep: set[str], age: float = PRUNE_AGE) -> int:
+        """Remove the document entries not in `keep` that were not used for `age` seconds (the
+        documents of problems edited or deleted since); returns how many were removed."""
+        removed, limit = 0, time.time() - age
+        try:
+            entries = list((self.dir / "docs").iterdir())
+        except OSError:
+            return 0
+        for path in entries:
+            try:
+                if path.stem in keep or path.is_symlink() or not path.is_file() or path.stat().st_mtime >= limit:
+                    continue
+                path.unlink()
+                removed += 1
+            except OSError:
+                pass  # a cache that cannot be pruned only costs room
+        return removed
 
     def store_document(self, key: str, doc: dict) -> None:
         self._store(self.dir / "docs" / f"{key}.json", {"key": key, "doc": doc})
@@ -519,7 +549,9 @@ class Builder:
     def _run(self, paths: list[Path], set_document: Callable[[list[dict]], dict]) -> BuildResult:
         keys, published = [], []
         claimed: dict[str, str] = {name.casefold(): "the set" for name in RESERVED_OUTPUTS}
-        for doc, key in self.documents(paths):  # what is not cached is derived in parallel workers
+        used = self.documents(paths)  # what is not cached is derived in parallel workers
+        self.cache.prune({key for _, key in used})
+        for doc, key in used:
             if doc["ok"]:
                 doc = self._claim_names(doc, claimed)
             self.result.docs.append(doc)

@@ -43,6 +43,30 @@ def test_changed_problem_is_derived_again_and_only_its_outputs_rewritten(tmp_pat
     assert "6 x" in (out / "a.md").read_text()
 
 
+def test_documents_no_build_uses_are_pruned_after_a_week(tmp_path):
+    """The cache does not grow with every edit: an entry no build used for a week is removed;
+    an entry the build uses is kept however old it is (using it marks it)."""
+    import os
+    import time
+
+    from derivgen.build import PRUNE_AGE
+
+    d, out = _set(tmp_path), tmp_path / "out"
+    _build(d, out)
+    docs = out / ".derivgen-cache" / "docs"
+    first = set(docs.iterdir())
+    assert len(first) == 2
+    (d / "a.yaml").write_text("variables: {x: [n]}\nfunction: 3*x'*x\nwrt: [x]\n")
+    _build(d, out)
+    assert len(set(docs.iterdir())) == 3  # the old a is still young: kept
+    old = time.time() - PRUNE_AGE - 3600
+    for path in docs.iterdir():
+        os.utime(path, (old, old))
+    again = _build(d, out)
+    assert again.derived == 0 and len(set(docs.iterdir())) == 2  # the old a gone; a and b reused, kept
+    assert all(p.stat().st_mtime > old + 3600 for p in docs.iterdir())
+
+
 def test_template_change_rerenders_and_missing_output_is_recreated(tmp_path):
     d, out = _set(tmp_path), tmp_path / "out"
     tpl = tmp_path / "tpl" / "md"
