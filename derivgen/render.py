@@ -35,7 +35,6 @@ import math
 import os
 import posixpath
 import re
-import signal
 import threading
 import time
 import traceback
@@ -46,6 +45,7 @@ from typing import Any
 
 import jinja2
 from jinja2 import pass_context
+from jinja2.compiler import CodeGenerator, CompilerExit
 from jinja2.loaders import split_template_path
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from markupsafe import Markup
@@ -145,11 +145,38 @@ def _realpath(path: str | Path) -> str:
         return ""
 
 
+class _TimedCodeGenerator(CodeGenerator):
+    """Jinja's code generator, with a look at the clock at the top of every block body (each
+    iteration of a loop, each call of a macro, each branch): `TemplateSandbox.tick`."""
+
+    def blockvisit(self, nodes, frame) -> None:
+        try:
+            self.writeline("environment.tick()")
+            for node in nodes:
+                self.visit(node, frame)
+        except CompilerExit:
+            pass
+
+
+#: The deadline of the rendering under way in this thread (`_time_limit`), or None.
+_deadline = threading.local()
+
+
 class TemplateSandbox(ImmutableSandboxedEnvironment):
     """Jinja's immutable sandbox, with ``*`` and ``**`` bounded (no gigabyte strings, no
-    ``10 ** 10 ** 9``): what a template tries beyond that raises `SecurityError`."""
+    ``10 ** 10 ** 9``): what a template tries beyond that raises `SecurityError`. Its compiled
+    templates look at the clock in every loop and macro body (`tick`), so that a rendering stops
+    at its time limit in any thread (a Sphinx or MkDocs build may render outside the main one)."""
 
     intercepted_binops = frozenset({"*", "**"})
+    code_generator_class = _TimedCodeGenerator
+
+    @staticmethod
+    def tick() -> None:
+        """Raise `_RenderTimeout` once the time limit of this thread's rendering has passed."""
+        limit = getattr(_deadline, "at", None)
+        if limit is not None and time.monotonic() > limit:
+            raise _RenderTimeout()
 
     def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
@@ -359,28 +386,17 @@ class _RenderTimeout(Exception):
 
 @contextlib.contextmanager
 def _time_limit(seconds: float) -> Iterator[None]:
-    """Interrupt the block with `_RenderTimeout` after `seconds` (a SIGALRM timer).
-
-    Only in the main thread of a platform with `signal.setitimer`; elsewhere (a thread of a
-    host application) the block runs unbounded. A timer already running is restored after.
-    """
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def expire(signum: int, frame: object) -> None:
-        raise _RenderTimeout()
-
-    start = time.monotonic()
-    previous = signal.signal(signal.SIGALRM, expire)
-    outer, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    """Stop the rendering in the block with `_RenderTimeout` after `seconds`: the compiled
+    templates look at this thread's deadline in every loop and macro body (`TemplateSandbox.tick`).
+    No signal and no timer: it works in any thread, and a deadline already set (a template
+    rendered while another renders) is kept if it is earlier, and restored after."""
+    outer = getattr(_deadline, "at", None)
+    mine = time.monotonic() + seconds
+    _deadline.at = mine if outer is None else min(outer, mine)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if outer:
-            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 0.001))
+        _deadline.at = outer
 
 
 def _render(name: str, user_dir: str | Path | None, **context: Any) -> str:

@@ -146,6 +146,36 @@ def test_a_template_that_loops_for_ever_is_stopped(tmp_path: Path, monkeypatch: 
     assert render_problem_md(doc) == render_problem_md(doc)  # and the timer is gone afterwards
 
 
+def test_a_template_that_loops_for_ever_is_stopped_outside_the_main_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host application (a Sphinx or MkDocs build, a server) may render in a thread of its own."""
+    import threading
+
+    import derivgen.render
+
+    monkeypatch.setattr(derivgen.render, "RENDER_SECONDS", 1.0)
+    user = tmp_path / "tpl"
+    (user / "md").mkdir(parents=True)
+    (user / "md" / "problem.md.j2").write_text(
+        "{% macro m(n) %}{% for i in range(100000) %}{{ m(n + 1) if n < 3 else '' }}{% endfor %}{% endmacro %}\n"
+        "{{ m(0) }}\n", encoding="utf-8")
+    doc = problem_document(_write(tmp_path / "p.yaml", GOOD))
+    outcome: list = []
+
+    def render() -> None:
+        try:
+            render_problem_md(doc, user_dir=user)
+            outcome.append("rendered")
+        except RenderError as err:
+            outcome.append(err)
+
+    thread = threading.Thread(target=render)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "the rendering ran past its limit in a thread"
+    assert isinstance(outcome[0], RenderError) and "took longer than 1 s" in str(outcome[0])
+
+
 def test_the_command_in_a_set_template_never_runs(tmp_path: Path, capsys: pytest.CaptureFixture,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
