@@ -502,5 +502,5 @@ def rules(args, console: Console) -> int:
     from .rules import RULES
 
     for rule in RULES.values():
-        console.info(f"{rule.id:4} {rule.name_in(args.lang):45} {rule.formula}")
+        console.info(f"{rule.id:4} {rule.name_in(args.lang):45} {rule.formula_in(args.lang)}")
     return 0

@@ -18,11 +18,53 @@ class Rule:
 
     id: str
     name: dict[str, str]  # language -> name
-    formula: str  # LaTeX, for math mode
+    formula: str  # LaTeX, for math mode (English words in its \text{…})
     group: str  # "rewrite", "differential", "trace", "identification", "simplification"
 
     def name_in(self, lang: str) -> str:
         return self.name.get(lang) or self.name["en"]
+
+    def formula_in(self, lang: str) -> str:
+        """The formula with the words of its \\text{…} in `lang` (`_PHRASES`)."""
+        return translated(self.formula, lang)
+
+
+#: The words inside the formulas' \text{…}, per language: (English, translation), the longest first
+#: where one contains another. A formula whose words have no entry here keeps them in English
+#: (tests/test_rules.py checks that every formula's words have one).
+_PHRASES: dict[str, list[tuple[str, str]]] = {
+    "zh": [
+        ("\\text{ (commutation matrix } K)", "\\text{（交换矩阵 }K\\text{）}"),
+        ("\\text{ (rows follow } x)", "\\text{（行对应 }x\\text{）}"),
+        ("\\text{ (rows follow } f)", "\\text{（行对应 }f\\text{）}"),
+        ("\\text{(where no entry of } U \\text{ is 0)}", "\\text{（}U\\text{ 的元素均不为 0 处）}"),
+        ("\\text{ (a row: one entry per column)}", "\\text{（行向量：每列一个元素）}"),
+        ("\\text{ when each column of } P \\text{ is one}", "\\text{，当 }P\\text{ 的每列之和为一}"),
+        ("\\text{, the estimate found before}", "\\text{（先前求得的估计）}"),
+        ("\\text{ for a probability vector }", "\\text{，对概率向量 }"),
+        ("\\text{ for a number }", "\\text{，对常数 }"),
+        ("\\text{ and invertible }", "\\text{ 及可逆矩阵 }"),
+        ("\\text{ for a scalar }", "\\text{，对标量 }"),
+        ("\\text{ for constant }", "\\text{，对常量 }"),
+        ("\\text{ for scalars }", "\\text{，对标量 }"),
+        ("\\text{ for scalar }", "\\text{，对标量 }"),
+        ("\\text{ for symmetric }", "\\text{，对对称矩阵 }"),
+        ("\\text{ for invertible }", "\\text{，对可逆矩阵 }"),
+        ("\\text{ of each column}", "\\text{（逐列）}"),
+        ("\\text{ is defined}", "\\text{ 已定义}"),
+        ("\\text{ otherwise}", "\\text{（其他情况）}"),
+        ("\\text{ where }", "\\text{，其中 }"),
+        ("\\text{ for }", "\\text{，当 }"),
+        ("\\text{ at }", "\\text{，其中 }"),
+    ],
+}
+
+
+def translated(formula: str, lang: str) -> str:
+    """`formula` with the words of its \\text{…} in `lang`, where `_PHRASES` has them."""
+    for en, other in _PHRASES.get(lang, ()):
+        formula = formula.replace(en, other)
+    return formula
 
 
 _d = "\\mathrm{d}"
@@ -135,7 +177,7 @@ ORDER = {rid: i for i, rid in enumerate(RULES)}
 def rules_list(ids, lang: str = "en") -> list[dict]:
     """The rules among `ids` as document entries (docs/schema.md), in catalogue order."""
     return [
-        {"id": r.id, "name": r.name_in(lang), "names": dict(r.name), "formula": r.formula, "group": r.group}
+        {"id": r.id, "name": r.name_in(lang), "names": dict(r.name), "formula": r.formula_in(lang), "group": r.group}
         for r in used(ids)
     ]
 

@@ -28,7 +28,7 @@ from derivgen.numeric import evaluate
 from derivgen.pipeline import solve
 from derivgen.printing import text
 from derivgen.problem import load_problem_text
-from derivgen.rules import RULES
+from derivgen.rules import RULES, rules_list
 
 try:  # `tests/` on sys.path (pytest's default rootdir-less import)
     from fd import check_gradient
@@ -530,6 +530,18 @@ def test_rule_has_english_and_chinese_names(rid):
     assert en != zh
     assert rule.name_in("en") == en and rule.name_in("zh") == zh
     assert rule.name_in("fr") == en  # another language falls back to English
+
+
+@pytest.mark.parametrize("rid", [r for r in RULES if "\\text" in RULES[r].formula])
+def test_the_words_of_a_formula_are_in_the_handouts_language(rid):
+    """A Chinese handout's appendix has no English words in its formulas ("for constant A")."""
+    rule = RULES[rid]
+    words = lambda f: [t for t in re.findall(r"\\text\{([^}]*)\}", f) if re.search(r"[A-Za-z]{2,}", t)]
+    assert words(rule.formula), rid  # the English has words: the case is real
+    zh = rule.formula_in("zh")
+    assert not words(zh) and CJK.search(zh), f"{rid}: {zh}"
+    assert zh.count("{") == zh.count("}") and rule.formula_in("en") == rule.formula
+    assert [e for e in rules_list([rid], "zh")][0]["formula"] == zh
 
 
 def test_rule_names_are_distinct():
