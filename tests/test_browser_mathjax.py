@@ -278,7 +278,11 @@ def test_every_tag_in_view_with_mathjax(tmp_path, sites, served, screenshots, si
     browser = Browser(tmp_path / "profile")
     try:
         browser.open(url + ("?column" if confined else ""), metrics)
-        seen = browser.evaluate(f"{PROBE}({json.dumps(kind)}, {json.dumps(column)})")
+        # MathJax typesets nine long derivations: more than Browser.evaluate's 30 s on a busy machine
+        answer = browser.call("Runtime.evaluate", {"expression": f"{PROBE}({json.dumps(kind)}, {json.dumps(column)})",
+                                                   "awaitPromise": True, "returnByValue": True}, timeout=180)
+        assert "exceptionDetails" not in answer, answer["exceptionDetails"]
+        seen = answer["result"]["value"]
         browser.screenshot(screenshots / f"mathjax-{site}-{view}.png", full_height=6000)
         remote = [u for u in browser.requests() if not u.startswith((served[1] + "/", "data:", "about:", "blob:"))]
         # the test's server has no /favicon.ico, which Chromium asks for on its own
