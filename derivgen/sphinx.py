@@ -247,9 +247,29 @@ def _inline_nodes(children) -> list[nodes.Node]:
     return out
 
 
+#: The style sheet HTML pages link (a chain scrolls sideways in its own box).
+CSS = Path(__file__).parent / "static" / "derivgen-sphinx.css"
+
+
+def _link_css(app, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """Link `CSS` from the pages that hold a derivation (only those)."""
+    if doctree is not None and any("derivgen" in node["classes"] for node in doctree.findall(nodes.container)):
+        app.add_css_file(CSS.name)
+
+
+def _copy_css(app, exception: Exception | None) -> None:
+    """Put `CSS` into the HTML output's _static folder, where every page links it."""
+    from sphinx.util.fileutil import copy_asset_file
+
+    if exception is None and app.builder.format == "html":
+        copy_asset_file(str(CSS), str(Path(app.outdir) / "_static"))
+
+
 def setup(app) -> dict[str, Any]:
-    """Register the `derivation` directive and the `derivgen_language` setting."""
+    """Register the `derivation` directive, the `derivgen_language` setting and the style sheet."""
     app.add_config_value("derivgen_language", "en", "env", [str])
     app.add_directive("derivation", DerivationDirective)
+    app.connect("html-page-context", _link_css)
+    app.connect("build-finished", _copy_css)
     return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True,
             "env_version": 1}

@@ -2,7 +2,9 @@
 # Install KaTeX for the HTML handouts, idempotently. derivgen pre-renders the math of its HTML
 # pages with node + the npm package `katex` (pinned in package-lock.json, installed into
 # node_modules/ of the checkout) and copies KaTeX's CSS and fonts next to the pages: no page
-# ever fetches anything from the network.
+# ever fetches anything from the network. The same `npm ci` installs the test-only
+# devDependencies: MathJax 4 and 3 (node_modules/mathjax, node_modules/mathjax3), which
+# tests/test_mathjax.py loads from file:// in Chromium; nothing of them goes into the wheel.
 #
 # Without npm, Debian's libjs-katex is the fallback (root only): the pages then render their
 # math in the browser, with KaTeX's script copied next to them.

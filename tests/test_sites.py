@@ -76,6 +76,9 @@ def test_sphinx_site_shows_the_verified_derivation(tmp_path):
     assert "[D2] product rule" in first and 'class="derivgen-legend"' in first  # their names under it
     assert "Verification</strong>: checked numerically at random values" in first
     assert "mathjax" in html.lower()  # Sphinx's own math machinery typesets it
+    # the chains scroll in their own boxes (derivgen-sphinx.css), linked where a derivation is
+    assert "_static/derivgen-sphinx.css" in html and (tmp_path / "out" / "_static" / "derivgen-sphinx.css").is_file()
+    assert "derivgen-sphinx.css" not in (tmp_path / "out" / "index.html").read_text()
     assert r"\boxed{\frac{\partial f}{\partial x}" in second
     assert r"\begin{aligned}" not in second and "Quadratic form" not in second and "Verification" not in second
 
