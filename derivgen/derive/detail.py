@@ -58,7 +58,8 @@ def merged(steps: list[Step]) -> Step:
         for r in (*s.rules, *s.folded):
             if r not in rules:
                 rules.append(r)
-    shown = tuple(r for r in rules if r not in BOOKKEEPING) or tuple(rules[:1])
+    cited = {r for s in steps for r in s.rules}  # what a line folded stays folded
+    shown = tuple(r for r in rules if r in cited and r not in BOOKKEEPING) or tuple(rules[:1])
     return Step(steps[-1].expr, shown, tuple(r for r in rules if r not in shown))
 
 
@@ -85,7 +86,8 @@ def differential(steps: list[Step], detail: str) -> list[Step]:
 def trace_form(steps: list[Step], detail: str, split_first: bool) -> list[Step]:
     """The lines that bring a differential to Σ tr(Kᵢ dVᵢ) (derive.trace.normal_form).
 
-    `split_first`: the first line splits the differential into terms (kept as its own line)."""
+    `split_first`: the first line splits the differential into terms (kept as its own line where
+    it multiplies out, T7; tr(A + B) = tr A + tr B goes with the move after it)."""
     if detail == "full" or not steps:
         return steps
     if detail == "brief":
@@ -94,8 +96,10 @@ def trace_form(steps: list[Step], detail: str, split_first: bool) -> list[Step]:
     groups: list[list[Step]] = []
     pending: list[Step] = []
     for k, s in enumerate(steps):
-        if not (split_first and k == 0) and set(s.rules) <= INTO_TRACE and k < len(steps) - 1:
-            pending.append(s)
+        # the split into terms is a line of its own where it multiplies out (T7), not for tr(A + B)
+        if set(s.rules) <= INTO_TRACE and k < len(steps) - 1:
+            # splitting tr(A + B) into its terms is bookkeeping of the move after it (folded T1)
+            pending.append(Step(s.expr, (), s.rules + s.folded) if split_first and k == 0 else s)
             continue
         groups.append(pending + [s])
         pending = []
