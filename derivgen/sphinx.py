@@ -110,7 +110,7 @@ def document_nodes(doc: dict, show: tuple[str, ...], lang: str, docname: str, cl
             box.extend(markdown_nodes(doc["statement"], docname))
     for result in doc["results"]:
         head = nodes.paragraph()
-        head += nodes.strong("", "", _math(result["lhs_latex"]))
+        head += nodes.strong("", "", *_heading(result, lang))
         if result.get("note"):
             head += nodes.Text(" — " + result["note"])
         box += head
@@ -160,6 +160,18 @@ def _tex_text(value: str) -> str:
     from .render import tex_text_escape
 
     return str(tex_text_escape(value))
+
+
+def _heading(result: dict, lang: str) -> list[nodes.Node]:
+    """A result's sub-heading in words, as in the handouts: "Gradient with respect to X"."""
+    from .i18n import text
+
+    kind = result.get("kind")
+    if kind not in ("gradient", "jacobian", "hessian", "solution") or not result.get("wrt_latex"):
+        return [_math(result["lhs_latex"])]
+    before, _, after = text(f"heading_{kind}", lang, x="\x00").partition("\x00")
+    return [n for n in (nodes.Text(before) if before else None, _math(result["wrt_latex"]),
+                        nodes.Text(after) if after else None) if n is not None]
 
 
 def _math(tex: str) -> nodes.Node:

@@ -75,6 +75,8 @@ def test_sphinx_site_shows_the_verified_derivation(tmp_path):
     assert r"\begin{aligned}" in first and re.search(r"\\text\{\[D2[],]", first)  # short ids in the equation
     assert "[D2] product rule" in first and 'class="derivgen-legend"' in first  # their names under it
     assert "Verification</strong>: checked numerically at random values" in first
+    assert re.search(r"<strong>Gradient with respect to <span class=\"math[^\"]*\">\\\(x\\\)</span></strong>", first), \
+        "the result's sub-heading in words, as in the handouts"
     assert "mathjax" in html.lower()  # Sphinx's own math machinery typesets it
     # the chains scroll in their own boxes (derivgen-sphinx.css), linked where a derivation is
     assert "_static/derivgen-sphinx.css" in html and (tmp_path / "out" / "_static" / "derivgen-sphinx.css").is_file()
