@@ -102,6 +102,11 @@ def parse_syntax(source: Located) -> Tree:
             hint = "powers are written `A^2`, `A^-1`, `A^T`; elementwise `A.^2`"
         elif ch in "\"`":
             hint = "remove the quotes inside the expression"
+        elif ch == "@" or text.startswith((".T", ".t"), err.pos_in_stream):
+            hint = ("this is NumPy's notation; derivgen writes a product with `*` and a transpose with `'`: "
+                    "`x'*A*x` for `x.T @ A @ x`")
+        elif ch == "." and text[err.pos_in_stream + 1:err.pos_in_stream + 2].isalpha():
+            hint = "elementwise operators are `.*`, `./` and `.^`; functions are called as `f(x)`"
         raise ExprSyntaxError(f"unexpected character {ch!r}", source.location_at(err.pos_in_stream), hint) from None
     except lark.exceptions.UnexpectedEOF as err:
         raise ExprSyntaxError(

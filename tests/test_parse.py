@@ -279,6 +279,10 @@ def error(source: str, kind: type[DerivgenError]) -> DerivgenError:
 ERRORS = [
     # a missing operator
     ("2x", ExprSyntaxError, 2, ["unexpected 'x'"], "missing operator"),
+    # NumPy's notation, as people coming from Python write it
+    ("x.T * A * x", ExprSyntaxError, 2, ["unexpected character '.'"], "`x'*A*x` for `x.T @ A @ x`"),
+    ("x' @ A", ExprSyntaxError, 4, ["unexpected character '@'"], "NumPy's notation"),
+    ("x.sum()", ExprSyntaxError, 2, ["unexpected character '.'"], "functions are called as `f(x)`"),
     ("2 x", ExprSyntaxError, 3, ["'x'"], "missing operator"),
     ("tr(A)tr(B)", ExprSyntaxError, 6, ["'tr'"], "missing operator"),
     ("(A)(B)", ExprSyntaxError, 4, ["'('"], "missing operator"),
