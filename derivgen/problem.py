@@ -826,10 +826,24 @@ def _read_assume(src: _Source, node: Node, draft: _Draft) -> None:
         draft.assume[name] = tuple(words)
 
 
+#: What people write for an assumption derivgen names otherwise (a hint, not a second spelling).
+_ASSUMPTION_WORDS = {
+    "positive definite": "spd", "pd": "spd", "spd matrix": "spd", "symmetric positive definite": "spd",
+    "covariance": "spd",
+    "nonsingular": "invertible", "non singular": "invertible", "regular": "invertible",
+    "sym": "symmetric", "symmetrical": "symmetric", "orthonormal": "orthogonal", "unitary": "orthogonal",
+    "probability vector": "simplex", "distribution": "simplex", "one hot": "onehot",
+    "non negative": "nonnegative", "positive entries": "positive",
+}
+
+
 def _read_assumption(src: _Source, name: str, node: Node, draft: _Draft) -> str:
     word = _name(src, node, "an assumption")
     if word not in ASSUMPTIONS:
-        raise src.error(f"unknown assumption '{word}'", node, hint=_did_you_mean(word, ASSUMPTIONS, "assumptions are"))
+        known = _ASSUMPTION_WORDS.get(" ".join(word.lower().replace("_", " ").replace("-", " ").split()))
+        hint = f"write `{known}`" + (" (symmetric positive definite)" if known == "spd" else "") if known else \
+            _did_you_mean(word, ASSUMPTIONS, "assumptions are")
+        raise src.error(f"unknown assumption '{word}'", node, hint=hint)
     shape = draft.variables[name]
     if word in SQUARE_ASSUMPTIONS and not (len(shape) == 2 and shape[0] == shape[1]):
         raise src.error(f"assumption '{word}' needs a square matrix, but {name} is {_describe(shape)}", node,
