@@ -78,6 +78,8 @@ _EN: dict[str, str] = {
     "domain_line": "We assume {conditions}.",
     "kink_line": "The result holds wherever no entry of {arguments} is 0, that is almost everywhere (not differentiable at 0: {functions}).",
     "function_line_where": "The function is {function}, where {definitions}.",
+    # under the results of the answer key, when they use names the problem defines
+    "answer_where": "Here {definitions}.",
     "find": "Find {targets}.",
     # verification
     "verified": (
@@ -167,6 +169,7 @@ _ZH: dict[str, str] = {
     "domain_line": "假设 {conditions}。",
     "kink_line": "结果在 {arguments} 没有零元素处成立，即几乎处处成立（在 0 处不可微：{functions}）。",
     "function_line_where": "函数为 {function}，其中 {definitions}。",
+    "answer_where": "其中 {definitions}。",
     "find": "求 {targets}。",
     "verified": (
         "已在随机取值处作数值检验（尺寸 {sizes}；{points}，{checks}）；"
