@@ -262,6 +262,11 @@ _CHECK_EN: dict[str, str] = {
     "check_unsupported": "unsupported function '{name}'; supported: {names}",
     "check_max": "max is supported as max(A, 0), the elementwise maximum with zero (relu(A))",
     "check_arguments": "{name} takes {n} argument(s)",
+    "check_sample": "{name} is one sample of a family indexed by {index}: use it inside a sum over the samples: `sum({index}, ...)`",
+    "check_sum_index": "the first argument of sum(t, ...) must be an index declared under `indices:` (here: {indices}), "
+                       "e.g. `sum({index}, ...)`",
+    "check_sum_no_index": "the first argument of sum(t, ...) must be an index declared under `indices:`, and this problem "
+                          "has none: sum(A) is the sum of the entries of A",
     "check_dimensions": "{name}(...) takes dimensions (a dimension letter or a positive integer)",
     "check_exponent": "the exponent of `{text}` must be a number, a scalar name or T",
     "check_multiply": "cannot multiply {a} ({sa}) by {b} ({sb})",
@@ -319,6 +324,9 @@ _CHECK_ZH: dict[str, str] = {
     "check_unsupported": "不支持的函数 '{name}'；支持的函数：{names}",
     "check_max": "max 仅支持 max(A, 0)，即与零逐元素取最大（relu(A)）",
     "check_arguments": "{name} 接受 {n} 个参数",
+    "check_sample": "{name} 是以 {index} 为下标的一族样本中的一个：请在对样本的求和中使用它：`sum({index}, ...)`",
+    "check_sum_index": "sum(t, ...) 的第一个参数必须是 `indices:` 中声明的下标（这里是：{indices}），例如 `sum({index}, ...)`",
+    "check_sum_no_index": "sum(t, ...) 的第一个参数必须是 `indices:` 中声明的下标，而这道题没有下标：sum(A) 是 A 的所有元素之和",
     "check_dimensions": "{name}(...) 的参数是维度（维度字母或正整数）",
     "check_exponent": "`{text}` 的指数必须是数、标量名称或 T",
     "check_multiply": "无法相乘：{a}（{sa}）乘 {b}（{sb}）",
