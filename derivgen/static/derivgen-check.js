@@ -236,7 +236,8 @@
     }
     if (fn === "divide") {
       if (!this.dims.unifyShape(b.shape, [1, 1])) this.fail("check_divide", shapes());
-      return this.make("div", a.shape, { a: a, b: b, number: number, flex: a.flex && b.number });
+      // `1/N` (like `1/2`) takes its size from where it stands, as in derivgen (parse.py, _left_flexible)
+      return this.make("div", a.shape, { a: a, b: b, number: number, flex: a.flex });
     }
     if (fn === "dotMultiply" || fn === "dotDivide") {
       var k = fn === "dotMultiply" ? "had" : "hdiv";
@@ -253,7 +254,8 @@
     // lone `1` or `0` beside a matrix is the number, `1'` is a row of ones, `I` is square).
     var d = this.dims, flex = (a.flex || a.number) && (b.flex || b.number) && (a.flex || b.flex);
     var self = this;
-    function scale(s, m) { d.unifyShape(s.shape, [1, 1]); return self.make("scale", m.shape, { a: s, b: m, flex: flex, number: number }); }
+    // a scalar times a flexible constant (`N*1`) stays flexible, as derivgen reads it
+    function scale(s, m) { d.unifyShape(s.shape, [1, 1]); return self.make("scale", m.shape, { a: s, b: m, flex: flex || m.flex, number: number }); }
     function matrix() {
       if (!d.unify(a.shape[1], b.shape[0])) self.fail("check_multiply", shapes());
       return self.make("mul", [a.shape[0], b.shape[1]], { a: a, b: b, flex: flex });
