@@ -245,6 +245,8 @@ _CHECK_EN: dict[str, str] = {
     "check_help": "Type an expression with the problem's names: * matrix product, ' transpose, .* ./ elementwise, "
                   "tr inv det logdet diag exp log sigma softmax relu abs …, 1 I 0. Your browser compares it with the result "
                   "at random values; the solution is not on this page.",
+    "check_help_sums": "A sum over the samples is written sum({index}, …), with {family} one sample inside it; "
+                       "{count} is the number of samples.",
     "check_empty": "Type an expression first.",
     "check_right": "Right: your answer equals the result at {checked} random points.",
     "check_wrong": "Not equal to the result.",
@@ -307,6 +309,7 @@ _CHECK_ZH: dict[str, str] = {
     "check_button": "检查",
     "check_help": "用题目中的名称输入表达式：* 矩阵乘法，' 转置，.* ./ 逐元素运算，"
                   "tr inv det logdet diag exp log sigma softmax relu abs …，1 I 0。浏览器在随机数值上把它与结果比较；本页不含解答。",
+    "check_help_sums": "对样本的求和写作 sum({index}, …)，求和中的 {family} 是一个样本；{count} 是样本的个数。",
     "check_empty": "请先输入表达式。",
     "check_right": "正确：你的答案在 {checked} 个随机点上与结果相等。",
     "check_wrong": "与结果不相等。",

@@ -383,6 +383,7 @@ def test_the_sheet_of_the_gaussian_mle_has_its_boxes_and_not_its_solution(tmp_pa
     assert all(r.get("self_check") for r in doc["results"])
     page = render_problem_html(doc, solutions=False)
     assert page.count('class="dg-selfcheck"') == 4
+    assert page.count("A sum over the samples is written sum(t, …), with x_t one sample inside it; N is") == 4
     for r in doc["results"]:
         for form in (r.get("text"), r.get("latex"), r.get("numpy")):
             if form and len(form) > 3:
