@@ -361,6 +361,26 @@ def test_sums_over_samples_refused_with_derivgen_grade_s_messages(gaussian) -> N
         assert error.split(":")[0] in verdict["message"], (answer, error, verdict["message"])
 
 
+def test_scalar_samples_and_a_count_that_is_a_number(tmp_path) -> None:
+    # least squares over 5 samples (x_t, y_t): a family of scalars, and N = 5 written as a number
+    path = tmp_path / "ls.yaml"
+    path.write_text("variables:\n  x_t: [n]\n  y_t: []\n  w: [n]\nindices:\n  t: 5\n"
+                    "function: sum(t, (y_t - w'*x_t)^2)\nwrt: [w]\n", encoding="utf-8")
+    problem = load_problem(path)
+    s = solve(problem)
+    derivation = s.derivations[0]
+    data = selfcheck.result_data(problem, s.context, derivation)
+    assert data["indices"] == {"t": 5} and data["families"] == {"x_t": "t", "y_t": "t"}
+    assert all(len(p["env"]["y_t"]) == 5 and np.shape(p["env"]["y_t"][0]) == (1, 1) for p in data["points"])
+    answers = ["-2*sum(t, x_t*(y_t - x_t'*w))", "2*sum(t, x_t*x_t')*w - 2*sum(t, y_t*x_t)",
+               "sum(t, x_t*(y_t - x_t'*w))", "5*w", "sum(t, y_t)*w", "y_t*w"]
+    got = run_checker([{"data": data, "messages": check_messages("en"), "answers": answers}])[0]
+    want = [_python_verdict(problem, s, derivation, data, a) for a in answers]
+    assert [v["status"] for v in got] == [w["status"] for w in want] == [
+        "right", "right", "wrong", "wrong", "wrong", "unreadable"]
+    assert [x["id"] for x in got[2]["slips"]] == [x["id"] for x in want[2]["slips"]] == ["sign"]
+
+
 def test_sum_of_entries_and_a_sum_over_no_index() -> None:
     # sum(A) stays the sum of the entries; sum(t, …) where the problem has no index is refused
     right, entries, refused = _one("n001_trace_axbxtc.yaml", [
