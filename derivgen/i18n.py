@@ -248,6 +248,8 @@ _CHECK_EN: dict[str, str] = {
     "check_help": "Type an expression with the problem's names: * matrix product, ' transpose, .* ./ elementwise, "
                   "tr inv det logdet diag exp log sigma softmax relu abs …, 1 I 0. Your browser compares it with the result "
                   "at random values; the solution is not on this page.",
+    "check_help_sums": "A sum over the samples is written sum({index}, …), with {family} one sample inside it; "
+                       "{count} is the number of samples.",
     "check_empty": "Type an expression first.",
     "check_right": "Right: your answer equals the result at {checked} random points.",
     "check_wrong": "Not equal to the result.",
@@ -265,6 +267,11 @@ _CHECK_EN: dict[str, str] = {
     "check_unsupported": "unsupported function '{name}'; supported: {names}",
     "check_max": "max is supported as max(A, 0), the elementwise maximum with zero (relu(A))",
     "check_arguments": "{name} takes {n} argument(s)",
+    "check_sample": "{name} is one sample of a family indexed by {index}: use it inside a sum over the samples: `sum({index}, ...)`",
+    "check_sum_index": "the first argument of sum(t, ...) must be an index declared under `indices:` (here: {indices}), "
+                       "e.g. `sum({index}, ...)`",
+    "check_sum_no_index": "the first argument of sum(t, ...) must be an index declared under `indices:`, and this problem "
+                          "has none: sum(A) is the sum of the entries of A",
     "check_dimensions": "{name}(...) takes dimensions (a dimension letter or a positive integer)",
     "check_exponent": "the exponent of `{text}` must be a number, a scalar name or T",
     "check_multiply": "cannot multiply {a} ({sa}) by {b} ({sb})",
@@ -305,6 +312,7 @@ _CHECK_ZH: dict[str, str] = {
     "check_button": "检查",
     "check_help": "用题目中的名称输入表达式：* 矩阵乘法，' 转置，.* ./ 逐元素运算，"
                   "tr inv det logdet diag exp log sigma softmax relu abs …，1 I 0。浏览器在随机数值上把它与结果比较；本页不含解答。",
+    "check_help_sums": "对样本的求和写作 sum({index}, …)，求和中的 {family} 是一个样本；{count} 是样本的个数。",
     "check_empty": "请先输入表达式。",
     "check_right": "正确：你的答案在 {checked} 个随机点上与结果相等。",
     "check_wrong": "与结果不相等。",
@@ -322,6 +330,9 @@ _CHECK_ZH: dict[str, str] = {
     "check_unsupported": "不支持的函数 '{name}'；支持的函数：{names}",
     "check_max": "max 仅支持 max(A, 0)，即与零逐元素取最大（relu(A)）",
     "check_arguments": "{name} 接受 {n} 个参数",
+    "check_sample": "{name} 是以 {index} 为下标的一族样本中的一个：请在对样本的求和中使用它：`sum({index}, ...)`",
+    "check_sum_index": "sum(t, ...) 的第一个参数必须是 `indices:` 中声明的下标（这里是：{indices}），例如 `sum({index}, ...)`",
+    "check_sum_no_index": "sum(t, ...) 的第一个参数必须是 `indices:` 中声明的下标，而这道题没有下标：sum(A) 是 A 的所有元素之和",
     "check_dimensions": "{name}(...) 的参数是维度（维度字母或正整数）",
     "check_exponent": "`{text}` 的指数必须是数、标量名称或 T",
     "check_multiply": "无法相乘：{a}（{sa}）乘 {b}（{sb}）",

@@ -14,6 +14,12 @@ told). Never the solution's text or formula.
 
 Two sets of sizes with two points each (plus their symmetrized copies) tell the usual slips
 apart; the page stays small.
+
+Sums over samples (`indices: {t: N}`, a family `x_t: [n]`, `sum(t, …)`): the data names the
+indices (`indices`: t → its count, a dimension symbol or an integer) and the families
+(`families`: x_t → t); at each point a family's value is the list of its samples, one matrix per
+sample (the columns of the stacked samples the verifier evaluates), and the count is in `sizes`
+(a symbol) or the length of that list.
 """
 
 from __future__ import annotations
@@ -36,17 +42,21 @@ def _matrix(value) -> list[list[float]]:
     return np.asarray(value, float).reshape(np.shape(value) if np.ndim(value) == 2 else (1, 1)).tolist()
 
 
+def _samples(value) -> list[list[list[float]]]:
+    """A family's value (its samples side by side, one per column) as the list of its samples."""
+    stacked = np.asarray(value, float)
+    return [stacked[:, [k]].tolist() for k in range(stacked.shape[1])]
+
+
 def result_data(problem, ctx, derivation, seed: int = 0) -> dict | None:
     """The self-check data of one result: its shape, the names an answer may use and the
-    random points (sizes, kind, values of the names, the result's value). None when the
-    problem has indexed families (`sum(t, …)`, not offered by the box) or no point could be
-    drawn."""
+    random points (sizes, kind, values of the names, the result's value); with sums over
+    samples also the indices and families (see the module docstring). None when no point could
+    be drawn."""
     from .grade import answer_scope, points
 
-    if problem.indices or ctx.families:
-        return None
     scope = answer_scope(problem, ctx)
-    names = [n for n in scope.shapes if n not in scope.indexed]
+    names = list(scope.shapes)
     drawn = points(ctx, derivation, seed, SIZE_SETS, POINTS_PER_SIZE)
     if not any(p.kind == "general" for p in drawn):
         return None
@@ -55,7 +65,7 @@ def result_data(problem, ctx, derivation, seed: int = 0) -> dict | None:
         point = {
             "sizes": {k: int(v) for k, v in p.sizes.items() if isinstance(k, str)},
             "kind": p.kind,
-            "env": {n: _matrix(p.env[n]) for n in names},
+            "env": {n: _samples(p.env[n]) if n in scope.indexed else _matrix(p.env[n]) for n in names},
             "ref": _matrix(p.ref),
         }
         stand_ins = {str(k): int(v) for k, v in p.sizes.items() if isinstance(k, int)}
@@ -64,12 +74,16 @@ def result_data(problem, ctx, derivation, seed: int = 0) -> dict | None:
         if p.symmetrized:
             point["symmetrized"] = list(p.symmetrized)
         out_points.append(point)
-    return {
+    data = {
         "shape": E.shape_str(derivation.result.shape),
         "names": {n: E.shape_str(scope.shapes[n]) for n in names},
         "dims": sorted(scope.dims),
         "points": out_points,
     }
+    if scope.indices:
+        data["indices"] = {t: count if isinstance(count, int) else str(count) for t, count in scope.indices.items()}
+        data["families"] = dict(scope.indexed)
+    return data
 
 
 def shown(doc, solutions: bool) -> bool:

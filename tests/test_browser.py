@@ -462,3 +462,42 @@ def test_self_check_on_a_phone_and_in_a_fragment(browser, checked, screenshots):
     browser.open(checked["host"].as_uri(), DESKTOP)
     assert _answer(browser, 0, "A'*C'*X*B' + C*A*X*B")["status"] == "right"
     _offline(browser)
+
+
+@pytest.fixture(scope="module")
+def checked_sums(tmp_path_factory):
+    """A problem sheet with self-check boxes for sums over samples: the Gaussian MLE."""
+    _require_chromium()
+    if katex.find_katex() is None:
+        _missing("KaTeX missing: run `bash scripts/setup-katex.sh`")
+    out = tmp_path_factory.mktemp("selfcheck-sums")
+    config, paths = find_problems([str(ROOT / "problems" / "n001_gaussian_mle.yaml")])
+    docs = [problem_document(path, "en", self_check="sheets") for path in paths]
+    sheet = out / "sheet.html"
+    sheet.write_text(render_set_html(set_document(config, docs, "en"), solutions=False), encoding="utf-8")
+    write_assets(out, check=True)
+    return sheet
+
+
+def test_self_check_of_sums_over_samples(browser, checked_sums, screenshots):
+    browser.open(checked_sums.as_uri(), DESKTOP)
+    boxes = browser.evaluate("[...document.querySelectorAll('.dg-selfcheck')].map(f => f.hidden)")
+    assert boxes == [False] * 4  # ∂f/∂μ, μ̂, ∂f/∂Σ, Σ̂
+    assert "sum(t, x_t)/N" not in checked_sums.read_text(encoding="utf-8")
+    assert _answer(browser, 0, "inv(Sigma)*sum(t, x_t - mu)")["status"] == "right"
+    sign = _answer(browser, 0, "inv(Sigma)*sum(t, mu - x_t)")
+    assert sign["status"] == "wrong" and "the result with the opposite sign" in sign["text"], sign
+    right = _answer(browser, 1, "sum(t, x_t)/N")
+    assert right["status"] == "right" and "Right: your answer equals the result" in right["text"], right
+    browser.evaluate("document.querySelectorAll('.dg-selfcheck')[0].scrollIntoView({block: 'start'})")
+    browser.screenshot(screenshots / "selfcheck-sums-right.png")
+    sample = _answer(browser, 2, "inv(Sigma)*x_t*x_t'*inv(Sigma)/2")
+    assert sample["status"] == "unreadable" and "x_t is one sample of a family indexed by t" in sample["text"], sample
+    assert _answer(browser, 3, "sum(t, (x_t - mu)*(x_t - mu)')/N")["status"] == "right"
+    missing = _answer(browser, 3, "sum(t, (x_t - mu)*(x_t - mu)')")  # the 1/N missing
+    assert missing["status"] == "wrong" and "Not equal to the result" in missing["text"], missing
+    wrong = _answer(browser, 1, "sum(t, x_t)")
+    assert wrong["status"] == "wrong", wrong
+    _offline(browser)
+    browser.evaluate("document.querySelectorAll('.dg-selfcheck')[1].scrollIntoView({block: 'start'})")
+    browser.screenshot(screenshots / "selfcheck-sums-wrong.png")

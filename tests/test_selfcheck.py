@@ -7,6 +7,9 @@
   the example set: the result's own text is right; its transpose, its double, its negative and
   its half are wrong with the same slip, worded the same; a symmetric-only and a one-size-only
   answer are told. Its function table covers every function of the expression language.
+- Sums over samples (`indices:`, a family `x_t`, `sum(t, …)`, the Gaussian MLE): the page
+  carries each family's samples; the checker reads `sum(t, …)` as derivgen does, accepts the
+  answers `derivgen grade` accepts and refuses the same ones with the same messages.
 - `self_check:` is read and validated (problem and set); boxes appear on sheets, on solution
   pages only with `all`; the embedded JSON cannot close its <script>; math.js is shipped.
 
@@ -26,7 +29,7 @@ import pytest
 from derivgen import selfcheck
 from derivgen.answer import judge_answer, read_answer
 from derivgen.errors import DerivgenError
-from derivgen.grade import answer_scope
+from derivgen.grade import answer_scope, points
 from derivgen.i18n import check_messages
 from derivgen.numeric import Evaluator
 from derivgen.parse import USER_FUNCTIONS
@@ -76,9 +79,16 @@ def solved():
     return out
 
 
+def _values(data: dict, point: dict) -> dict:
+    """A point's values as the verifier holds them: a family's samples side by side, one per column."""
+    families = data.get("families", {})
+    return {n: np.hstack([np.array(x, float) for x in v]) if n in families else np.array(v, float)
+            for n, v in point["env"].items()}
+
+
 def _python_points(data: dict) -> list[dict]:
     return [{"sizes": p["sizes"], "kind": p["kind"], "symmetrized": tuple(p.get("symmetrized", ())),
-             "env": {n: np.array(v, float) for n, v in p["env"].items()}, "ref": np.array(p["ref"], float)}
+             "env": _values(data, p), "ref": np.array(p["ref"], float)}
             for p in data["points"]]
 
 
@@ -95,16 +105,41 @@ def _python_verdict(problem, s, derivation, data, answer: str) -> dict:
 
 
 def test_every_verified_result_of_the_examples_gets_points(solved) -> None:
+    with_sums = 0
     for problem, s, results in solved:
-        if problem.indices:  # sums over samples, sum(t, …): not offered by the box
-            assert not results
-            continue
         assert len(results) == sum(r.passed for r in s.reports), problem.id
         for derivation, data in results:
             general = [p for p in data["points"] if p["kind"] == "general"]
             assert len(general) == selfcheck.SIZE_SETS * selfcheck.POINTS_PER_SIZE
             assert len({json.dumps(p["sizes"], sort_keys=True) for p in general}) == selfcheck.SIZE_SETS
             assert set(data["names"]) >= set(problem.variables)
+            assert set(data["dims"]) >= {n for n in problem.indices.values() if isinstance(n, str)}
+            if not problem.indices:
+                assert "indices" not in data and "families" not in data
+                continue
+            # sums over samples: the indices, the families, and N samples of each family's shape
+            assert data["indices"] == dict(problem.indices)
+            assert data["families"] == dict(answer_scope(problem, s.context).indexed)
+            assert data["families"]
+            for p in data["points"]:
+                for family, index in data["families"].items():
+                    count = problem.indices[index]
+                    count = p["sizes"][count] if isinstance(count, str) else p.get("stand_ins", {}).get(str(count), count)
+                    samples = p["env"][family]
+                    assert len(samples) == count >= 2, (problem.id, family, p["sizes"])
+                    rows = s.context.variables[family][0]
+                    rows = p["sizes"][rows] if isinstance(rows, str) else rows
+                    assert all(np.array(x).shape == (rows, 1) for x in samples)
+                    assert len({json.dumps(x) for x in samples}) == count  # distinct samples
+            # the values are those `derivgen grade` judges at (its sampler, the same seed)
+            drawn = points(s.context, derivation, 0, selfcheck.SIZE_SETS, selfcheck.POINTS_PER_SIZE)
+            assert len(drawn) == len(data["points"])
+            for q, p in zip(drawn, data["points"]):
+                for name, value in _values(data, p).items():
+                    assert np.array_equal(value, np.asarray(q.env[name], float)), (problem.id, name)
+            with_sums += 1
+    assert with_sums >= 4  # the Gaussian MLE: ∂f/∂μ, μ̂, ∂f/∂Σ, Σ̂
+
 
 
 def _f(s, sizes: dict, values: dict) -> float:
@@ -123,7 +158,7 @@ def test_embedded_gradients_agree_with_finite_differences_of_f(solved) -> None:
             for p in data["points"]:
                 if p["kind"] != "general":
                     continue
-                values = {n: np.array(p["env"][n], float) for n in problem.variables}
+                values = {n: v for n, v in _values(data, p).items() if n in problem.variables}
                 wrt = derivation.wrt
 
                 def f(x, values=values, sizes=p["sizes"], wrt=wrt):
@@ -139,6 +174,31 @@ def test_embedded_gradients_agree_with_finite_differences_of_f(solved) -> None:
     assert checked >= 60
 
 
+def test_embedded_stationary_points_are_stationary_by_finite_differences_of_f(solved) -> None:
+    """The value a page calls right for a solution (μ̂, Σ̂ of the Gaussian MLE, …) makes the
+    gradient of f vanish there: finite differences of f alone, compared with the gradient at the
+    point's own value of the variable (not a stationary point)."""
+    checked = set()
+    for problem, s, results in solved:
+        for derivation, data in results:
+            if derivation.kind != "solution":
+                continue
+            for p in data["points"]:
+                if p["kind"] != "general":
+                    continue
+                values = {n: v for n, v in _values(data, p).items() if n in problem.variables}
+                wrt = derivation.wrt
+
+                def f(x, values=values, sizes=p["sizes"], wrt=wrt):
+                    return _f(s, sizes, {**values, wrt: x})
+
+                at_solution = numerical_gradient(f, np.array(p["ref"], float).reshape(values[wrt].shape))
+                elsewhere = numerical_gradient(f, values[wrt])
+                assert np.linalg.norm(at_solution) < 1e-4 * np.linalg.norm(elsewhere), (problem.id, wrt, p["sizes"])
+            checked.add((problem.id, wrt))
+    assert {("n001_gaussian_mle", "mu"), ("n001_gaussian_mle", "Sigma")} <= checked
+
+
 def test_the_page_carries_values_not_the_solution(solved) -> None:
     """Only numbers and the problem's own names: no formula of the result goes into a page."""
     for problem, s, results in solved:
@@ -147,7 +207,7 @@ def test_the_page_carries_values_not_the_solution(solved) -> None:
             result_text = text(derivation.result)
             if len(result_text) > 3:
                 assert result_text not in blob
-            assert set(data) == {"shape", "names", "dims", "points"}
+            assert set(data) == {"shape", "names", "dims", "points"} | ({"indices", "families"} if problem.indices else set())
 
 
 # --- the browser's checker against derivgen grade -------------------------------------------
@@ -193,6 +253,176 @@ def _one(path: str, answers: list[str], lang: str = "en") -> list[dict]:
     s = solve(problem)
     data = selfcheck.result_data(problem, s.context, s.derivations[0])
     return run_checker([{"data": data, "messages": check_messages(lang), "answers": answers}])[0]
+
+
+# The Gaussian MLE, f = -N/2 logdet Σ - 1/2 Σ_t (x_t - μ)ᵀ Σ⁻¹ (x_t - μ): what students write for
+# its four results, by (wrt, kind): the right answers in several forms, and the usual wrong ones.
+GAUSSIAN = {
+    ("mu", "gradient"): {
+        "right": ["inv(Sigma)*sum(t, x_t - mu)", "inv(Sigma)*(sum(t, x_t) - N*mu)", "sum(t, inv(Sigma)*(x_t - mu))",
+                  "Sigma^-1*sum(t, x_t) - N*inv(Sigma)*mu", "inv(Sigma)*sum(t, x_t - mu + 0)"],
+        "wrong": ["-inv(Sigma)*sum(t, x_t - mu)",  # the sign
+                  "inv(Sigma)*sum(t, x_t - mu)/N",  # a 1/N too many
+                  "inv(Sigma)*sum(t, x_t)",  # μ dropped
+                  "sum(t, x_t - mu)",  # Σ⁻¹ dropped
+                  "2*inv(Sigma)*sum(t, x_t - mu)", "inv(Sigma)*sum(t, mu - x_t)/2"],
+    },
+    ("mu", "solution"): {
+        "right": ["sum(t, x_t)/N", "sum(t, x_t/N)", "1/N*sum(t, x_t)", "sum(t, x_t)/sum(t, 1)"],
+        "wrong": ["sum(t, x_t)",  # the 1/N missing
+                  "mu",  # μ in place of μ̂
+                  "-sum(t, x_t)/N", "sum(t, x_t)/(2*N)", "sum(t, x_t - mu)/N"],
+    },
+    ("Sigma", "gradient"): {
+        "right": ["inv(Sigma)*sum(t, (x_t - mu)*(x_t - mu)')*inv(Sigma)/2 - N*inv(Sigma)/2",
+                  "(inv(Sigma)*sum(t, (x_t - mu)*(x_t - mu)')*inv(Sigma) - N*inv(Sigma))/2",
+                  "sum(t, inv(Sigma)*(x_t - mu)*(x_t - mu)'*inv(Sigma))/2 - N/2*inv(Sigma)"],
+        "wrong": ["N*inv(Sigma)/2 - inv(Sigma)*sum(t, (x_t - mu)*(x_t - mu)')*inv(Sigma)/2",  # the sign
+                  "inv(Sigma)*sum(t, (x_t - mu)'*(x_t - mu))*inv(Sigma)/2 - N*inv(Sigma)/2",  # (x-μ)ᵀ(x-μ) for the outer product
+                  "inv(Sigma)*sum(t, (x_t - mu)*(x_t - mu)')*inv(Sigma) - N*inv(Sigma)",  # twice
+                  "inv(Sigma)*sum(t, (x_t - mu)*(x_t - mu)')*inv(Sigma)/2 - inv(Sigma)/2",  # N missing
+                  "sum(t, (x_t - mu)*(x_t - mu)')/2 - N*Sigma/2"],
+    },
+    ("Sigma", "solution"): {
+        "right": ["sum(t, (x_t - mu)*(x_t - mu)')/N", "sum(t, x_t*x_t' - x_t*mu' - mu*x_t' + mu*mu')/N",
+                  "sum(t, x_t*x_t')/N - sum(t, x_t)*mu'/N - mu*sum(t, x_t)'/N + mu*mu'"],
+        "wrong": ["sum(t, (x_t - mu)*(x_t - mu)')",  # the 1/N missing
+                  "sum(t, (x_t - sum(t, x_t)/N)*(x_t - sum(t, x_t)/N)')/N",  # μ̂ for μ: the result is in μ
+                  "sum(t, x_t*x_t')/N - mu*mu'",
+                  "-sum(t, (x_t - mu)*(x_t - mu)')/N", "sum(t, (x_t - mu)*(x_t - mu)')/(N - 1)"],
+    },
+}
+
+# Answers derivgen refuses for the Gaussian MLE, and the start of its message (the box's is the same)
+GAUSSIAN_UNREADABLE = [
+    ("mu", "inv(Sigma)*x_t", "x_t is one sample of a family indexed by t"),
+    ("mu", "sum(x_t)", "x_t is one sample of a family indexed by t"),
+    ("mu", "inv(Sigma)*sum(s, x_s - mu)", "the first argument of sum(t, ...) must be an index declared under `indices:`"),
+    ("mu", "sum(mu, mu)", "the first argument of sum(t, ...) must be an index declared under `indices:`"),
+    ("mu", "sum(N, x_t)", "the first argument of sum(t, ...) must be an index declared under `indices:`"),
+    ("mu", "inv(Sigma)*sum(t, y_t - mu)", "unknown name 'y_t'"),
+    ("mu", "t*mu", "unknown name 't'"),
+    ("mu", "sum(t, t)*mu", "unknown name 't'"),
+    ("mu", "sum(t, x_t*x_t)", "cannot multiply x_t (n×1) by x_t (n×1)"),
+    ("mu", "sum(t, x_t - mu)'", "the answer is 1×n, but the result is n×1"),
+    ("Sigma", "sum(t, (x_t - mu)'*(x_t - mu))/N", "the answer is scalar (1×1), but the result is n×n"),
+    ("Sigma", "sum(t, x_t*mu)", "cannot multiply x_t (n×1) by mu (n×1)"),
+]
+
+
+@pytest.fixture(scope="module")
+def gaussian():
+    problem = load_problem(ROOT / "problems" / "n001_gaussian_mle.yaml")
+    s = solve(problem)
+    results = {(d.wrt, d.kind): (d, selfcheck.result_data(problem, s.context, d)) for d in s.derivations}
+    return problem, s, results
+
+
+def test_sums_over_samples_are_judged_as_derivgen_grade_judges_them(gaussian) -> None:
+    problem, s, results = gaussian
+    assert set(results) == set(GAUSSIAN)
+    cases, expected = [], []
+    for key, answers in GAUSSIAN.items():
+        derivation, data = results[key]
+        listed = answers["right"] + answers["wrong"]
+        cases.append({"data": data, "messages": check_messages("en"), "answers": listed})
+        expected.append([(key, a, "right" if a in answers["right"] else "wrong") for a in listed])
+    for (key, answer, status), verdict in zip((e for case in expected for e in case),
+                                              (v for vs in run_checker(cases) for v in vs)):
+        derivation, data = results[key]
+        want = _python_verdict(problem, s, derivation, data, answer)
+        where = f"{key}: {answer}"
+        assert want["status"] == status, (where, want)  # derivgen grade, at the page's points
+        assert verdict["status"] == status, (where, verdict)
+        if status == "wrong":
+            assert [x["message"] for x in verdict["slips"]] == [x["message"] for x in want["slips"]], where
+            assert verdict["counterexample"]["relative_error"] == pytest.approx(
+                want["counterexample"]["relative_error"], rel=1e-6), where
+    # and `derivgen grade` itself (its own, denser points) agrees
+    from derivgen.grade import RIGHT, grade_problem
+
+    for (wrt, kind), answers in GAUSSIAN.items():
+        for answer in answers["right"][:1] + answers["wrong"][:2]:
+            assert (grade_problem(problem, wrt, answer, kind).status == RIGHT) == (answer in answers["right"]), answer
+
+
+def test_sums_over_samples_refused_with_derivgen_grade_s_messages(gaussian) -> None:
+    problem, s, results = gaussian
+    cases, wants = [], []
+    for wrt, answer, fragment in GAUSSIAN_UNREADABLE:
+        derivation, data = results[(wrt, "gradient")]
+        want = _python_verdict(problem, s, derivation, data, answer)
+        assert want["status"] == "unreadable" and want["error"].startswith(fragment), (answer, want)
+        cases.append({"data": data, "messages": check_messages("en"), "answers": [answer]})
+        wants.append(want["error"])
+    for (wrt, answer, fragment), error, (verdict,) in zip(GAUSSIAN_UNREADABLE, wants, run_checker(cases)):
+        assert verdict["status"] == "unreadable", (answer, verdict)
+        assert verdict["message"].startswith("Cannot check this answer: " + fragment), (answer, verdict["message"])
+        assert error.split(":")[0] in verdict["message"], (answer, error, verdict["message"])
+
+
+def test_scalar_samples_and_a_count_that_is_a_number(tmp_path) -> None:
+    # least squares over 5 samples (x_t, y_t): a family of scalars, and N = 5 written as a number
+    path = tmp_path / "ls.yaml"
+    path.write_text("variables:\n  x_t: [n]\n  y_t: []\n  w: [n]\nindices:\n  t: 5\n"
+                    "function: sum(t, (y_t - w'*x_t)^2)\nwrt: [w]\n", encoding="utf-8")
+    problem = load_problem(path)
+    s = solve(problem)
+    derivation = s.derivations[0]
+    data = selfcheck.result_data(problem, s.context, derivation)
+    assert data["indices"] == {"t": 5} and data["families"] == {"x_t": "t", "y_t": "t"}
+    assert all(len(p["env"]["y_t"]) == 5 and np.shape(p["env"]["y_t"][0]) == (1, 1) for p in data["points"])
+    answers = ["-2*sum(t, x_t*(y_t - x_t'*w))", "2*sum(t, x_t*x_t')*w - 2*sum(t, y_t*x_t)",
+               "sum(t, x_t*(y_t - x_t'*w))", "5*w", "sum(t, y_t)*w", "y_t*w"]
+    got = run_checker([{"data": data, "messages": check_messages("en"), "answers": answers}])[0]
+    want = [_python_verdict(problem, s, derivation, data, a) for a in answers]
+    assert [v["status"] for v in got] == [w["status"] for w in want] == [
+        "right", "right", "wrong", "wrong", "wrong", "unreadable"]
+    assert [x["id"] for x in got[2]["slips"]] == [x["id"] for x in want[2]["slips"]] == ["sign"]
+
+
+def test_sum_of_entries_and_a_sum_over_no_index() -> None:
+    # sum(A) stays the sum of the entries; sum(t, …) where the problem has no index is refused
+    right, entries, refused = _one("n001_trace_axbxtc.yaml", [
+        "A'*C'*X*B' + C*A*X*B", "A'*C'*X*B' + C*A*X*B + 0*sum(X)*X", "sum(t, X)"])
+    assert right["status"] == "right" and entries["status"] == "right"
+    assert refused["status"] == "unreadable"
+    assert "the first argument of sum(t, ...) must be an index declared under `indices:`" in refused["message"]
+    assert "sum(A) is the sum of the entries" in refused["message"]
+    (zh,) = _one("n001_gaussian_mle.yaml", ["sum(x_t)"], "zh")
+    assert "x_t 是以 t 为下标的一族样本中的一个" in zh["message"]
+
+
+def test_the_sheet_of_the_gaussian_mle_has_its_boxes_and_not_its_solution(tmp_path) -> None:
+    from derivgen.html import render_problem_html
+
+    path = tmp_path / "gaussian.yaml"
+    path.write_text((ROOT / "problems" / "n001_gaussian_mle.yaml").read_text(encoding="utf-8") + "self_check: true\n",
+                    encoding="utf-8")
+    doc = problem_document(path)
+    assert all(r.get("self_check") for r in doc["results"])
+    page = render_problem_html(doc, solutions=False)
+    assert page.count('class="dg-selfcheck"') == 4
+    assert page.count("A sum over the samples is written sum(t, …), with x_t one sample inside it; N is") == 4
+    for r in doc["results"]:
+        for form in (r.get("text"), r.get("latex"), r.get("numpy")):
+            if form and len(form) > 3:
+                assert form not in page, form
+    for derivation in solve(load_problem(path)).derivations:
+        assert text(derivation.result) not in page
+
+
+def test_one_over_a_dimension_takes_its_size_from_where_it_stands() -> None:
+    # `1/n` and `n*1` are the scalars beside a matrix, as derivgen reads them (`1/N*sum(t, x_t)` for μ̂)
+    problem = load_problem(ROOT / "problems" / "n001_quadratic_form.yaml")
+    s = solve(problem)
+    derivation = s.derivations[0]
+    data = selfcheck.result_data(problem, s.context, derivation)
+    answers = ["1/n*n*(A + A')*x", "(A + A')*x*1/n*n", "n*(1/n)*(A + A')*x", "n*1*x", "(A + A')*x + 0/n",
+               "A*x + A'*x + 0*n*1"]
+    got = run_checker([{"data": data, "messages": check_messages("en"), "answers": answers}])[0]
+    want = [_python_verdict(problem, s, derivation, data, a)["status"] for a in answers]
+    assert [v["status"] for v in got] == want == ["right", "right", "right", "wrong", "right", "right"]
 
 
 def test_right_only_for_symmetric_matrices_is_told() -> None:

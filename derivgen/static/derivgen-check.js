@@ -4,7 +4,9 @@
    it (math.js, loaded before this file from the same assets directory); this file walks the
    syntax tree itself, with derivgen's meaning of every construct: `*` the matrix product (a
    scaling when one side is a scalar), `'` and `^T` the transpose, `.* ./ .^` elementwise,
-   `1`, `I`, `0` of the size that fits where they stand, the functions of FUNCTIONS below. The
+   `1`, `I`, `0` of the size that fits where they stand, the functions of FUNCTIONS below,
+   `sum(t, body)` over the samples of the problem's families (`x_t`, one sample inside the sum;
+   `sum(A)` stays the sum of the entries). The
    student's text is never evaluated by math.js (no `evaluate`, no `compile`), and the math.js
    instance has import, createUnit, evaluate, parse, compile, simplify and derivative disabled.
 
@@ -141,6 +143,7 @@
   // --- typing: math.js's syntax tree → a typed tree with derivgen's meaning -------------------
   function Typer(data, point, messages) {
     this.data = data; this.point = point; this.M = messages; this.dims = new Dims();
+    this.active = [];  // the indices of the sums over samples being typed (derivgen/parse.py, _Typer.active)
   }
   Typer.prototype.fail = function (key, fields) { throw new Unreadable(key, fields); };
   Typer.prototype.sizeText = function (s) {
@@ -186,7 +189,12 @@
     return null; // unreachable
   };
   Typer.prototype.symbol = function (name) {
-    var env = this.point.env;
+    var env = this.point.env, families = this.data.families || {};
+    if (Object.prototype.hasOwnProperty.call(families, name)) {  // x_t: one sample, inside sum(t, …) only
+      var index = families[name];
+      if (this.active.indexOf(index) < 0) this.fail("check_sample", { name: name, index: index });
+      return this.make("sample", shapeOf(env[name][0]), { name: name, index: index });
+    }
     if (Object.prototype.hasOwnProperty.call(env, name)) {
       return this.make("var", shapeOf(env[name]), { name: name });
     }
@@ -228,7 +236,8 @@
     }
     if (fn === "divide") {
       if (!this.dims.unifyShape(b.shape, [1, 1])) this.fail("check_divide", shapes());
-      return this.make("div", a.shape, { a: a, b: b, number: number, flex: a.flex && b.number });
+      // `1/N` (like `1/2`) takes its size from where it stands, as in derivgen (parse.py, _left_flexible)
+      return this.make("div", a.shape, { a: a, b: b, number: number, flex: a.flex });
     }
     if (fn === "dotMultiply" || fn === "dotDivide") {
       var k = fn === "dotMultiply" ? "had" : "hdiv";
@@ -245,7 +254,8 @@
     // lone `1` or `0` beside a matrix is the number, `1'` is a row of ones, `I` is square).
     var d = this.dims, flex = (a.flex || a.number) && (b.flex || b.number) && (a.flex || b.flex);
     var self = this;
-    function scale(s, m) { d.unifyShape(s.shape, [1, 1]); return self.make("scale", m.shape, { a: s, b: m, flex: flex, number: number }); }
+    // a scalar times a flexible constant (`N*1`) stays flexible, as derivgen reads it
+    function scale(s, m) { d.unifyShape(s.shape, [1, 1]); return self.make("scale", m.shape, { a: s, b: m, flex: flex || m.flex, number: number }); }
     function matrix() {
       if (!d.unify(a.shape[1], b.shape[0])) self.fail("check_multiply", shapes());
       return self.make("mul", [a.shape[0], b.shape[1]], { a: a, b: b, flex: flex });
@@ -325,6 +335,7 @@
       this.fail("check_unsupported", { name: name, names: Object.keys(FUNCTIONS).sort().join(", ") });
     }
     var spec = FUNCTIONS[name], self = this, args = node.args;
+    if (name === "sum" && args.length === 2) return this.sumOver(args[0], args[1]);
     if (spec.relu) {  // max(A, 0) or max(0, A): the elementwise maximum with zero
       var zero = args.map(function (a) { return a.type === "ConstantNode" && Number(a.value) === 0; });
       if (args.length !== 2 || zero[0] === zero[1]) this.fail("check_max", {});
@@ -363,6 +374,22 @@
     }
     return this.make("fn", out, { name: name, xs: typed });
   };
+  Typer.prototype.sumOver = function (first, body) {
+    // sum(t, body): Σ over the samples t = 1..N (derivgen/parse.py, _Typer.sum_over); a body
+    // without x_t is added N times, as derivgen reads it (N·body)
+    var indices = this.data.indices || {};
+    while (first.type === "ParenthesisNode") first = first.content;
+    var index = first.type === "SymbolNode" ? first.name : null;
+    if (index === null || !Object.prototype.hasOwnProperty.call(indices, index)) {
+      var names = Object.keys(indices);
+      if (names.length) this.fail("check_sum_index", { indices: names.join(", "), index: names[0] });
+      this.fail("check_sum_no_index", {});
+    }
+    this.active.push(index);
+    var x;
+    try { x = this.type(body); } finally { this.active.pop(); }
+    return this.make("sumover", x.shape, { x: x, index: index, flex: x.flex, number: false });
+  };
   Typer.prototype.settle = function (t) {
     // unknown sizes left after typing (a lone `1`): the scalar, or a column
     var d = this.dims;
@@ -375,7 +402,13 @@
   };
 
   // --- evaluation of a typed tree ---------------------------------------------------------------
-  function Evaluator(point) { this.point = point; }
+  function Evaluator(point, data) { this.point = point; this.data = data || {}; this.bound = {}; }
+  Evaluator.prototype.count = function (index) {
+    // the number of samples: a dimension symbol's size, or an integer (its stand-in when large)
+    var n = (this.data.indices || {})[index], stand = this.point.stand_ins || {};
+    if (typeof n === "string") return this.point.sizes[n];
+    return Object.prototype.hasOwnProperty.call(stand, String(n)) ? stand[String(n)] : n;
+  };
   Evaluator.prototype.ev = function (t) {
     var self = this, s = t.shape;
     switch (t.k) {
@@ -384,6 +417,18 @@
       case "eye": return eye(s[0]);
       case "dim": return [[this.point.sizes[t.name]]];
       case "var": return this.point.env[t.name];
+      case "sample": return this.point.env[t.name][this.bound[t.index]];
+      case "sumover": {
+        var outer = this.bound[t.index], total = null;
+        try {
+          for (var j = 0, count = this.count(t.index); j < count; j++) {
+            this.bound[t.index] = j;
+            var term = this.ev(t.x);
+            total = total === null ? term : zip(total, term, function (u, v) { return u + v; });
+          }
+        } finally { this.bound[t.index] = outer; }
+        return total === null ? zeros(s[0], s[1]) : total;
+      }
       case "neg": return map(this.ev(t.x), function (v) { return -v; });
       case "tp": return transpose(this.ev(t.x));
       case "add": return zip(this.ev(t.a), this.ev(t.b), function (u, v) { return u + v; });
@@ -580,7 +625,7 @@
       }
       var got;
       try {
-        got = new Evaluator(point).ev(typed);
+        got = new Evaluator(point, data).ev(typed);
         if (!got.every(function (row) { return row.every(function (v) { return typeof v === "number"; }); })) throw new Error("not real");
       } catch (err) {
         got = fill(want[0], want[1], NaN);  // a singular matrix to invert: judged as a wrong value
