@@ -198,6 +198,12 @@ def points(ctx: Context, derivation: Derivation, seed: int = 0, size_sets: int =
             if sum(p.kind == "general" for p in found) == per_size:
                 break
             values = sampler.point(positive=attempt >= 2)
+            for name, estimate in derivation.estimates.items():  # Σ̂ at μ = μ̂: the joint stationary point
+                with np.errstate(all="ignore"):
+                    try:
+                        values[name] = Evaluator(values, sampler.sizes)(estimate)
+                    except (np.linalg.LinAlgError, ValueError, KeyError, ZeroDivisionError, OverflowError):
+                        pass  # _evaluate finds the point unfit
             evaluated = _evaluate(ctx, sampler, values, derivation.result, inverted)
             if evaluated is not None:
                 found.append(Point(dict(sizes), evaluated[0], evaluated[1]))

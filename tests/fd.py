@@ -111,12 +111,13 @@ def check_gradient(
     return checks
 
 
-def numerical_gradient(f: ScalarFunction, x: np.ndarray) -> np.ndarray:
-    """The full finite-difference gradient, entry by entry (for small arrays and for messages)."""
+def numerical_gradient(f: ScalarFunction, x: np.ndarray, h: float | None = None) -> np.ndarray:
+    """The full finite-difference gradient, entry by entry (for small arrays and for messages);
+    `h`: the step (default `step_size(x)`), smaller where f curves fast (a matrix near singular)."""
     x = np.asarray(x, dtype=float)
     grad = np.zeros_like(x)
     for idx in np.ndindex(x.shape):
         e = np.zeros_like(x)
         e[idx] = 1.0
-        grad[idx] = directional_derivative(f, x, e)
+        grad[idx] = directional_derivative(f, x, e, h)
     return grad

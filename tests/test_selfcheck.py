@@ -38,7 +38,7 @@ from derivgen.printing import text
 from derivgen.problem import ProblemError, load_problem, load_set_config
 from derivgen.verify import Checker
 
-from fd import numerical_gradient
+from fd import numerical_gradient, step_size
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBLEMS = sorted((ROOT / "problems").glob("*.yaml"))
@@ -192,7 +192,10 @@ def test_embedded_stationary_points_are_stationary_by_finite_differences_of_f(so
                 def f(x, values=values, sizes=p["sizes"], wrt=wrt):
                     return _f(s, sizes, {**values, wrt: x})
 
-                at_solution = numerical_gradient(f, np.array(p["ref"], float).reshape(values[wrt].shape))
+                x_star = np.array(p["ref"], float).reshape(values[wrt].shape)
+                # a step well inside the distance to a singular matrix (Σ̂ centred at μ̂ has rank N − 1)
+                near = min(1.0, float(np.min(np.abs(np.linalg.eigvals(x_star))))) if x_star.shape[0] == x_star.shape[1] else 1.0
+                at_solution = numerical_gradient(f, x_star, h=step_size(x_star) * near)
                 elsewhere = numerical_gradient(f, values[wrt])
                 assert np.linalg.norm(at_solution) < 1e-4 * np.linalg.norm(elsewhere), (problem.id, wrt, p["sizes"])
             checked.add((problem.id, wrt))
@@ -284,11 +287,14 @@ GAUSSIAN = {
                   "sum(t, (x_t - mu)*(x_t - mu)')/2 - N*Sigma/2"],
     },
     ("Sigma", "solution"): {
+        # Σ̂ is the joint stationary point, judged at μ = μ̂: the textbook's forms with the sample
+        # mean spelled out are right, as is the result in μ
         "right": ["sum(t, (x_t - mu)*(x_t - mu)')/N", "sum(t, x_t*x_t' - x_t*mu' - mu*x_t' + mu*mu')/N",
-                  "sum(t, x_t*x_t')/N - sum(t, x_t)*mu'/N - mu*sum(t, x_t)'/N + mu*mu'"],
+                  "sum(t, x_t*x_t')/N - sum(t, x_t)*mu'/N - mu*sum(t, x_t)'/N + mu*mu'",
+                  "sum(t, (x_t - sum(t, x_t)/N)*(x_t - sum(t, x_t)/N)')/N",
+                  "sum(t, x_t*x_t')/N - mu*mu'", "sum(t, x_t*x_t')/N - sum(t, x_t)*sum(t, x_t)'/N^2"],
         "wrong": ["sum(t, (x_t - mu)*(x_t - mu)')",  # the 1/N missing
-                  "sum(t, (x_t - sum(t, x_t)/N)*(x_t - sum(t, x_t)/N)')/N",  # μ̂ for μ: the result is in μ
-                  "sum(t, x_t*x_t')/N - mu*mu'",
+                  "sum(t, x_t*x_t')/N",  # the mean not taken out
                   "-sum(t, (x_t - mu)*(x_t - mu)')/N", "sum(t, (x_t - mu)*(x_t - mu)')/(N - 1)"],
     },
 }

@@ -59,6 +59,9 @@ class Derivation:
     # the result as the handout writes it, when that differs from `result` (which is in the
     # problem's own variables): a solution with the estimates found before put in, Σ̂ in μ̂
     shown: Expr | None = None
+    # a stationary point found jointly with others: the estimates found before (μ̂ for Σ̂), in the
+    # problem's variables; the result holds, is verified and is graded where they are put in
+    estimates: dict[str, Expr] = field(default_factory=dict)
 
     def rule_ids(self) -> list[str]:
         """The rules the derivation's lines cite (their tags; folded bookkeeping is not cited)."""

@@ -216,7 +216,8 @@ def _with_estimates(block: Block, x_name: str, e: Expr, xh: Expr, estimates, ass
     if put != e:  # the result stays in the variables (μ, evaluated at μ̂); the handout shows μ̂
         block.add(E.Eq(xh, put, xh.shape), "E8")
         block.steps = detail_steps.solving(block.steps, detail)
-        return Derivation(x_name, [block], e, kind="solution", detail=detail, shown=put)
+        used = {name: est for name, est in (estimates or {}).items() if name != x_name and name in E.symbols(e)}
+        return Derivation(x_name, [block], e, kind="solution", detail=detail, shown=put, estimates=used)
     block.steps = detail_steps.solving(block.steps, detail)
     return Derivation(x_name, [block], e, kind="solution", detail=detail)
 
