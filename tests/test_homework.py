@@ -54,3 +54,38 @@ def test_backprop_through_a_softmax_defined_under_where(tmp_path) -> None:
 
     for wrt in ("W2", "W1"):
         _assert_gradient(f, values, wrt, _numpy(_result(d, wrt), values))
+
+
+def fd_hessian(f, x0: np.ndarray, h: float = 1e-3) -> np.ndarray:
+    """Second central differences of a scalar f of a column x, entry by entry."""
+    n = x0.size
+    out = np.zeros((n, n))
+
+    def at(*steps):
+        x = x0.copy()
+        for k, s in steps:
+            x[k, 0] += s
+        return f(x)
+
+    for i in range(n):
+        for j in range(n):
+            out[i, j] = (at((i, h), (j, h)) - at((i, h), (j, -h)) - at((i, -h), (j, h)) + at((i, -h), (j, -h))) / (4 * h * h)
+    return out
+
+
+def test_newton_step_of_logistic_regression_over_samples(tmp_path) -> None:
+    # the sample points x_t inside log(1 + exp(wᵀx_t)) crashed the sampler (KeyError), and the
+    # Hessian, a sum over samples, could not be brought to the form J dw
+    d = _derive(tmp_path, "variables: {x_t: [n], y_t: [], w: [n]}\nindices: {t: N}\n"
+                          "function: sum(t, log(1 + exp(w'*x_t)) - y_t*w'*x_t)\nwrt: [w]\norder: 2\n")
+    hessian = _result(d, "w", "hessian")
+    assert hessian.text == "sum(t, sigma(w'*x_t)*(1 - sigma(w'*x_t))*x_t*x_t')"  # Σ_t σ(1 − σ) x_t x_tᵀ
+    X, y = RNG.standard_normal((3, 7)), RNG.integers(0, 2, (1, 7)).astype(float)
+    values = dict(x_t=X, y_t=y, w=RNG.standard_normal((3, 1)))
+
+    def f(x_t, y_t, w):
+        z = (w.T @ x_t).ravel()
+        return float(np.sum(np.log1p(np.exp(z)) - y_t.ravel() * z))
+
+    _assert_gradient(f, values, "w", _numpy(_result(d, "w"), values))
+    np.testing.assert_allclose(_numpy(hessian, values), fd_hessian(lambda w: f(X, y, w), values["w"]), rtol=1e-4, atol=1e-5)

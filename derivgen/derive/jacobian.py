@@ -118,6 +118,14 @@ def _vector_move(c, sc, ch, j, f):
         return "J3", E.mul(E.Num(c), *sc, *ch[:j], E.fn("diag", v), f.arg)
     if isinstance(f, E.Transpose):
         return "S1", E.mul(E.Num(c), *sc, *ch[:j], push_transposes(f), *ch[j + 1:])
+    if isinstance(f, E.SumOver) and (last or E.mul(*ch[j + 1:]).is_scalar):
+        # Σ_t u_t: its body to the form K_t dx, then dx, the same for every sample, out (S12)
+        move = next_linear_move(f.body, True)
+        if move is not None:
+            return move[0], E.mul(E.Num(c), *sc, *ch[:j], E.sumover(f.index, f.count, move[1]), *ch[j + 1:])
+        dv = next(n for n in E.walk(f.body) if isinstance(n, E.Dif))
+        k = jacobian_of_term(f.body, dv.shape[0])
+        return "S12", E.mul(E.Num(c), *sc, *ch[j + 1:], *ch[:j], E.sumover(f.index, f.count, k), dv)
     raise UnsupportedError(f"cannot bring a term of the differential to the form J·dx ({type(f).__name__})")
 
 
