@@ -89,3 +89,38 @@ def test_newton_step_of_logistic_regression_over_samples(tmp_path) -> None:
 
     _assert_gradient(f, values, "w", _numpy(_result(d, "w"), values))
     np.testing.assert_allclose(_numpy(hessian, values), fd_hessian(lambda w: f(X, y, w), values["w"]), rtol=1e-4, atol=1e-5)
+
+
+def test_stationary_points_with_the_unknown_multiplied_on_the_right(tmp_path) -> None:
+    # ‖WX − Y‖²: the solver inverted X and Xᵀ one by one (a crash: k×d by N×d); with λ‖W‖² it
+    # refused ("multiplied from both sides by different factors")
+    X, Y, lam = RNG.standard_normal((4, 9)), RNG.standard_normal((3, 9)), 0.7
+    for extra, textbook, want in [
+        ("", "Y*X'*inv(X*X')", Y @ X.T @ np.linalg.inv(X @ X.T)),
+        (" + lambda*norm(W)^2", "Y*X'*inv(X*X' + lambda*I)", Y @ X.T @ np.linalg.inv(X @ X.T + lam * np.eye(4))),
+    ]:
+        d = _derive(tmp_path, "variables: {W: [k, d], X: [d, N], Y: [k, N], lambda: []}\n"
+                              "assume: {lambda: [positive]}\n"
+                              f"function: norm(W*X - Y)^2{extra}\nwrt: [W]\nsolve: true\n")
+        solution = _result(d, "W", "solution")
+        assert solution.text == textbook
+        values = dict(X=X, Y=Y, lambda_=lam)
+        w_hat = _numpy(solution, values)
+
+        def f(W):
+            return float(np.sum((W @ X - Y) ** 2) + (lam * np.sum(W * W) if extra else 0.0))
+
+        np.testing.assert_allclose(w_hat, want, rtol=1e-9)
+        assert np.abs(numerical_gradient(f, w_hat)).max() < 1e-6  # this test's own gradient vanishes there
+
+
+def test_a_scalar_coefficient_of_the_unknown_is_divided_out(tmp_path) -> None:
+    # 2(x − a) + 2(x − b) = 0 was solved through inv(eye(n) + eye(n))
+    d = _derive(tmp_path, "variables: {x: [n], a: [n], b: [n]}\nfunction: norm(x - a)^2 + norm(x - b)^2\n"
+                          "wrt: [x]\nsolve: true\n")
+    solution = _result(d, "x", "solution")
+    assert solution.text == "(a + b)/2"
+    assert not any("eye" in s.text or "inv" in s.text for s in solution.steps)
+    a, b = RNG.standard_normal((4, 1)), RNG.standard_normal((4, 1))
+    x_hat = _numpy(solution, dict(a=a, b=b))
+    assert np.abs(numerical_gradient(lambda x: float(np.sum((x - a) ** 2) + np.sum((x - b) ** 2)), x_hat)).max() < 1e-6

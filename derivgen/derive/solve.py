@@ -128,6 +128,10 @@ def solve_stationary(g: Expr, x_name: str, x_shape, assume: dict[str, set[str]],
             sc, after = [*sc, E.mul(*after)], []
         lefts.append(E.mul(E.Num(c), *sc, *ch[:i]) if (i or sc or c != 1) else None)
         rights.append(tuple(after))
+    if any(rights) and all(lf is None or lf.is_scalar for lf in lefts):
+        # X·R = B: the unknown multiplied on the right only (W X Xᵀ + λW = Y Xᵀ)
+        factors = [E.mul(*([lf] if lf is not None else []), *(r or (E.Eye(x_shape[1]),))) for lf, r in zip(lefts, rights)]
+        return _solve_right(block, x, xh, E.add(*factors), constant, assume, detail, estimates)
     if len(set(rights)) != 1:
         raise UnsupportedError(
             f"derivgen cannot solve ∂f/∂{x_name} = 0: {x_name} is multiplied from both sides by different factors",
@@ -135,7 +139,10 @@ def solve_stationary(g: Expr, x_name: str, x_shape, assume: dict[str, set[str]],
         )
     right = rights[0]
     n_rows = x_shape[0]
-    left = E.add(*(lf if lf is not None else E.Eye(n_rows) for lf in (_as_matrix(l, n_rows) for l in lefts)))
+    if all(lf is None or lf.is_scalar for lf in lefts):  # 2x + 2x = 4x: a scalar coefficient, no multiple of I
+        left = E.add(*(lf if lf is not None else E.ONE for lf in lefts))
+    else:
+        left = E.add(*(lf if lf is not None else E.Eye(n_rows) for lf in (_as_matrix(l, n_rows) for l in lefts)))
     rhs = _tidy(E.add(*(E.neg(c) for c in constant), shape=(x_shape[0], x_shape[1]) if not right else _rhs_shape(left, x, right))) if constant else E.zero(_rhs_shape(left, x, right))
     collected = E.mul(left, x, *right)
     block.add(E.Eq(collected, rhs, collected.shape), "E1")
@@ -146,8 +153,9 @@ def solve_stationary(g: Expr, x_name: str, x_shape, assume: dict[str, set[str]],
             e = _tidy(divided)
             block.add(E.Eq(xh, e, x.shape), "E7")
             return _with_estimates(block, x_name, e, xh, estimates, assume, detail)
-    solution = E.mul(_inv(left) if not isinstance(left, E.Eye) else E.ONE, rhs, *(_inv(r) for r in reversed(right)))
-    block.add(E.Eq(xh, solution, x.shape), "E2")
+    divided = _divided(left, rhs) if left.is_scalar and not right else None
+    solution = divided if divided is not None else E.mul(_inv(left) if not isinstance(left, E.Eye) else E.ONE, rhs, *((_inv(E.mul(*right)),) if right else ()))
+    block.add(E.Eq(xh, solution, x.shape), "E7" if divided is not None else "E2")
     e = solution
     for step in _solution_steps(solution, assume):
         block.add(E.Eq(xh, step.expr, x.shape), *step.rules)
@@ -157,6 +165,30 @@ def solve_stationary(g: Expr, x_name: str, x_shape, assume: dict[str, set[str]],
     return Derivation(x_name, [block], e, kind="solution", detail=detail)
 
 
+def _solve_right(block: Block, x: E.Sym, xh: E.Sym, right: Expr, constant: list[Expr], assume, detail: str,
+                 estimates) -> Derivation:
+    """X·R = B solved as X̂ = B R⁻¹ (E2), a common number cancelled first (E6) and a scalar R
+    divided out (E7) at a coarser detail than `full`."""
+    rhs = _tidy(E.add(*(E.neg(c) for c in constant), shape=x.shape)) if constant else E.zero(x.shape)
+    block.add(E.Eq(E.mul(x, right), rhs, x.shape), "E1")
+    if detail != "full":
+        right, rhs = _cancel_common(block, right, x, rhs, {}, on_right=True)
+        divided = _divided(right, rhs)
+        if divided is not None:
+            e = _tidy(divided)
+            block.add(E.Eq(xh, e, x.shape), "E7")
+            return _with_estimates(block, x.name, e, xh, estimates, assume, detail)
+    solution = E.mul(rhs, _inv(right))
+    block.add(E.Eq(xh, solution, x.shape), "E2")
+    e = solution
+    for step in _solution_steps(solution, assume):
+        block.add(E.Eq(xh, step.expr, x.shape), *step.rules)
+        e = step.expr
+    if detail != "full":
+        return _with_estimates(block, x.name, e, xh, estimates, assume, detail)
+    return Derivation(x.name, [block], e, kind="solution", detail=detail)
+
+
 def _invertible(f: Expr, assume) -> bool:
     """A factor that may be cancelled from both sides: an inverse, or a declared invertible matrix."""
     if isinstance(f, E.Inverse):
@@ -164,10 +196,13 @@ def _invertible(f: Expr, assume) -> bool:
     return isinstance(f, E.Sym) and bool(assume.get(f.name, set()) & {"invertible", "spd", "orthogonal"})
 
 
-def _cancel_common(block: Block, left: Expr, x: Expr, rhs: Expr, assume) -> tuple[Expr, Expr]:
+def _cancel_common(block: Block, left: Expr, x: Expr, rhs: Expr, assume, on_right: bool = False) -> tuple[Expr, Expr]:
     """L X = B with a factor common to both sides cancelled (E6): a number (−½ in −½NΣ = −½S, the
-    sign in −Nμ = −s) and an invertible matrix on the left (Σ⁻¹ in Σ⁻¹Nμ = Σ⁻¹s)."""
+    sign in −Nμ = −s) and an invertible matrix on the left (Σ⁻¹ in Σ⁻¹Nμ = Σ⁻¹s). `on_right`:
+    X L = B, where only a number is cancelled."""
     lc, lsc, lch = parts(left) if isinstance(left, E.MatMul) else (Fraction(1), [], [left])
+    if isinstance(left, E.Num):  # 4x = 2a + 2b
+        lc, lch = left.value, []
     if isinstance(left, E.Add):  # (2AᵀA + 2λI) X: the common number of the sum's terms
         cs = [split_coeff(t) for t in left.terms]
         if len({c for c, _ in cs}) == 1 and cs[0][0] != 1:
@@ -177,17 +212,19 @@ def _cancel_common(block: Block, left: Expr, x: Expr, rhs: Expr, assume) -> tupl
     coeffs = {c for c, _, _ in terms}
     if len(coeffs) == 1 and next(iter(coeffs)) == lc and lc != 1:
         factor = lc
+    elif len(coeffs) == 1 and next(iter(coeffs)) not in (0, 1) and (lc / next(iter(coeffs))).denominator == 1:
+        factor = next(iter(coeffs))  # 4x = 2a + 2b: the 2 of every term, 2x = a + b
     elif lc < 0 and all(c < 0 for c in coeffs):
         factor = Fraction(-1)
     matrix = None
-    if lch and not isinstance(lch[0], E.Eye) and _invertible(lch[0], assume) and all(ch and ch[0] == lch[0] for _, _, ch in terms):
+    if not on_right and lch and not isinstance(lch[0], E.Eye) and _invertible(lch[0], assume) and all(ch and ch[0] == lch[0] for _, _, ch in terms):
         matrix = lch[0]
     if factor == 1 and matrix is None:
         return left, rhs
     drop = 1 if matrix is not None else 0
     new_left = E.mul(E.Num(lc / factor), *lsc, *lch[drop:])
-    new_rhs = E.add(*(E.mul(E.Num(c / factor), *sc, *ch[drop:]) for c, sc, ch in terms), shape=E.mul(new_left, x).shape)
-    block.add(E.Eq(E.mul(new_left, x), new_rhs, x.shape), "E6")
+    new_rhs = E.add(*(E.mul(E.Num(c / factor), *sc, *ch[drop:]) for c, sc, ch in terms), shape=(E.mul(x, new_left) if on_right else E.mul(new_left, x)).shape)
+    block.add(E.Eq(E.mul(x, new_left) if on_right else E.mul(new_left, x), new_rhs, x.shape), "E6")
     return new_left, new_rhs
 
 
