@@ -124,3 +124,21 @@ def test_a_scalar_coefficient_of_the_unknown_is_divided_out(tmp_path) -> None:
     a, b = RNG.standard_normal((4, 1)), RNG.standard_normal((4, 1))
     x_hat = _numpy(solution, dict(a=a, b=b))
     assert np.abs(numerical_gradient(lambda x: float(np.sum((x - a) ** 2) + np.sum((x - b) ** 2)), x_hat)).max() < 1e-6
+
+
+def test_least_squares_over_samples_is_solved(tmp_path) -> None:
+    # Σ_t (y_t − wᵀx_t)² and Σ_t ‖y_t − W x_t‖²: the unknown inside the sum was "not linear"
+    X, Yv, y = RNG.standard_normal((3, 8)), RNG.standard_normal((2, 8)), RNG.standard_normal((1, 8))
+    d = _derive(tmp_path, "variables: {x_t: [n], y_t: [], w: [n]}\nindices: {t: N}\n"
+                          "function: sum(t, (y_t - w'*x_t)^2)\nwrt: [w]\nsolve: true\n")
+    solution = _result(d, "w", "solution")
+    assert solution.text == "inv(sum(t, x_t*x_t'))*sum(t, y_t*x_t)"  # (Σ x_t x_tᵀ)⁻¹ Σ y_t x_t
+    w_hat = _numpy(solution, dict(x_t=X, y_t=y))
+    assert np.abs(numerical_gradient(lambda w: float(np.sum((y - w.T @ X) ** 2)), w_hat)).max() < 1e-6
+
+    d = _derive(tmp_path, "variables: {x_t: [d], y_t: [k], W: [k, d]}\nindices: {t: N}\n"
+                          "function: sum(t, norm(y_t - W*x_t)^2)\nwrt: [W]\nsolve: true\n")
+    solution = _result(d, "W", "solution")
+    assert solution.text == "sum(t, y_t*x_t')*inv(sum(t, x_t*x_t'))"
+    w_hat = _numpy(solution, dict(x_t=X, y_t=Yv))
+    assert np.abs(numerical_gradient(lambda W: float(np.sum((Yv - W @ X) ** 2)), w_hat)).max() < 1e-6

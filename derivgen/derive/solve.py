@@ -98,6 +98,12 @@ def solve_stationary(g: Expr, x_name: str, x_shape, assume: dict[str, set[str]],
     tidied = [ones_products(p) for p in pieces]
     used_ones = tidied != pieces
     pieces = tidied
+    moved: set[str] = set()
+    for k, p in enumerate(pieces):
+        out = _out_of_sum(p, x_shape[1] == 1)
+        if out is not None:
+            pieces[k], rules = out
+            moved |= rules
     linear, constant = [], []
     for p in pieces:
         n = sum(isinstance(m, E.Dif) for m in E.walk(p))
@@ -111,7 +117,8 @@ def solve_stationary(g: Expr, x_name: str, x_shape, assume: dict[str, set[str]],
         raise _not_linear(x_name)
     expanded = E.add(*(E.substitute(p, {E.Dif(x_name, x_shape): x}) for p in pieces), shape=g.shape)
     if expanded != lhs:
-        block.add(E.Eq(_tidy_terms(expanded), zero, g.shape), *(("T7", "E5") if used_ones else ("T7",)))
+        block.add(E.Eq(_tidy_terms(expanded), zero, g.shape), *(("T7", "E5") if used_ones else ("T7",)),
+                  *(r for r in ("J4", "J2", "S12") if r in moved))
     lefts, rights = [], []
     for p in linear:
         c, sc, ch = parts(p)
@@ -187,6 +194,47 @@ def _solve_right(block: Block, x: E.Sym, xh: E.Sym, right: Expr, constant: list[
     if detail != "full":
         return _with_estimates(block, x.name, e, xh, estimates, assume, detail)
     return Derivation(x.name, [block], e, kind="solution", detail=detail)
+
+
+def _out_of_sum(p: Expr, vector: bool) -> tuple[Expr, set[str]] | None:
+    """A term Σ_t L_t dX R (or Σ_t L dX R_t) of the marked equation with the unknown taken out of
+    the sum, (Σ_t L_t) dX R (S12), and the rules used; a vector unknown first moves behind the
+    scalars it is in, (wᵀx_t) x_t = x_t x_tᵀ w (J4, J2). None when there is no such sum, or the
+    unknown stands between two factors that both change with t."""
+    from .jacobian import next_linear_move
+
+    c, sc, ch = parts(p)
+    for seq in (sc, ch):
+        for k, f in enumerate(seq):
+            if not (isinstance(f, E.SumOver) and E.has_dif(f)):
+                continue
+            body, rules = f.body, {"S12"}
+            if vector:
+                try:
+                    for _ in range(20):
+                        move = next_linear_move(body, True)
+                        if move is None:
+                            break
+                        rules.add(move[0])
+                        body = move[1]
+                except (UnsupportedError, E.ShapeMismatch):
+                    return None
+            bc, bsc, bch = parts(body)
+            i = next((n for n, g in enumerate(bch) if isinstance(g, E.Dif)), None)
+            if i is None or sum(isinstance(n, E.Dif) for n in E.walk(body)) != 1:
+                return None
+            before, after = bch[:i], bch[i + 1:]
+            changes = lambda fs: any(E.uses_index(g, f.index) for g in fs)  # noqa: E731
+            if changes(before) and changes(after):
+                return None
+            if changes(after):
+                pulled = E.mul(E.Num(bc), *before, bch[i], E.sumover(f.index, f.count, E.mul(*bsc, *after)))
+            else:
+                pulled = E.mul(E.Num(bc), E.sumover(f.index, f.count, E.mul(*bsc, *before)), bch[i], *after)
+            new = list(seq)
+            new[k] = pulled
+            return (E.mul(E.Num(c), *new, *ch) if seq is sc else E.mul(E.Num(c), *sc, *new)), rules
+    return None
 
 
 def _invertible(f: Expr, assume) -> bool:
