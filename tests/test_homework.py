@@ -11,6 +11,8 @@ import numpy as np
 import derivgen
 from fd import check_gradient, numerical_gradient
 
+CITED = {"E9"}  # shown here, for tests/test_rules.py's catalogue check
+
 RNG = np.random.default_rng(20261204)
 
 
@@ -142,3 +144,21 @@ def test_least_squares_over_samples_is_solved(tmp_path) -> None:
     assert solution.text == "sum(t, y_t*x_t')*inv(sum(t, x_t*x_t'))"
     w_hat = _numpy(solution, dict(x_t=X, y_t=Yv))
     assert np.abs(numerical_gradient(lambda W: float(np.sum((Yv - W @ X) ** 2)), w_hat)).max() < 1e-6
+
+
+def test_the_precision_matrix_is_solved_by_multiplying_on_one_side(tmp_path) -> None:
+    # N/2 Λ⁻¹ − S/2 = 0: multiplied by Λ on both sides it holds Λ twice and was refused
+    d = _derive(tmp_path, "variables: {x_t: [n], mu: [n], Lambda: [n, n]}\nindices: {t: N}\n"
+                          "assume: {Lambda: [spd]}\n"
+                          "function: N/2*logdet(Lambda) - 1/2*sum(t, (x_t - mu)'*Lambda*(x_t - mu))\n"
+                          "wrt: [Lambda]\nsolve: true\n")
+    solution = _result(d, "Lambda", "solution")
+    assert solution.text == "N*inv(sum(t, (x_t - mu)*(x_t - mu)'))"
+    assert "E9" in {r for s in solution.steps for r in s.rules}
+    X, mu = RNG.standard_normal((3, 10)), RNG.standard_normal((3, 1))
+    lam = _numpy(solution, dict(x_t=X, mu=mu))
+
+    def f(L):
+        return 10 / 2 * np.linalg.slogdet(L)[1] - 0.5 * float(np.sum((X - mu) * (L @ (X - mu))))
+
+    assert np.abs(numerical_gradient(f, lam)).max() < 1e-6  # this test's own gradient vanishes there

@@ -36,6 +36,12 @@ def _only_through_inverse(g: Expr, x: E.Sym) -> bool:
     return go(g, False) and found
 
 
+def _at_most_once(g: Expr, x: E.Sym) -> bool:
+    """True when every term of g, expanded, holds x at most once."""
+    pieces, _ = split(E.substitute(g, {x: E.Dif(x.name, x.shape)}))
+    return all(sum(isinstance(m, E.Dif) for m in E.walk(p)) <= 1 for p in pieces)
+
+
 def inverse_of(a: Expr) -> Expr:
     """(c s A B)⁻¹ = c⁻¹ s⁻¹ B⁻¹ A⁻¹, (A⁻¹)⁻¹ = A (E4)."""
     if isinstance(a, E.MatMul):
@@ -91,8 +97,14 @@ def solve_stationary(g: Expr, x_name: str, x_shape, assume: dict[str, set[str]],
     block.add(E.Eq(g, zero, g.shape), "E0")
     lhs = g
     if _only_through_inverse(g, x) and not x.is_scalar:
-        lhs = _tidy(E.add(*(E.mul(x, t, x) for t in _terms(lhs)), shape=g.shape))
-        block.add(E.Eq(lhs, zero, lhs.shape), "E3", "S6")
+        both = _tidy(E.add(*(E.mul(x, t, x) for t in _terms(lhs)), shape=g.shape))
+        one = _tidy(E.add(*(E.mul(x, t) for t in _terms(lhs)), shape=g.shape))
+        if _at_most_once(both, x) or not _at_most_once(one, x):  # Σ⁻¹SΣ⁻¹ − NΣ⁻¹: S − NΣ
+            lhs = both
+            block.add(E.Eq(lhs, zero, lhs.shape), "E3", "S6")
+        else:  # N Λ⁻¹ − S (the precision): N I − Λ S, linear, where Λ (N Λ⁻¹ − S) Λ is not
+            lhs = one
+            block.add(E.Eq(lhs, zero, lhs.shape), "E9", "S6")
     marked = E.substitute(lhs, {x: E.Dif(x_name, x_shape)})
     pieces, _ = split(marked)
     tidied = [ones_products(p) for p in pieces]
