@@ -162,3 +162,17 @@ def test_the_precision_matrix_is_solved_by_multiplying_on_one_side(tmp_path) -> 
         return 10 / 2 * np.linalg.slogdet(L)[1] - 0.5 * float(np.sum((X - mu) * (L @ (X - mu))))
 
     assert np.abs(numerical_gradient(f, lam)).max() < 1e-6  # this test's own gradient vanishes there
+
+
+def test_an_autoencoder_keeps_the_transpose_outside_the_sigmoid(tmp_path) -> None:
+    # ∂‖X − W2 σ(W1 X)‖²/∂W2 read −2(X − W2σ(W1X)) σ(XᵀW1ᵀ): the transpose pushed into σ
+    d = _derive(tmp_path, "variables: {W1: [h, d], W2: [d, h], X: [d, N]}\n"
+                          "function: norm(X - W2*sigma(W1*X))^2\nwrt: [W2, W1]\n")
+    assert _result(d, "W2").text == "-2*(X - W2*sigma(W1*X))*sigma(W1*X)'"
+    values = dict(W1=RNG.standard_normal((3, 4)), W2=RNG.standard_normal((4, 3)), X=RNG.standard_normal((4, 5)))
+
+    def f(W1, W2, X):
+        return float(np.sum((X - W2 @ (1 / (1 + np.exp(-W1 @ X)))) ** 2))
+
+    for wrt in ("W2", "W1"):
+        _assert_gradient(f, values, wrt, _numpy(_result(d, wrt), values))

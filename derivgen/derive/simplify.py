@@ -44,8 +44,8 @@ def transpose_of(a: Expr, in_product: bool = False) -> Expr:
         return E.hdiv(transpose_of(a.num), transpose_of(a.den))
     if isinstance(a, E.HadPow):
         return E.hpow(transpose_of(a.base), a.exp)
-    if isinstance(a, E.Func) and a.name in E.ELEMENTWISE:
-        return E.fn(a.name, transpose_of(a.arg))
+    if isinstance(a, E.Func) and a.name in E.ELEMENTWISE:  # σ(Aᵀ)ᵀ = σ(A); σ(WX)ᵀ stays, not σ(XᵀWᵀ)
+        return E.fn(a.name, a.arg.arg) if isinstance(a.arg, E.Transpose) else E.tp(a)
     if isinstance(a, E.Func) and a.name == "diag":
         return a
     if isinstance(a, E.Power):
