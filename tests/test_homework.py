@@ -176,3 +176,20 @@ def test_an_autoencoder_keeps_the_transpose_outside_the_sigmoid(tmp_path) -> Non
 
     for wrt in ("W2", "W1"):
         _assert_gradient(f, values, wrt, _numpy(_result(d, wrt), values))
+
+
+def test_the_symmetric_gradient_of_logdet_reads_as_the_cookbook(tmp_path) -> None:
+    # 2X⁻¹ − I ⊙ X⁻¹ was factored into X⁻¹ ⊙ (2·ones(n, n) − eye(n))
+    d = _derive(tmp_path, "variables: {X: [n, n]}\nassume: {X: [spd]}\nfunction: logdet(X)\nwrt: [X]\n"
+                          "constrain_symmetric: entries\n")
+    result = _result(d, "X")
+    assert result.text == "2*inv(X) - I .* inv(X)"
+    a = RNG.standard_normal((4, 4))
+    X = a @ a.T + 4 * np.eye(4)
+    g = _numpy(result, dict(X=X))
+    # the derivative along the free entries i <= j: X + t·(E_ij + E_ji) (E_ii once on the diagonal)
+    for i, j in [(0, 0), (0, 2), (1, 3), (3, 3)]:
+        e = np.zeros((4, 4))
+        e[i, j] = e[j, i] = 1.0
+        fd = (np.linalg.slogdet(X + 1e-5 * e)[1] - np.linalg.slogdet(X - 1e-5 * e)[1]) / 2e-5
+        assert abs(fd - g[i, j]) < 1e-6

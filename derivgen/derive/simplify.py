@@ -344,8 +344,8 @@ def hadamard_factor(e: Expr) -> Expr:
         common = monomials[0][1].copy()
         for _, m in monomials[1:]:
             common &= m
-        if not common:
-            return None
+        if not common or any(isinstance(f, E.Eye) for _, m in monomials for f in m - common):
+            return None  # 2X⁻¹ − I ⊙ X⁻¹ stays: X⁻¹ ⊙ (2·1 − I) hides the diagonal behind a ones-matrix
         rest = E.add(*(E.mul(E.Num(c), _monomial(frozenset((m - common).items()), n.shape)) for c, m in monomials),
                      shape=n.shape)
         out = E.had(_monomial(frozenset(common.items()), n.shape), rest)
