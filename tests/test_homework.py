@@ -81,6 +81,7 @@ def test_newton_step_of_logistic_regression_over_samples(tmp_path) -> None:
     d = _derive(tmp_path, "variables: {x_t: [n], y_t: [], w: [n]}\nindices: {t: N}\n"
                           "function: sum(t, log(1 + exp(w'*x_t)) - y_t*w'*x_t)\nwrt: [w]\norder: 2\n")
     hessian = _result(d, "w", "hessian")
+    assert _result(d, "w").text == "sum(t, (sigma(w'*x_t) - y_t)*x_t)"  # one sum: Σ_t (σ(wᵀx_t) − y_t) x_t
     assert hessian.text == "sum(t, sigma(w'*x_t)*(1 - sigma(w'*x_t))*x_t*x_t')"  # Σ_t σ(1 − σ) x_t x_tᵀ
     X, y = RNG.standard_normal((3, 7)), RNG.integers(0, 2, (1, 7)).astype(float)
     values = dict(x_t=X, y_t=y, w=RNG.standard_normal((3, 1)))

@@ -753,6 +753,40 @@ def sums_over_samples(e: Expr) -> Expr:
     return E.transform(e, visit)
 
 
+def sums_factored(e: Expr) -> Expr:
+    """Σ_t a_t C_t + Σ_t b_t C_t = Σ_t (a_t + b_t) C_t for scalars a_t, b_t and one chain C_t in
+    every sum: Σ_t σ(wᵀx_t) x_t − Σ_t y_t x_t = Σ_t (σ(wᵀx_t) − y_t) x_t (S3)."""
+
+    def visit(n: Expr):
+        if not isinstance(n, E.Add):
+            return None
+        groups: dict[tuple, list[int]] = {}
+        for k, t in enumerate(n.terms):
+            _, body = split_coeff(t)
+            if isinstance(body, E.SumOver):
+                groups.setdefault((body.index, body.count), []).append(k)
+        merged: dict[int, Expr] = {}
+        for (index, count), members in groups.items():
+            if len(members) < 2:
+                continue
+            parts = []
+            for k in members:
+                c, body = split_coeff(n.terms[k])
+                parts.append(_chain_of(E.mul(E.Num(c), body.body)))
+            chain = parts[0][2]
+            if not chain or any(ch != chain for _, _, ch in parts):
+                continue
+            total = E.add(*(E.mul(E.Num(c), *sc) for c, sc, _ in parts))
+            merged[members[0]] = E.sumover(index, count, E.mul(total, *chain))
+            merged.update({k: None for k in members[1:]})
+        if not merged:
+            return None
+        terms = [merged.get(k, t) for k, t in enumerate(n.terms)]
+        return E.add(*(t for t in terms if t is not None), shape=n.shape)
+
+    return E.transform(e, visit)
+
+
 def scalar_traces(e: Expr) -> Expr:
     """tr(a) = a for a scalar a (T0)."""
     return E.transform(e, lambda n: n.arg if isinstance(n, E.Func) and n.name == "tr" and n.arg.is_scalar else None)
@@ -787,7 +821,7 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
     passes.append(("S13", lambda x: built_symmetric(x, sym)))
     if orth:
         passes.append(("S5", lambda x: orthogonal(x, orth)))
-    passes += [("S14", hadamard_expand), ("T7", sums_expanded), ("S2", hadamard_collect), ("S2", collect), ("S2", scalar_coefficients), ("S3", hadamard_factor), ("S3", factor), ("S9", matrix_powers), ("S10", diagonal_products), ("S16", diagonal_algebra), ("S11", sigmoids),
+    passes += [("S14", hadamard_expand), ("T7", sums_expanded), ("S2", hadamard_collect), ("S2", collect), ("S2", scalar_coefficients), ("S3", hadamard_factor), ("S3", factor), ("S3", sums_factored), ("S9", matrix_powers), ("S10", diagonal_products), ("S16", diagonal_algebra), ("S11", sigmoids),
                ("S18", kink_algebra), ("S19", sigmoid_symmetry)]
     if where:
         passes.append(("S8", lambda x: use_definitions(x, where)))
