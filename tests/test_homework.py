@@ -194,3 +194,20 @@ def test_the_symmetric_gradient_of_logdet_reads_as_the_cookbook(tmp_path) -> Non
         e[i, j] = e[j, i] = 1.0
         fd = (np.linalg.slogdet(X + 1e-5 * e)[1] - np.linalg.slogdet(X - 1e-5 * e)[1]) / 2e-5
         assert abs(fd - g[i, j]) < 1e-6
+
+
+def test_numbers_cancel_through_an_elementwise_quotient(tmp_path) -> None:
+    # the Jacobian of √(x ⊙ x + 1) read 2 diag(x ⊘ (2√(x ⊙ x + 1))), its gradient 2(x ⊘ (2√…))
+    d = _derive(tmp_path, "variables: {x: [n]}\nfunction: sqrt(x .* x + 1)\nwrt: [x]\n")
+    jac = _result(d, "x", "jacobian")
+    assert jac.text == "diag(x ./ sqrt(x .* x + 1))"
+    x = RNG.standard_normal((4, 1))
+    J = _numpy(jac, dict(x=x))
+    for k in range(4):  # column k of ∂f/∂x (denominator layout): row k holds ∂f/∂x_k
+        e = np.zeros((4, 1))
+        e[k] = 1e-5
+        fd = (np.sqrt((x + e) ** 2 + 1) - np.sqrt((x - e) ** 2 + 1)) / 2e-5
+        np.testing.assert_allclose(J[k:k + 1, :].T, fd, atol=1e-8)
+    d = _derive(tmp_path, "variables: {x: [n]}\nfunction: sum(sqrt(x .* x + 1))\nwrt: [x]\n")
+    assert _result(d, "x").text == "x ./ sqrt(x .* x + 1)"
+    _assert_gradient(lambda x: float(np.sum(np.sqrt(x * x + 1))), dict(x=x), "x", _numpy(_result(d, "x"), dict(x=x)))

@@ -700,6 +700,12 @@ def numbers_out(e: Expr) -> Expr:
     that numbers cancel: 2x/(2√(xᵀx)) = x/√(xᵀx), 2(2XᵀX + 2λI)⁻¹ = (XᵀX + λI)⁻¹ (S17)."""
 
     def visit(n: Expr):
+        if isinstance(n, E.HadDiv):  # (ca) ⊘ (kb) = (c/k)(a ⊘ b): 2(x ⊘ (2√u)) = x ⊘ √u
+            (cn, un), (cd, ud) = _number_out(n.num), _number_out(n.den)
+            return E.mul(E.Num(cn / cd), E.hdiv(un, ud)) if (cn, cd) != (1, 1) else None
+        if isinstance(n, E.Func) and n.name == "diag" and n.arg.shape[1] == 1:  # diag(cu) = c diag(u)
+            c, u = _number_out(n.arg)
+            return E.mul(E.Num(c), E.fn("diag", u)) if c != 1 else None
         if isinstance(n, E.Hadamard):  # (ca) ⊙ b = c(a ⊙ b)
             parts = [_number_out(f) if isinstance(f, E.MatMul) else (Fraction(1), f) for f in n.factors]
             c = Fraction(1)
