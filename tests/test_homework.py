@@ -211,3 +211,38 @@ def test_numbers_cancel_through_an_elementwise_quotient(tmp_path) -> None:
     d = _derive(tmp_path, "variables: {x: [n]}\nfunction: sum(sqrt(x .* x + 1))\nwrt: [x]\n")
     assert _result(d, "x").text == "x ./ sqrt(x .* x + 1)"
     _assert_gradient(lambda x: float(np.sum(np.sqrt(x * x + 1))), dict(x=x), "x", _numpy(_result(d, "x"), dict(x=x)))
+
+
+def _vec(a: np.ndarray) -> np.ndarray:
+    return a.reshape(-1, 1, order="F")
+
+
+def test_matrix_derivatives_through_sums_over_samples(tmp_path) -> None:
+    # vec of a sum over samples could not be vectorised: the Hessian of Σ_t ‖y_t − W x_t‖² and
+    # the derivative of Σ_t a_t a_tᵀ X b_t b_tᵀ were refused
+    d = _derive(tmp_path, "variables: {x_t: [d], y_t: [k], W: [k, d]}\nindices: {t: N}\n"
+                          "function: sum(t, norm(y_t - W*x_t)^2)\nwrt: [W]\norder: 2\n")
+    hessian = _result(d, "W", "hessian")
+    assert hessian.text == "2*(kron(sum(t, x_t*x_t'), eye(k)))"  # 2 (Σ_t x_t x_tᵀ) ⊗ I
+    X, Y, W = RNG.standard_normal((3, 6)), RNG.standard_normal((2, 6)), RNG.standard_normal((2, 3))
+    got = _numpy(hessian, dict(x_t=X, y_t=Y, W=W))
+    want = fd_hessian(lambda w: float(np.sum((Y - w.reshape(2, 3, order="F") @ X) ** 2)), _vec(W))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+    d = _derive(tmp_path, "variables: {a_t: [m], b_t: [n], X: [m, n]}\nindices: {t: N}\n"
+                          "function: sum(t, a_t*a_t'*X*b_t*b_t')\nwrt: [X]\n")
+    jac = _result(d, "X", "jacobian")
+    assert jac.text == "sum(t, kron(b_t*b_t', a_t*a_t'))"
+    A, B, X0 = RNG.standard_normal((3, 5)), RNG.standard_normal((4, 5)), RNG.standard_normal((3, 4))
+
+    def F(X):
+        return sum(A[:, [t]] @ A[:, [t]].T @ X @ B[:, [t]] @ B[:, [t]].T for t in range(5))
+
+    columns = []
+    for k in range(12):
+        e = np.zeros(12)
+        e[k] = 1e-5
+        step = e.reshape(3, 4, order="F")
+        columns.append((_vec(F(X0 + step)) - _vec(F(X0 - step))) / 2e-5)
+    numerator = np.hstack(columns)  # rows follow vec F, columns vec X
+    np.testing.assert_allclose(_numpy(jac, dict(a_t=A, b_t=B, X=X0)), numerator.T, atol=1e-7)

@@ -21,7 +21,7 @@ from ..expr import Expr
 from .differential import Expander
 from .model import Block, Derivation, Step
 from . import detail as detail_
-from .simplify import collect, hadamard_collect, push_transposes, scalar_powers, simplify_steps
+from .simplify import collect, hadamard_collect, push_transposes, scalar_powers, simplify_steps, sums_over_samples
 from .trace import coefficient_of, is_trace, next_move as trace_move, parts, split
 
 
@@ -159,7 +159,16 @@ def _vec_move(c, sc, ch, j, f):
             return "V3", E.mul(E.Num(c), *sc, *lead, kr, E.fn("diag", E.vec(inv_den)), _vec_node(g.num))
         if isinstance(g, E.Transpose):
             return "S1", E.mul(E.Num(c), *sc, *lead, _vec_node(E.mul(*mch[:k], push_transposes(g), *mch[k + 1:])))
+        if isinstance(g, E.SumOver):  # vec(P (Σ_t B_t) Q) = Σ_t vec(P B_t Q)
+            body = _vec_node(E.mul(*mch[:k], g.body, *mch[k + 1:]))
+            return "V4", E.mul(E.Num(c), *sc, *lead, E.sumover(g.index, g.count, body))
         raise _cannot_vectorise(g)
+    if isinstance(f, E.SumOver) and j == len(ch) - 1:
+        move = next_linear_move(f.body, False)  # Σ_t K_t vec(dX) = (Σ_t K_t) vec(dX) (S12)
+        if move is not None:
+            return move[0], E.mul(E.Num(c), *sc, *ch[:j], E.sumover(f.index, f.count, move[1]))
+        bc, bsc, bch = parts(f.body)
+        return "S12", E.mul(E.Num(c), *sc, *ch[:j], E.sumover(f.index, f.count, E.mul(E.Num(bc), *bsc, *bch[:-1])), bch[-1])
     raise _cannot_vectorise(f)
 
 
@@ -257,8 +266,11 @@ def _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vect
     else:
         vb = Block("vecdF", None)
         pieces, _ = split(expanded)
+        pulled = [sums_over_samples(p) for p in pieces]  # Σ_t dW x_t x_tᵀ = dW Σ_t x_t x_tᵀ before vec
+        vec_rules = ("V4", "S12") if pulled != pieces else ("V4",)
+        pieces = pulled
         wrapped = E.add(*(_wrap_vec(p) for p in pieces if not E.is_zero(p)), shape=(E.dim_mul(*f.shape), 1)) if pieces else E.zero((E.dim_mul(*f.shape), 1))
-        vb.add(wrapped, "V4")
+        vb.add(wrapped, *vec_rules)
         steps, terms = linear_form(wrapped, False, detail)
         vb.steps += steps
         blocks.append(vb)
