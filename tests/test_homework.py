@@ -246,3 +246,18 @@ def test_matrix_derivatives_through_sums_over_samples(tmp_path) -> None:
         columns.append((_vec(F(X0 + step)) - _vec(F(X0 - step))) / 2e-5)
     numerator = np.hstack(columns)  # rows follow vec F, columns vec X
     np.testing.assert_allclose(_numpy(jac, dict(a_t=A, b_t=B, X=X0)), numerator.T, atol=1e-7)
+
+
+def test_a_hessian_symmetric_by_assumption_is_read_off_in_one_line(tmp_path) -> None:
+    # ½xᵀAx − bᵀx with A symmetric: `J = A`, then `∂²f/∂x∂xᵀ = A` again for the layout
+    d = _derive(tmp_path, "variables: {A: [n, n], x: [n], b: [n]}\nassume: {A: [symmetric]}\n"
+                          "function: x'*A*x/2 - b'*x\nwrt: [x]\norder: 2\n")
+    hessian = _result(d, "x", "hessian")
+    assert hessian.text == "A"
+    assert [s.lhs for s in hessian.steps] == ["d(∂f/∂x)", None, "∂²f/∂x∂x'"]
+    assert {"J0", "L1", "S4"} <= set(hessian.steps[-1].rules)
+    a = RNG.standard_normal((4, 4))
+    A, b = a + a.T, RNG.standard_normal((4, 1))
+    x0 = RNG.standard_normal((4, 1))
+    np.testing.assert_allclose(_numpy(hessian, dict(A=A, b=b, x=x0)),
+                               fd_hessian(lambda x: (x.T @ A @ x / 2 - b.T @ x).item(), x0), rtol=1e-4, atol=1e-5)

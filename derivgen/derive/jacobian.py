@@ -295,9 +295,12 @@ def _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vect
             jb.add(named, "S8")
     blocks.append(jb)
     result = jb.last
-    if layout == "denominator" and push_transposes(E.tp(result)) == result:
-        jb.kind = "jacT"  # symmetric (a Hessian, or diag(s) − s sᵀ): both layouts read the same
-        jb.steps[0] = Step(jb.steps[0].expr, jb.steps[0].rules + ("L1",))
+    transposed = push_transposes(E.tp(result)) if layout == "denominator" else None
+    by_assumption = simplify_steps(transposed, assume) if transposed is not None and transposed != result else []
+    if layout == "denominator" and (transposed == result or (by_assumption and by_assumption[-1].expr == result)):
+        jb.kind = "jacT"  # symmetric (a Hessian, or diag(s) − s sᵀ, or A for a symmetric A): both layouts read the same
+        used = tuple(dict.fromkeys(r for st in by_assumption for r in st.rules if r not in jb.steps[0].rules))
+        jb.steps[0] = Step(jb.steps[0].expr, jb.steps[0].rules + ("L1",) + used)
     elif layout == "denominator":
         tb = Block("jacT", wrt)
         first = Step(push_transposes(E.tp(result)), ("L1",))
