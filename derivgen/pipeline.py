@@ -281,7 +281,7 @@ def _numpy(problem: Problem, ctx: Context, result: E.Expr, wrt: str, solution: b
     code = NumpyPrinter(dim_sources(problem, wrt if solution else None), ctx.where)(result)
     shape = result.shape
     if E.is_scalar_shape(shape):
-        return f"np.asarray({code}, dtype=float).item()"  # a Python float, with no builtins
+        return f"np.asarray({code}, dtype=np.float64).item()"  # a Python float; np.float64, as the code runs with no builtins
     if isinstance(result, (E.Eye, E.Ones, E.Zero)) or not _has_variable(result):
         return code
     return f"np.broadcast_to({code}, ({_dims(problem, shape)})).copy()" if _may_be_scalar(result) else code

@@ -261,3 +261,19 @@ def test_a_hessian_symmetric_by_assumption_is_read_off_in_one_line(tmp_path) -> 
     x0 = RNG.standard_normal((4, 1))
     np.testing.assert_allclose(_numpy(hessian, dict(A=A, b=b, x=x0)),
                                fd_hessian(lambda x: (x.T @ A @ x / 2 - b.T @ x).item(), x0), rtol=1e-4, atol=1e-5)
+
+
+def test_scalar_rates_are_solved_by_multiplying_by_the_unknown(tmp_path) -> None:
+    # N/λ − Σ_t x_t = 0 (exponential) and Σ_t k_t/λ − N = 0 (Poisson) were "not linear"
+    x = RNG.uniform(0.5, 2.0, (1, 6))
+    for function, textbook, f in [
+        ("N*log(lambda) - lambda*sum(t, x_t)", "N/sum(t, x_t)", lambda lam: 6 * np.log(lam) - lam * np.sum(x)),
+        ("sum(t, x_t*log(lambda) - lambda)", "sum(t, x_t)/N", lambda lam: np.sum(x * np.log(lam) - lam)),
+    ]:
+        d = _derive(tmp_path, "variables: {x_t: [], lambda: []}\nindices: {t: N}\n"
+                              f"assume: {{lambda: [positive], x_t: [positive]}}\nfunction: {function}\n"
+                              "wrt: [lambda]\nsolve: true\n")
+        solution = _result(d, "lambda", "solution")
+        assert solution.text == textbook
+        lam = float(_numpy(solution, dict(x_t=x)))
+        assert lam > 0 and abs((f(lam + 1e-6) - f(lam - 1e-6)) / 2e-6) < 1e-6

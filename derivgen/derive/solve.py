@@ -15,7 +15,7 @@ from .. import expr as E
 from ..errors import UnsupportedError
 from ..expr import Expr
 from .model import Block, Derivation, Step
-from .simplify import cancel_inverses, collect, factor, push_transposes, simplify_steps, split_coeff
+from .simplify import cancel_inverses, collect, factor, push_transposes, scalar_powers, simplify_steps, split_coeff
 from .trace import parts, split
 
 
@@ -28,8 +28,8 @@ def _only_through_inverse(g: Expr, x: E.Sym) -> bool:
         if n == x:
             found = True
             return inside
-        if isinstance(n, E.Inverse) and n.arg == x:
-            found = True
+        if (isinstance(n, E.Inverse) and n.arg == x) or (isinstance(n, E.Power) and n.base == x and n.exp == E.Num(-1)):
+            found = True  # X⁻¹, or 1/λ for a scalar
             return True
         return all(go(c, inside) for c in n.children())
 
@@ -96,7 +96,10 @@ def solve_stationary(g: Expr, x_name: str, x_shape, assume: dict[str, set[str]],
     block = Block("solve", x_name)
     block.add(E.Eq(g, zero, g.shape), "E0")
     lhs = g
-    if _only_through_inverse(g, x) and not x.is_scalar:
+    if _only_through_inverse(g, x) and x.is_scalar:  # N/λ − Σ_t x_t = 0: N − λ Σ_t x_t = 0 (λ ≠ 0)
+        lhs = scalar_powers(_tidy(E.add(*(E.mul(x, t) for t in _terms(lhs)), shape=g.shape)))
+        block.add(E.Eq(lhs, zero, lhs.shape), "E9")
+    elif _only_through_inverse(g, x):
         both = _tidy(E.add(*(E.mul(x, t, x) for t in _terms(lhs)), shape=g.shape))
         one = _tidy(E.add(*(E.mul(x, t) for t in _terms(lhs)), shape=g.shape))
         if _at_most_once(both, x) or not _at_most_once(one, x):  # Σ⁻¹SΣ⁻¹ − NΣ⁻¹: S − NΣ
