@@ -277,3 +277,20 @@ def test_scalar_rates_are_solved_by_multiplying_by_the_unknown(tmp_path) -> None
         assert solution.text == textbook
         lam = float(_numpy(solution, dict(x_t=x)))
         assert lam > 0 and abs((f(lam + 1e-6) - f(lam - 1e-6)) / 2e-6) < 1e-6
+
+
+def test_the_newton_step_of_a_log_barrier(tmp_path) -> None:
+    # cᵀx − Σ log(b − Ax): the Hessian read Aᵀ diag(1 ⊘ ((b − Ax) ⊙ (b − Ax))) A
+    d = _derive(tmp_path, "variables: {A: [m, n], x: [n], b: [m], c: [n]}\n"
+                          "function: c'*x - sum(log(b - A*x))\nwrt: [x]\norder: 2\n")
+    hessian = _result(d, "x", "hessian")
+    assert hessian.text == "A'*diag(ones(m) ./ (b - A*x).^2)*A"
+    A, x0, c = RNG.standard_normal((6, 3)), RNG.standard_normal((3, 1)), RNG.standard_normal((3, 1))
+    b = A @ x0 + RNG.uniform(0.5, 2.0, (6, 1))
+
+    def f(x):
+        return (c.T @ x).item() - float(np.sum(np.log(b - A @ x)))
+
+    values = dict(A=A, x=x0, b=b, c=c)
+    _assert_gradient(lambda A, x, b, c: f(x), values, "x", _numpy(_result(d, "x"), values))
+    np.testing.assert_allclose(_numpy(hessian, values), fd_hessian(f, x0), rtol=1e-4, atol=1e-5)

@@ -793,6 +793,18 @@ def sums_factored(e: Expr) -> Expr:
     return E.transform(e, visit)
 
 
+def hadamard_squares(e: Expr) -> Expr:
+    """u ⊙ u = u^∘2 for an elementwise product of a sum with itself: 1 ⊘ ((b − Ax) ⊙ (b − Ax)) reads
+    1 ⊘ (b − Ax)^∘2 (S2)."""
+
+    def visit(n: Expr):
+        if not isinstance(n, E.Hadamard) or len(n.factors) != 2 or n.factors[0] != n.factors[1]:
+            return None
+        return E.hpow(n.factors[0], Fraction(2)) if isinstance(n.factors[0], E.Add) else None
+
+    return E.transform(e, visit)
+
+
 def scalar_traces(e: Expr) -> Expr:
     """tr(a) = a for a scalar a (T0)."""
     return E.transform(e, lambda n: n.arg if isinstance(n, E.Func) and n.name == "tr" and n.arg.is_scalar else None)
@@ -828,7 +840,7 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
     if orth:
         passes.append(("S5", lambda x: orthogonal(x, orth)))
     passes += [("S14", hadamard_expand), ("T7", sums_expanded), ("S2", hadamard_collect), ("S2", collect), ("S2", scalar_coefficients), ("S3", hadamard_factor), ("S3", factor), ("S3", sums_factored), ("S9", matrix_powers), ("S10", diagonal_products), ("S16", diagonal_algebra), ("S11", sigmoids),
-               ("S18", kink_algebra), ("S19", sigmoid_symmetry)]
+               ("S18", kink_algebra), ("S19", sigmoid_symmetry), ("S2", hadamard_squares)]
     if where:
         passes.append(("S8", lambda x: use_definitions(x, where)))
     steps: list[Step] = []
