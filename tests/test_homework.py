@@ -294,3 +294,19 @@ def test_the_newton_step_of_a_log_barrier(tmp_path) -> None:
     values = dict(A=A, x=x0, b=b, c=c)
     _assert_gradient(lambda A, x, b, c: f(x), values, "x", _numpy(_result(d, "x"), values))
     np.testing.assert_allclose(_numpy(hessian, values), fd_hessian(f, x0), rtol=1e-4, atol=1e-5)
+
+
+def test_a_minimiser_reached_as_x_equals_b_is_not_divided_by_one(tmp_path) -> None:
+    # tr(X) − log det X: I − X⁻¹ = 0 held X twice once multiplied on both sides (refused), and
+    # X = I was followed by X̂ = I "divided by a scalar"
+    d = _derive(tmp_path, "variables: {X: [n, n]}\nassume: {X: [spd]}\nfunction: -logdet(X) + tr(X)\n"
+                          "wrt: [X]\nsolve: true\n")
+    solution = _result(d, "X", "solution")
+    assert solution.text == "eye(n)"
+    assert "E7" not in {r for s in solution.steps for r in s.rules}
+    assert solution.steps[-1].rules == ["E1"] or tuple(solution.steps[-1].rules) == ("E1",)
+
+    def f(X):
+        return -np.linalg.slogdet(X)[1] + np.trace(X)
+
+    assert np.abs(numerical_gradient(f, np.eye(4))).max() < 1e-6

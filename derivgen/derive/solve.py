@@ -173,7 +173,7 @@ def solve_stationary(g: Expr, x_name: str, x_shape, assume: dict[str, set[str]],
         divided = _divided(left, rhs)
         if divided is not None:
             e = _tidy(divided)
-            block.add(E.Eq(xh, e, x.shape), "E7")
+            _add_estimate(block, xh, e, left)
             return _with_estimates(block, x_name, e, xh, estimates, assume, detail)
     divided = _divided(left, rhs) if left.is_scalar and not right else None
     solution = divided if divided is not None else E.mul(_inv(left) if not isinstance(left, E.Eye) else E.ONE, rhs, *((_inv(E.mul(*right)),) if right else ()))
@@ -198,7 +198,7 @@ def _solve_right(block: Block, x: E.Sym, xh: E.Sym, right: Expr, constant: list[
         divided = _divided(right, rhs)
         if divided is not None:
             e = _tidy(divided)
-            block.add(E.Eq(xh, e, x.shape), "E7")
+            _add_estimate(block, xh, e, right)
             return _with_estimates(block, x.name, e, xh, estimates, assume, detail)
     solution = E.mul(rhs, _inv(right))
     block.add(E.Eq(xh, solution, x.shape), "E2")
@@ -250,6 +250,15 @@ def _out_of_sum(p: Expr, vector: bool) -> tuple[Expr, set[str]] | None:
             new[k] = pulled
             return (E.mul(E.Num(c), *new, *ch) if seq is sc else E.mul(E.Num(c), *sc, *new)), rules
     return None
+
+
+def _add_estimate(block: Block, xh: E.Sym, e: Expr, coefficient: Expr) -> None:
+    """X̂ = B / s (E7); with nothing to divide by (X = B already) the last line becomes X̂ = B."""
+    if isinstance(coefficient, E.Eye) or coefficient == E.ONE:
+        last = block.steps.pop()
+        block.add(E.Eq(xh, e, xh.shape), *last.rules)
+    else:
+        block.add(E.Eq(xh, e, xh.shape), "E7")
 
 
 def _invertible(f: Expr, assume) -> bool:
