@@ -154,10 +154,11 @@ def _gradient_expr(gradient: Derivation) -> E.Expr:
 # ----------------------------------------------------------------------------- documents
 
 
-def dim_sources(problem: Problem) -> dict[str, str]:
-    """For each dimension symbol, NumPy code for its size (`X.shape[0]`)."""
+def dim_sources(problem: Problem, unknown: str | None = None) -> dict[str, str]:
+    """For each dimension symbol, NumPy code for its size (`X.shape[0]`); read off the other
+    variables first when there is an `unknown` (a stationary point's code is not given it)."""
     out: dict[str, str] = {}
-    for name, dims in problem.variables.items():
+    for name, dims in sorted(problem.variables.items(), key=lambda item: item[0] == unknown):
         for axis, d in enumerate(dims):
             if isinstance(d, str) and d not in out:
                 out[d] = f"{python_name(name)}.shape[{axis}]"
@@ -276,11 +277,11 @@ def _equation_steps(block, wrt: str, result: E.Expr | None = None) -> list[dict]
     return out
 
 
-def _numpy(problem: Problem, ctx: Context, result: E.Expr, wrt: str) -> str:
-    code = NumpyPrinter(dim_sources(problem), ctx.where)(result)
+def _numpy(problem: Problem, ctx: Context, result: E.Expr, wrt: str, solution: bool = False) -> str:
+    code = NumpyPrinter(dim_sources(problem, wrt if solution else None), ctx.where)(result)
     shape = result.shape
     if E.is_scalar_shape(shape):
-        return f"np.asarray({code}, dtype=float).item()"  # a Python float, with no builtins
+        return f"np.asarray({code}, dtype=np.float64).item()"  # a Python float; np.float64, as the code runs with no builtins
     if isinstance(result, (E.Eye, E.Ones, E.Zero)) or not _has_variable(result):
         return code
     return f"np.broadcast_to({code}, ({_dims(problem, shape)})).copy()" if _may_be_scalar(result) else code
@@ -369,7 +370,7 @@ def _document(solved: Solved, lang: str) -> dict:
             "lhs_latex": lhs_latex,
             "latex": latex(derivation.shown if derivation.shown is not None else derivation.result),
             "text": text(derivation.result),
-            "numpy": _numpy(problem, ctx, derivation.result, derivation.wrt),
+            "numpy": _numpy(problem, ctx, derivation.result, derivation.wrt, derivation.kind == "solution"),
             "shape": [E.dim_str(d) if isinstance(d, tuple) else d for d in derivation.result.shape],
             "steps": _steps(derivation, ctx),
             "verification": report.as_dict(),

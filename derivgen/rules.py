@@ -133,6 +133,7 @@ _RULES = [
     ("E6", "cancel a common factor", "约去公因子", "c\\,F A = c\\,F B \\;\\Leftrightarrow\\; A = B \\text{ for a number } c \\neq 0 \\text{ and invertible } F", "solution"),
     ("E7", "divide by a scalar", "两边除以标量", "s X = B \\;\\Leftrightarrow\\; X = B / s \\text{ for a scalar } s \\neq 0", "solution"),
     ("E8", "substitute the estimate found", "代入已求得的估计", "\\hat{X} = g(Y) \\text{ at } Y = \\hat{Y} \\text{, the estimate found before}", "solution"),
+    ("E9", "multiply on the left by the unknown", "两边左乘未知矩阵", "G(X) = 0 \\;\\Leftrightarrow\\; X\\,G(X) = 0 \\text{ for invertible } X", "solution"),
     # simplification
     ("S1", "transpose of a product", "乘积的转置", f"(AB){_T} = B{_T}A{_T},\\ (A + B){_T} = A{_T} + B{_T},\\ (A{_T}){_T} = A", "simplification"),
     ("S2", "collect like terms", "合并同类项", "aA + bA = (a + b)A", "simplification"),

@@ -341,15 +341,15 @@ class Sampler:
             try:
                 ev = Evaluator(Checker(self.ctx, self.sizes, values).env(), self.sizes)
                 for part in squares:
-                    a = np.asarray(ev(part), float)
-                    if not _finite(a) or float(np.linalg.cond(a)) > condition_limit:
-                        return f"`{to_text(part)}` is singular"
+                    for a in _at_each_sample(self.ctx, ev, part):
+                        if not _finite(a) or float(np.linalg.cond(a)) > condition_limit:
+                            return f"`{to_text(part)}` is singular"
                 for part, _ in self.domains:
-                    a = np.asarray(ev(part), float)
+                    a = _stacked(self.ctx, ev, part)
                     if not (_finite(a) and np.all(a > 0)):
                         return f"`{to_text(part)}` is not positive"
                 for part in kinks:
-                    a = np.asarray(ev(part), float)
+                    a = _stacked(self.ctx, ev, part)
                     if not (_finite(a) and np.all(np.abs(a) > KINK_MARGIN)):
                         return f"`{to_text(part)}` has an entry at 0, where it is not differentiable"
             except (np.linalg.LinAlgError, ValueError, ZeroDivisionError, OverflowError):
@@ -357,6 +357,8 @@ class Sampler:
         return None
 
     def _into_domain(self, part: Expr, name: str, coeff: float, values: dict) -> None:
+        if _sample_indices(part, self.ctx.families):  # log(1 + exp(wᵀx_t)): a bound per sample, not solved for
+            return
         """Set `name` (a term `coeff·name` of `part`) so that `part` is positive."""
         with np.errstate(all="ignore"):
             try:
@@ -393,6 +395,39 @@ def _solvable_term(ctx: Context, part: Expr) -> tuple[str, float] | None:
         if sym.name not in used:
             return sym.name, coeff
     return None
+
+
+def _sample_indices(part: Expr, families: dict) -> dict[str, int | str]:
+    """The indices of the samples a part uses outside any sum over them (`x_t` in the argument
+    `1 + exp(wᵀx_t)` of a log inside `sum(t, …)`), each with its count (N)."""
+    found: dict[str, int | str] = {}
+
+    def go(n: Expr, bound: frozenset) -> None:
+        if isinstance(n, E.SumOver):
+            bound = bound | {n.index}
+        elif isinstance(n, E.Sym) and n.index is not None and n.index not in bound:
+            found.setdefault(n.index, families[n.name])
+        for c in n.children():
+            go(c, bound)
+
+    go(part, frozenset())
+    return found
+
+
+def _at_each_sample(ctx: Context, ev: Evaluator, part: Expr) -> list[np.ndarray]:
+    """The values of a part at every sample of the indices it uses unbound (one value without)."""
+    indices = _sample_indices(part, ctx.families)
+    if not indices:
+        return [np.asarray(ev(part), float)]
+    env, sizes = ev.env, ev.sizes
+    counts = [sizes[c] if isinstance(c, str) else int(c) for c in indices.values()]
+    return [np.asarray(Evaluator({**env, **{("index", i): k for i, k in zip(indices, ks)}}, sizes)(part), float)
+            for ks in np.ndindex(*counts)]
+
+
+def _stacked(ctx: Context, ev: Evaluator, part: Expr) -> np.ndarray:
+    values = _at_each_sample(ctx, ev, part)
+    return values[0] if len(values) == 1 else np.hstack([v.reshape(-1, 1) for v in values])
 
 
 class Checker:
@@ -658,7 +693,15 @@ def _gradient_check(check: Checker, ctx: Context, var: str, wrt: str, g: Expr, e
     def f_of(o):
         return check.f(o)
 
-    return float(np.sum(value * w)), check.directional(f_of, var, w, base)
+    fd = check.directional(f_of, var, w, base)
+    if not _finite(fd):
+        # an intermediate such as P = softmax(Z) under log(P) leaves its domain when a tiny entry is
+        # moved by the step: along a direction scaled entry by entry to the intermediate's own size,
+        # every entry keeps its sign (any direction checks ⟨G, W⟩)
+        w = w * np.abs(base)
+        w /= max(float(np.linalg.norm(w)), 1e-300)
+        fd = check.directional(f_of, var, w, base)
+    return float(np.sum(value * w)), fd
 
 
 # ----------------------------------------------------------------------------- Jacobians and Hessians

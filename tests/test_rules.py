@@ -458,14 +458,16 @@ def test_every_rule_is_shown_by_a_case():
         from test_solve import CITED as solve_rules
         from test_coursework import CITED as coursework_rules
         from test_detail import CITED as detail_rules
+        from test_homework import CITED as homework_rules
     except ModuleNotFoundError:
         from tests.test_detail import CITED as detail_rules
+        from tests.test_homework import CITED as homework_rules
         from tests.test_coursework import CITED as coursework_rules
         from tests.test_jacobian import CITED as jacobian_rules
         from tests.test_samples import CITED as sample_rules
         from tests.test_solve import CITED as solve_rules
     shown = ({rule for c in CASES for rule in c.rules} | jacobian_rules | solve_rules | sample_rules | coursework_rules
-             | detail_rules)
+             | detail_rules | homework_rules)
     missing = [rid for rid in RULES if rid not in shown]
     assert not missing, f"rules without a case in tests/test_rules.py: {missing}"
     unknown = sorted(shown - set(RULES))

@@ -136,14 +136,14 @@ COLLECT = frozenset({"T7", "E5", "E1"})  # brief solving: the unknown brought to
 def solving(steps: list[Step], detail: str) -> list[Step]:
     """The lines that solve ∂f/∂X = 0 (derive.solve), at `detail`: at `brief` the moves that
     collect the unknown are one line and the moves that solve for it another (the estimates put
-    in, E8, and multiplying by the unknown, E3, stay lines of their own)."""
+    in, E8, and multiplying by the unknown, E3 and E9, stay lines of their own)."""
     if detail != "brief":
         return steps
     groups: list[list[Step]] = []
     kind = None
     for k, s in enumerate(steps):
         rules = set(s.rules)
-        now = (None if k == 0 or rules & {"E0", "E3", "E8"} or not rules
+        now = (None if k == 0 or rules & {"E0", "E3", "E8", "E9"} or not rules
                else "collect" if rules <= COLLECT else "solve")
         if now is not None and now == kind:
             groups[-1].append(s)

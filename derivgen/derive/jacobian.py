@@ -21,7 +21,7 @@ from ..expr import Expr
 from .differential import Expander
 from .model import Block, Derivation, Step
 from . import detail as detail_
-from .simplify import collect, hadamard_collect, push_transposes, scalar_powers, simplify_steps
+from .simplify import collect, hadamard_collect, push_transposes, scalar_powers, simplify_steps, sums_over_samples
 from .trace import coefficient_of, is_trace, next_move as trace_move, parts, split
 
 
@@ -118,6 +118,14 @@ def _vector_move(c, sc, ch, j, f):
         return "J3", E.mul(E.Num(c), *sc, *ch[:j], E.fn("diag", v), f.arg)
     if isinstance(f, E.Transpose):
         return "S1", E.mul(E.Num(c), *sc, *ch[:j], push_transposes(f), *ch[j + 1:])
+    if isinstance(f, E.SumOver) and (last or E.mul(*ch[j + 1:]).is_scalar):
+        # Σ_t u_t: its body to the form K_t dx, then dx, the same for every sample, out (S12)
+        move = next_linear_move(f.body, True)
+        if move is not None:
+            return move[0], E.mul(E.Num(c), *sc, *ch[:j], E.sumover(f.index, f.count, move[1]), *ch[j + 1:])
+        dv = next(n for n in E.walk(f.body) if isinstance(n, E.Dif))
+        k = jacobian_of_term(f.body, dv.shape[0])
+        return "S12", E.mul(E.Num(c), *sc, *ch[j + 1:], *ch[:j], E.sumover(f.index, f.count, k), dv)
     raise UnsupportedError(f"cannot bring a term of the differential to the form J·dx ({type(f).__name__})")
 
 
@@ -151,7 +159,16 @@ def _vec_move(c, sc, ch, j, f):
             return "V3", E.mul(E.Num(c), *sc, *lead, kr, E.fn("diag", E.vec(inv_den)), _vec_node(g.num))
         if isinstance(g, E.Transpose):
             return "S1", E.mul(E.Num(c), *sc, *lead, _vec_node(E.mul(*mch[:k], push_transposes(g), *mch[k + 1:])))
+        if isinstance(g, E.SumOver):  # vec(P (Σ_t B_t) Q) = Σ_t vec(P B_t Q)
+            body = _vec_node(E.mul(*mch[:k], g.body, *mch[k + 1:]))
+            return "V4", E.mul(E.Num(c), *sc, *lead, E.sumover(g.index, g.count, body))
         raise _cannot_vectorise(g)
+    if isinstance(f, E.SumOver) and j == len(ch) - 1:
+        move = next_linear_move(f.body, False)  # Σ_t K_t vec(dX) = (Σ_t K_t) vec(dX) (S12)
+        if move is not None:
+            return move[0], E.mul(E.Num(c), *sc, *ch[:j], E.sumover(f.index, f.count, move[1]))
+        bc, bsc, bch = parts(f.body)
+        return "S12", E.mul(E.Num(c), *sc, *ch[:j], E.sumover(f.index, f.count, E.mul(E.Num(bc), *bsc, *bch[:-1])), bch[-1])
     raise _cannot_vectorise(f)
 
 
@@ -249,8 +266,11 @@ def _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vect
     else:
         vb = Block("vecdF", None)
         pieces, _ = split(expanded)
+        pulled = [sums_over_samples(p) for p in pieces]  # Σ_t dW x_t x_tᵀ = dW Σ_t x_t x_tᵀ before vec
+        vec_rules = ("V4", "S12") if pulled != pieces else ("V4",)
+        pieces = pulled
         wrapped = E.add(*(_wrap_vec(p) for p in pieces if not E.is_zero(p)), shape=(E.dim_mul(*f.shape), 1)) if pieces else E.zero((E.dim_mul(*f.shape), 1))
-        vb.add(wrapped, "V4")
+        vb.add(wrapped, *vec_rules)
         steps, terms = linear_form(wrapped, False, detail)
         vb.steps += steps
         blocks.append(vb)
@@ -275,9 +295,12 @@ def _derive_jacobian(function, wrt, wrt_shape, where, assume, layout, kind, vect
             jb.add(named, "S8")
     blocks.append(jb)
     result = jb.last
-    if layout == "denominator" and push_transposes(E.tp(result)) == result:
-        jb.kind = "jacT"  # symmetric (a Hessian, or diag(s) − s sᵀ): both layouts read the same
-        jb.steps[0] = Step(jb.steps[0].expr, jb.steps[0].rules + ("L1",))
+    transposed = push_transposes(E.tp(result)) if layout == "denominator" else None
+    by_assumption = simplify_steps(transposed, assume) if transposed is not None and transposed != result else []
+    if layout == "denominator" and (transposed == result or (by_assumption and by_assumption[-1].expr == result)):
+        jb.kind = "jacT"  # symmetric (a Hessian, or diag(s) − s sᵀ, or A for a symmetric A): both layouts read the same
+        used = tuple(dict.fromkeys(r for st in by_assumption for r in st.rules if r not in jb.steps[0].rules))
+        jb.steps[0] = Step(jb.steps[0].expr, jb.steps[0].rules + ("L1",) + used)
     elif layout == "denominator":
         tb = Block("jacT", wrt)
         first = Step(push_transposes(E.tp(result)), ("L1",))

@@ -44,8 +44,8 @@ def transpose_of(a: Expr, in_product: bool = False) -> Expr:
         return E.hdiv(transpose_of(a.num), transpose_of(a.den))
     if isinstance(a, E.HadPow):
         return E.hpow(transpose_of(a.base), a.exp)
-    if isinstance(a, E.Func) and a.name in E.ELEMENTWISE:
-        return E.fn(a.name, transpose_of(a.arg))
+    if isinstance(a, E.Func) and a.name in E.ELEMENTWISE:  # σ(Aᵀ)ᵀ = σ(A); σ(WX)ᵀ stays, not σ(XᵀWᵀ)
+        return E.fn(a.name, a.arg.arg) if isinstance(a.arg, E.Transpose) else E.tp(a)
     if isinstance(a, E.Func) and a.name == "diag":
         return a
     if isinstance(a, E.Power):
@@ -344,8 +344,8 @@ def hadamard_factor(e: Expr) -> Expr:
         common = monomials[0][1].copy()
         for _, m in monomials[1:]:
             common &= m
-        if not common:
-            return None
+        if not common or any(isinstance(f, E.Eye) for _, m in monomials for f in m - common):
+            return None  # 2X⁻¹ − I ⊙ X⁻¹ stays: X⁻¹ ⊙ (2·1 − I) hides the diagonal behind a ones-matrix
         rest = E.add(*(E.mul(E.Num(c), _monomial(frozenset((m - common).items()), n.shape)) for c, m in monomials),
                      shape=n.shape)
         out = E.had(_monomial(frozenset(common.items()), n.shape), rest)
@@ -700,6 +700,12 @@ def numbers_out(e: Expr) -> Expr:
     that numbers cancel: 2x/(2√(xᵀx)) = x/√(xᵀx), 2(2XᵀX + 2λI)⁻¹ = (XᵀX + λI)⁻¹ (S17)."""
 
     def visit(n: Expr):
+        if isinstance(n, E.HadDiv):  # (ca) ⊘ (kb) = (c/k)(a ⊘ b): 2(x ⊘ (2√u)) = x ⊘ √u
+            (cn, un), (cd, ud) = _number_out(n.num), _number_out(n.den)
+            return E.mul(E.Num(cn / cd), E.hdiv(un, ud)) if (cn, cd) != (1, 1) else None
+        if isinstance(n, E.Func) and n.name == "diag" and n.arg.shape[1] == 1:  # diag(cu) = c diag(u)
+            c, u = _number_out(n.arg)
+            return E.mul(E.Num(c), E.fn("diag", u)) if c != 1 else None
         if isinstance(n, E.Hadamard):  # (ca) ⊙ b = c(a ⊙ b)
             parts = [_number_out(f) if isinstance(f, E.MatMul) else (Fraction(1), f) for f in n.factors]
             c = Fraction(1)
@@ -753,6 +759,52 @@ def sums_over_samples(e: Expr) -> Expr:
     return E.transform(e, visit)
 
 
+def sums_factored(e: Expr) -> Expr:
+    """Σ_t a_t C_t + Σ_t b_t C_t = Σ_t (a_t + b_t) C_t for scalars a_t, b_t and one chain C_t in
+    every sum: Σ_t σ(wᵀx_t) x_t − Σ_t y_t x_t = Σ_t (σ(wᵀx_t) − y_t) x_t (S3)."""
+
+    def visit(n: Expr):
+        if not isinstance(n, E.Add):
+            return None
+        groups: dict[tuple, list[int]] = {}
+        for k, t in enumerate(n.terms):
+            _, body = split_coeff(t)
+            if isinstance(body, E.SumOver):
+                groups.setdefault((body.index, body.count), []).append(k)
+        merged: dict[int, Expr] = {}
+        for (index, count), members in groups.items():
+            if len(members) < 2:
+                continue
+            parts = []
+            for k in members:
+                c, body = split_coeff(n.terms[k])
+                parts.append(_chain_of(E.mul(E.Num(c), body.body)))
+            chain = parts[0][2]
+            if not chain or any(ch != chain for _, _, ch in parts):
+                continue
+            total = E.add(*(E.mul(E.Num(c), *sc) for c, sc, _ in parts))
+            merged[members[0]] = E.sumover(index, count, E.mul(total, *chain))
+            merged.update({k: None for k in members[1:]})
+        if not merged:
+            return None
+        terms = [merged.get(k, t) for k, t in enumerate(n.terms)]
+        return E.add(*(t for t in terms if t is not None), shape=n.shape)
+
+    return E.transform(e, visit)
+
+
+def hadamard_squares(e: Expr) -> Expr:
+    """u ⊙ u = u^∘2 for an elementwise product of a sum with itself: 1 ⊘ ((b − Ax) ⊙ (b − Ax)) reads
+    1 ⊘ (b − Ax)^∘2 (S2)."""
+
+    def visit(n: Expr):
+        if not isinstance(n, E.Hadamard) or len(n.factors) != 2 or n.factors[0] != n.factors[1]:
+            return None
+        return E.hpow(n.factors[0], Fraction(2)) if isinstance(n.factors[0], E.Add) else None
+
+    return E.transform(e, visit)
+
+
 def scalar_traces(e: Expr) -> Expr:
     """tr(a) = a for a scalar a (T0)."""
     return E.transform(e, lambda n: n.arg if isinstance(n, E.Func) and n.name == "tr" and n.arg.is_scalar else None)
@@ -787,8 +839,8 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
     passes.append(("S13", lambda x: built_symmetric(x, sym)))
     if orth:
         passes.append(("S5", lambda x: orthogonal(x, orth)))
-    passes += [("S14", hadamard_expand), ("T7", sums_expanded), ("S2", hadamard_collect), ("S2", collect), ("S2", scalar_coefficients), ("S3", hadamard_factor), ("S3", factor), ("S9", matrix_powers), ("S10", diagonal_products), ("S16", diagonal_algebra), ("S11", sigmoids),
-               ("S18", kink_algebra), ("S19", sigmoid_symmetry)]
+    passes += [("S14", hadamard_expand), ("T7", sums_expanded), ("S2", hadamard_collect), ("S2", collect), ("S2", scalar_coefficients), ("S3", hadamard_factor), ("S3", factor), ("S3", sums_factored), ("S9", matrix_powers), ("S10", diagonal_products), ("S16", diagonal_algebra), ("S11", sigmoids),
+               ("S18", kink_algebra), ("S19", sigmoid_symmetry), ("S2", hadamard_squares)]
     if where:
         passes.append(("S8", lambda x: use_definitions(x, where)))
     steps: list[Step] = []
