@@ -373,6 +373,7 @@ def show(args, console: Console) -> int:
 
     if args.file and not args.expr and Path(args.file).is_dir():
         return _show_set(args, console)
+    problem = None
     try:
         if args.expr:
             if not args.wrt:
@@ -389,10 +390,15 @@ def show(args, console: Console) -> int:
         from .pipeline import set_detail
 
         solved = solve(problem, detail=set_detail(Path(problem.path)) if problem.path and args.file else "normal")
+        doc = document(solved)
     except DerivgenError as err:
         console.error(err.render(), action="derive")
         return 1
-    doc = document(solved)
+    except Exception as exc:  # a bug or a limit: a located message, as a build gives it, not a traceback
+        from .pipeline import unexpected_error
+
+        console.error(unexpected_error(exc, args.file or "<command line>", problem).render(), action="derive")
+        return 1
     _print_derivation(console, doc, [(name, d.text) for name, d in problem.where], args.latex)
     return 0
 

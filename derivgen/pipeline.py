@@ -471,16 +471,23 @@ def problem_document(path: str | Path, lang: str = "en", self_check: str | bool 
         return document(solve(problem, layout=layout, detail=set_detail(path)), lang, self_check)
     except DerivgenError as err:
         return error_document(path.stem, str(path), err, problem)
-    except (RecursionError, OverflowError, MemoryError) as exc:
-        return error_document(path.stem, str(path), _limit_error(exc, path, problem), problem)
-    except Exception as exc:  # a bug: reported as such, never a traceback for the user
-        err = DerivgenError(
-            f"internal error ({type(exc).__name__}: {exc})",
-            Location(str(path)),
-            "this is a bug in derivgen; please report it with the problem file. Details:\n"
-            + "".join(traceback.format_exception_only(type(exc), exc)).strip(),
-        )
-        return error_document(path.stem, str(path), err, problem)
+    except Exception as exc:  # a bug or a limit: reported as such, never a traceback for the user
+        return error_document(path.stem, str(path), unexpected_error(exc, path, problem), problem)
+
+
+def unexpected_error(exc: BaseException, path: str | Path, problem: Problem | None) -> DerivgenError:
+    """The located error for an exception the engine did not expect: work past the bounds of
+    `derivgen.limits` (a recursion too deep, a number too large, an allocation that fails) is a
+    `LimitError`; anything else is a bug in derivgen, said so, with what happened."""
+    path = Path(path)
+    if isinstance(exc, (RecursionError, OverflowError, MemoryError)):
+        return _limit_error(exc, path, problem)
+    return DerivgenError(
+        f"internal error ({type(exc).__name__}: {exc})",
+        Location(str(path)),
+        "this is a bug in derivgen; please report it with the problem file. Details:\n"
+        + "".join(traceback.format_exception_only(type(exc), exc)).strip(),
+    )
 
 
 def _limit_error(exc: BaseException, path: Path, problem: Problem | None) -> LimitError:

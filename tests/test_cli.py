@@ -233,6 +233,20 @@ def test_show_expression_error_has_a_caret(capsys):
     assert lines[caret - 1][lines[caret].index("^")] == "q"
 
 
+def test_show_reports_a_bug_without_a_traceback(capsys, monkeypatch):
+    """An exception the engine did not expect is a located message saying it is a bug, as in a build."""
+    import derivgen.pipeline
+
+    def broken(*args, **kwargs):
+        raise KeyError("x_t")
+
+    monkeypatch.setattr(derivgen.pipeline, "solve", broken)
+    status, stdout, stderr = run(capsys, "show", GOOD / "quadratic.yaml")
+    assert status == 1
+    assert "internal error (KeyError: 'x_t')" in stderr and "a bug in derivgen" in stderr
+    no_traceback(stdout, stderr)
+
+
 def test_help(capsys):
     status, stdout, _ = run(capsys, "--help")
     assert status == 0
