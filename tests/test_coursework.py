@@ -257,3 +257,24 @@ def test_full_column_rank_checks_with_more_rows(tmp_path) -> None:
     assert sizes["k"] >= sizes["n"] and d.results[0].text == "2*X*inv(X'*X)"
     with pytest.raises(ShapeError):
         _derive_file(tmp_path, "variables: {x: [n]}\nassume: {x: [full_column_rank]}\nfunction: x'*x\nwrt: [x]\n")
+
+
+def test_softmax_cross_entropy_through_a_name_reads_s_minus_y(tmp_path) -> None:
+    """With s = softmax(Wx) named under where:, the gradient is (s − y)xᵀ, not
+    −(diag(s) − ssᵀ)(y ⊘ s)xᵀ: diag(s)(y ⊘ s) = y, sᵀ(y ⊘ s) = 1ᵀy = 1, the sign into the sum.
+    Checked against this test's own finite differences of its NumPy f."""
+    d = _derive_file(tmp_path, "variables: {W: [k, d], x: [d], y: [k]}\nassume: {y: [onehot]}\n"
+                               "where: {s: softmax(W*x)}\nfunction: \"-y'*log(s)\"\nwrt: [W]\n")
+    result = d.results[0]
+    assert result.text == "(s - y)*x'" and result.verification.passed
+    rng = np.random.default_rng(3)
+    W, x, y = rng.standard_normal((3, 4)), rng.standard_normal((4, 1)), np.eye(3)[:, [1]]
+
+    def f(W):
+        z = W @ x
+        return float(-(y.T @ (z - np.log(np.sum(np.exp(z)))))[0, 0])
+
+    z = W @ x
+    s = np.exp(z) / np.sum(np.exp(z))
+    checks = check_gradient(f, W, (s - y) @ x.T, rng)
+    assert max(c.error for c in checks) < 1e-6

@@ -452,6 +452,34 @@ def _base_exp(f: Expr) -> tuple[Expr, Expr]:
     return f, E.ONE
 
 
+def _minus(t: Expr) -> bool:
+    return (isinstance(t, E.MatMul) and t.coeff < 0) or (isinstance(t, E.Num) and t.value < 0)
+
+
+def fewer_signs(e: Expr) -> Expr:
+    """A negative multiple of a sum with a negative term has the sign taken into the sum, where
+    that leaves fewer minus signs: −(y − s)xᵀ = (s − y)xᵀ (distributivity, on the line that made it)."""
+
+    def visit(n: Expr):
+        if not (isinstance(n, E.MatMul) and n.coeff < 0):
+            return None
+        factors = list(n.scalars) + list(n.chain)
+        for k, f in enumerate(factors):
+            if isinstance(f, E.Add) and 2 * sum(_minus(t) for t in f.terms) >= len(f.terms):
+                flipped = E.add(*(E.neg(t) for t in f.terms), shape=f.shape)
+                if sum(_minus(t) for t in _terms_of(flipped)) < sum(_minus(t) for t in f.terms) + 1:
+                    rest = factors[:k] + [flipped] + factors[k + 1:]
+                    k_s = len(n.scalars)
+                    return E.mul(E.Num(-n.coeff), *rest[:k_s], *rest[k_s:])
+        return None
+
+    return E.transform(e, visit)
+
+
+def _terms_of(e: Expr) -> tuple[Expr, ...]:
+    return e.terms if isinstance(e, E.Add) else (e,)
+
+
 def diagonal_products(e: Expr) -> Expr:
     """diag(a) diag(b) = diag(a ⊙ b) (S10)."""
 
@@ -482,6 +510,11 @@ def _diag_pair(a: Expr, b: Expr) -> list[Expr] | None:
     if isinstance(a, E.Transpose) and a.arg.shape[1] == 1 and _is_diag(b):
         out = _ones_over_self(E.had(a.arg, b.arg))
         return [E.tp(out)] if isinstance(out, E.Ones) else None
+    if isinstance(b, E.HadDiv) and b.shape[1] == 1 and not b.is_scalar:  # c ⊘ u after diag(u) or uᵀ
+        if _is_diag(a) and a.arg == b.den:
+            return [b.num]  # diag(u)(c ⊘ u) = c
+        if isinstance(a, E.Transpose) and a.arg == b.den:
+            return [E.tp(E.Ones(b.shape)), b.num]  # uᵀ(c ⊘ u) = 1ᵀc
     if _is_diag(a) and b.shape[1] == 1 and not b.is_scalar:
         out = _ones_over_self(E.had(a.arg, b))
         return [out] if isinstance(out, E.Ones) else None
@@ -511,7 +544,8 @@ def diagonal_algebra(e: Expr) -> Expr:
             chain = list(n.chain)
             for i in range(len(chain) - 1):
                 a, b = chain[i], chain[i + 1]
-                if isinstance(a, E.Add) and _is_diag(b):
+                if isinstance(a, E.Add) and (_is_diag(b) or (isinstance(b, E.HadDiv) and any(
+                        _is_diag(f) and f.arg == b.den for t in a.terms for f in E.walk(t)))):
                     terms = [_multiplied_out(t, b, right=True) for t in a.terms]
                 elif _is_diag(a) and isinstance(b, E.Add):
                     terms = [_multiplied_out(t, a, right=False) for t in b.terms]
@@ -850,6 +884,7 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
         for rule, f in passes:
             new = f(e)
             if new != e:
+                new = fewer_signs(new)  # −(y − s)xᵀ is written (s − y)xᵀ on the line that makes it
                 steps.append(Step(new, (rule,)))
                 e = new
                 changed = True
