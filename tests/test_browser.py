@@ -435,6 +435,10 @@ def test_self_check_judges_typed_answers(browser, checked, screenshots):
     assert transposed["status"] == "unreadable" and "its transpose has the right shape" in transposed["text"]
     unknown = _answer(browser, 0, "Y*X")
     assert unknown["status"] == "unreadable" and "unknown name 'Y'" in unknown["text"]
+    implicit = _answer(browser, 0, "2A")  # the message's `code` is set as code, not as backticks
+    assert implicit["status"] == "unreadable" and "`" not in implicit["text"], implicit
+    assert browser.evaluate("document.querySelectorAll('.dg-selfcheck-verdict')[0]"
+                            ".querySelectorAll('code').length") >= 2
 
     # x'Ax: ∂f/∂x = (A + A')x; ∂f/∂A = x x'
     assert _answer(browser, 1, "(A + A')*x")["status"] == "right"

@@ -681,6 +681,19 @@
       if (out.getAttribute("data-status")) out.setAttribute("data-stale", "");
     });
   }
+  // text with `code` spans, as the messages write them: text nodes and <code> elements, never markup
+  function appendText(el, text) {
+    text.split("`").forEach(function (piece, i) {
+      if (!piece) return;
+      if (i % 2) {
+        var code = el.ownerDocument.createElement("code");
+        code.textContent = piece;
+        el.appendChild(code);
+      } else {
+        el.appendChild(el.ownerDocument.createTextNode(piece));
+      }
+    });
+  }
   function show(out, verdict, input) {
     while (out.firstChild) out.removeChild(out.firstChild);
     out.setAttribute("data-status", verdict.status);
@@ -693,14 +706,14 @@
     mark.setAttribute("aria-hidden", "true");
     mark.textContent = verdict.status === "right" ? "✓" : verdict.status === "wrong" ? "✗" : "!";
     head.appendChild(mark);
-    head.appendChild(out.ownerDocument.createTextNode(" " + verdict.message));
+    appendText(head, " " + verdict.message);
     out.appendChild(head);
     if (verdict.hints.length) {
       var list = out.ownerDocument.createElement("ul");
       list.className = "dg-selfcheck-hints";
       verdict.hints.forEach(function (h) {
         var li = out.ownerDocument.createElement("li");
-        li.textContent = h;
+        appendText(li, h);
         list.appendChild(li);
       });
       out.appendChild(list);
