@@ -304,6 +304,8 @@ _CHECK_EN: dict[str, str] = {
     "slip_symmetric_many": "your answer is right only when {names} are symmetric; for a general matrix it differs "
                            "(A where A + A' is needed?)",
     "slip_size_only": "your answer is right at sizes {right} but not at {wrong}: does it depend on a particular size?",
+    "slip_size_times": "your answer is {d} times the result: a factor of {d} too many",
+    "slip_size_divided": "your answer is the result divided by {d}: a factor of {d} missing",
     "slip_fixed_sizes": "fixed sizes",
 }
 
@@ -362,6 +364,8 @@ _CHECK_ZH: dict[str, str] = {
     "slip_symmetric_one": "你的答案只在 {names} 对称时正确；对一般矩阵则不同（是否在需要 A + A' 的地方写了 A？）",
     "slip_symmetric_many": "你的答案只在 {names} 都对称时正确；对一般矩阵则不同（是否在需要 A + A' 的地方写了 A？）",
     "slip_size_only": "你的答案在尺寸 {right} 下正确，在 {wrong} 下不正确：它是否依赖某个特定尺寸？",
+    "slip_size_times": "你的答案是结果的 {d} 倍：多了因子 {d}",
+    "slip_size_divided": "你的答案是结果除以 {d}：少了因子 {d}",
     "slip_fixed_sizes": "固定尺寸",
 }
 

@@ -94,6 +94,25 @@ def _slips_at(pairs, qualifier: str = "") -> list[dict]:
     return slips
 
 
+def _size_factor(general: list[dict], pairs) -> dict | None:
+    """A factor that is one of the sizes (N times the result, or the result over N: the 1/N of a
+    mean forgotten or written twice), told apart from a constant by sizes that differ between points."""
+    per = [_ratio([pair]) for pair in pairs]
+    if not per or any(c is None for c in per):
+        return None
+    names = set.intersection(*({k for k in p["sizes"] if isinstance(k, str)} for p in general))
+    for d in sorted(names, key=str.casefold):
+        values = [float(p["sizes"][d]) for p in general]
+        if len(set(values)) < 2:
+            continue
+        for power, slip in ((1, "size_times"), (-1, "size_divided")):
+            if all(abs(c - v ** power) <= 1e-6 * max(1.0, v ** power) for c, v in zip(per, values)):
+                text = (f"{d} times the result: a factor of {d} too many" if power == 1
+                        else f"the result divided by {d}: a factor of {d} missing")
+                return {"id": slip, "size": d, "message": f"your answer is {text}"}
+    return None
+
+
 def _sizes_text(sizes: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in sizes.items()) or "fixed sizes"
 
@@ -102,8 +121,8 @@ def judge(points: list[dict]) -> dict:
     """The verdict on an answer from its values at `points` (see the module docstring).
 
     Returns ``{"correct", "slips", "counterexample", "checked"}``: `slips` lists what explains
-    the difference (``id`` among factor2, half, sign, factor, transpose, symmetric_only,
-    size_only, and a ``message``), `counterexample` the sizes and relative error at the point
+    the difference (``id`` among factor2, half, sign, factor, transpose, size_times, size_divided,
+    symmetric_only, size_only, and a ``message``), `counterexample` the sizes and relative error at the point
     where the answer is furthest from the result, `checked` how many points were compared.
     Nothing in it shows the result's values."""
     general = [p for p in points if p.get("kind", "general") == "general"]
@@ -118,6 +137,10 @@ def judge(points: list[dict]) -> dict:
     out["counterexample"] = {"sizes": dict(general[k]["sizes"]), "relative_error": errors[k],
                              "kind": "general"}
     slips = _slips_at(pairs)
+    if not slips:
+        size = _size_factor(general, pairs)
+        if size is not None:
+            slips.append(size)
     if not slips and symmetrized:
         sym_pairs = [(p["got"], p["ref"]) for p in symmetrized]
         names = sorted({n for p in symmetrized for n in p.get("symmetrized", ())})

@@ -97,6 +97,16 @@ def test_the_transpose_and_symmetric_only_slips_are_exercised():
     assert symmetric >= 8
 
 
+@pytest.mark.parametrize("answer, slip", [
+    ("sum(t, x_t)", "your answer is N times the result: a factor of N too many"),  # the 1/N of the mean forgotten
+    ("sum(t, x_t)/N^2", "your answer is the result divided by N: a factor of N missing"),
+])
+def test_a_factor_that_is_a_size_is_named(answer, slip):
+    g = _grade(ROOT / "problems" / "n001_gaussian_mle.yaml", "mu", "solution", answer)
+    assert g.status == G.WRONG and [s["message"] for s in g.slips] == [slip]
+    assert _grade(ROOT / "problems" / "n001_gaussian_mle.yaml", "mu", "solution", "3*sum(t, x_t)/N").slips[0]["id"] == "factor"
+
+
 # ----------------------------------------------------------------------------- the examples
 
 

@@ -544,6 +544,27 @@
     }
     return slips;
   }
+  // a factor that is one of the sizes (judge.py _size_factor): N times the result, or the result over N
+  function sizeFactor(general, pairs, M) {
+    var per = pairs.map(function (p) { return ratio([p]); });
+    if (!per.length || per.some(function (c) { return c === null; })) return null;
+    var names = Object.keys(general[0].sizes).filter(function (d) {
+      return general.every(function (p) { return Object.prototype.hasOwnProperty.call(p.sizes, d); });
+    });
+    names.sort(function (a, b) { var x = a.toLowerCase(), y = b.toLowerCase(); return x < y ? -1 : x > y ? 1 : 0; });
+    for (var i = 0; i < names.length; i++) {
+      var d = names[i], values = general.map(function (p) { return Number(p.sizes[d]); });
+      if (values.every(function (v) { return v === values[0]; })) continue;
+      var powers = [[1, "size_times", M.slip_size_times], [-1, "size_divided", M.slip_size_divided]];
+      for (var j = 0; j < powers.length; j++) {
+        var pw = powers[j][0];
+        if (per.every(function (c, k) { var t = Math.pow(values[k], pw); return Math.abs(c - t) <= 1e-6 * Math.max(1, t); })) {
+          return { id: powers[j][1], size: d, message: format(powers[j][2], { d: d }) };
+        }
+      }
+    }
+    return null;
+  }
   function sizesText(sizes, M) {
     var keys = Object.keys(sizes);
     return keys.length ? keys.map(function (k) { return k + "=" + sizes[k]; }).join(", ") : M.slip_fixed_sizes;
@@ -559,6 +580,10 @@
     errors.forEach(function (e, i) { var v = isFinite(e) ? e : 1e300, w = isFinite(errors[k]) ? errors[k] : 1e300; if (v > w) k = i; });
     out.counterexample = { sizes: general[k].sizes, relative_error: errors[k], kind: "general" };
     var slips = slipsAt(pairs, "", M);
+    if (!slips.length) {
+      var size = sizeFactor(general, pairs, M);
+      if (size) slips.push(size);
+    }
     if (!slips.length && symmetrized.length) {
       var symPairs = symmetrized.map(function (p) { return [p.got, p.ref]; });
       var names = [];
