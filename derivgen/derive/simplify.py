@@ -45,7 +45,9 @@ def transpose_of(a: Expr, in_product: bool = False) -> Expr:
     if isinstance(a, E.HadPow):
         return E.hpow(transpose_of(a.base), a.exp)
     if isinstance(a, E.Func) and a.name in E.ELEMENTWISE:
-        return E.fn(a.name, transpose_of(a.arg))
+        # f(U)ᵀ = f(Uᵀ) only where that removes a transpose: tanh(W X)ᵀ stays, as textbooks write Hᵀ
+        inner = transpose_of(a.arg)
+        return E.fn(a.name, inner) if _transpose_count(inner) < _transpose_count(a.arg) else E.tp(a)
     if isinstance(a, E.Func) and a.name == "diag":
         return a
     if isinstance(a, E.Power):
