@@ -35,7 +35,44 @@ CASES = [
      dict(W1=rand(3, 4), W2=rand(5, 3), x=rand(4, 1), y=rand(5, 1), b1=rand(3, 1), b2=rand(5, 1)),
      lambda W1, W2, x, y, b1, b2: np.sum((W2 @ np.maximum(W1 @ x + b1, 0) + b2 - y) ** 2) / 2,
      "(W2*relu(W1*x + b1) + b2 - y)*relu(W1*x + b1)'"),
+    # terms grouped by a factor some of them share (S3), so that they cancel: Xᵀ(σ − y) + λw
+    ("-y'*log(sigma(X*w)) - (1 - y)'*log(1 - sigma(X*w)) + lam/2*w'*w", dict(X=("N", "d"), w="d", y="N", lam=()),
+     "w", dict(X=rand(6, 3), w=rand(3, 1), y=RNG.uniform(0, 1, (6, 1)), lam=np.array([[0.7]])),
+     lambda X, w, y, lam: (-y.T @ np.log(_sigma(X @ w)) - (1 - y).T @ np.log(1 - _sigma(X @ w))
+                           + lam / 2 * w.T @ w).item(),
+     "X'*(sigma(X*w) - y) + lam*w"),
+    ("-sum(Y .* log(softmax(W*X))) + lam/2*norm(W)^2", dict(W=("k", "d"), X=("d", "N"), Y=("k", "N"),
+                                                                 assume={"Y": "onehot"}, lam=()),
+     "W", dict(W=rand(3, 4), X=rand(4, 5), Y=np.eye(3)[:, [0, 2, 1, 1, 0]], lam=np.array([[0.3]])),
+     lambda W, X, Y, lam: -np.sum(Y * np.log(_softmax_columns(W @ X))) + lam.item() / 2 * np.sum(W * W),
+     "(softmax(W*X) - Y)*X' + lam*W"),
+    # a scalar every term has comes out first: Xᵀ(σ − y)/N, not Xᵀ(((1 − y) ⊙ σ)/N − (y ⊙ (1 − σ))/N)
+    ("-(y'*log(sigma(X*w)) + (1 - y)'*log(1 - sigma(X*w)))/N", dict(X=("N", "d"), w="d", y="N"), "w",
+     dict(X=rand(6, 3), w=rand(3, 1), y=RNG.uniform(0, 1, (6, 1))),
+     lambda X, w, y: (-(y.T @ np.log(_sigma(X @ w)) + (1 - y).T @ np.log(1 - _sigma(X @ w))) / X.shape[0]).item(),
+     "X'*(sigma(X*w) - y)/N"),
+    ("(sum(softplus(X*w)) - y'*X*w)/N + lam/2*norm(w)^2", dict(X=("N", "d"), w="d", y="N", lam=()), "w",
+     dict(X=rand(6, 3), w=rand(3, 1), y=RNG.uniform(0, 1, (6, 1)), lam=np.array([[0.7]])),
+     lambda X, w, y, lam: ((np.sum(np.logaddexp(0, X @ w)) - y.T @ X @ w) / X.shape[0]
+                           + lam / 2 * w.T @ w).item(),
+     "X'*(sigma(X*w) - y)/N + lam*w"),
+    # elementwise factors every term has, taken out as they stand: (W₂ᵀ(S − Y)) ⊙ σ ⊙ (1 − σ)
+    ("-sum(Y .* log(softmax(W2*sigma(W1*X))))", dict(W1=("h", "d"), W2=("k", "h"), X=("d", "N"), Y=("k", "N"),
+                                                    assume={"Y": "onehot"}), "W1",
+     dict(W1=rand(3, 4), W2=rand(5, 3), X=rand(4, 2), Y=np.eye(5)[:, [1, 4]]),
+     lambda W1, W2, X, Y: -np.sum(Y * np.log(_softmax_columns(W2 @ _sigma(W1 @ X)))),
+     "((W2'*(softmax(W2*sigma(W1*X)) - Y)) .* sigma(W1*X) .* (1 - sigma(W1*X)))*X'"),
+    # the generalised Rayleigh quotient: A/s + Aᵀ/s = (A + Aᵀ)/s
+    ("(x'*A*x)/(x'*B*x)", dict(x="n", A=("n", "n"), B=("n", "n"), assume={"B": "spd"}), "x",
+     dict(x=rand(4, 1), A=rand(4, 4), B=np.eye(4) + 0.1 * np.ones((4, 4))),
+     lambda x, A, B: ((x.T @ A @ x) / (x.T @ B @ x)).item(),
+     "((A + A')/(x'*B*x) - 2*(x'*A*x)*B/(x'*B*x)^2)*x"),
 ]
+
+
+def _softmax_columns(z):
+    w = np.exp(z - z.max(axis=0))
+    return w / w.sum(axis=0)
 
 
 @pytest.mark.parametrize("function, shapes, wrt, values, f, textbook", CASES, ids=[c[0] for c in CASES])

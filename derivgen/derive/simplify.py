@@ -136,6 +136,15 @@ def factor(e: Expr) -> Expr:
         if not isinstance(n, E.Add) or n.is_scalar:
             return None
         parts = [_chain_of(t) for t in n.terms]
+        if all(ch for _, _, ch in parts):  # a scalar every term has: a/N − b/N = (a − b)/N
+            for s in dict.fromkeys(parts[0][1]):
+                if all(s in sc for _, sc, _ in parts[1:]):
+                    rest = []
+                    for c, sc, ch in parts:
+                        sc = list(sc)
+                        sc.remove(s)
+                        rest.append(E.mul(E.Num(c), *sc, *ch))
+                    return E.mul(_tidy_sum(rest), s)
         if any(len(ch) < 2 for _, _, ch in parts):
             return None
         last = parts[0][2][-1]
@@ -150,7 +159,51 @@ def factor(e: Expr) -> Expr:
             return E.mul(first, _tidy_sum(inner))
         return None
 
-    return E.transform(e, visit)
+    def some(n: Expr):
+        """Xᵀa + λw − Xᵀb = Xᵀ(a − b) + λw: the largest group of terms with a common first or last
+        factor (or, failing that, a common scalar: A/s + Aᵀ/s = (A + Aᵀ)/s), as a teacher groups them."""
+        if not isinstance(n, E.Add) or n.is_scalar or len(n.terms) < 3:
+            return None
+        parts = [_chain_of(t) for t in n.terms]
+        best: tuple[int, list[int], str, Expr] | None = None
+        for side in ("first", "last"):
+            groups: dict[Expr, list[int]] = {}
+            for i, (_, _, ch) in enumerate(parts):
+                if len(ch) >= 2:
+                    groups.setdefault(ch[0] if side == "first" else ch[-1], []).append(i)
+            for f, members in groups.items():
+                if 2 <= len(members) < len(parts) and (best is None or len(members) > best[0]):
+                    best = (len(members), members, side, f)
+        if best is None:
+            scalar_groups: dict[Expr, list[int]] = {}
+            for i, (_, sc, ch) in enumerate(parts):
+                if ch:
+                    for s in dict.fromkeys(sc):
+                        scalar_groups.setdefault(s, []).append(i)
+            for f, members in scalar_groups.items():
+                if 2 <= len(members) < len(parts) and (best is None or len(members) > best[0]):
+                    best = (len(members), members, "scalar", f)
+        if best is None:
+            return None
+        _, members, side, f = best
+        group = E.add(*(n.terms[i] for i in members), shape=n.shape)
+        if side == "scalar":
+            rest = []
+            for i in members:
+                c, sc, ch = parts[i]
+                sc = list(sc)
+                sc.remove(f)
+                rest.append(E.mul(E.Num(c), *sc, *ch))
+            grouped = E.mul(_tidy_sum(rest), f)
+        else:
+            grouped = visit(group)
+        if grouped is None:
+            return None
+        terms = [grouped if i == members[0] else t for i, t in enumerate(n.terms) if i == members[0] or i not in members]
+        return E.add(*terms, shape=n.shape)
+
+    out = E.transform(e, visit)
+    return out if out != e else E.transform(e, some)
 
 
 def _tidy_sum(terms: list[Expr]) -> Expr:
@@ -337,6 +390,9 @@ def hadamard_factor(e: Expr) -> Expr:
     def visit(n: Expr):
         if not isinstance(n, E.Add) or n.is_scalar or not any(_has_hadamard(t) for t in n.terms):
             return None
+        whole = _common_hadamard_factors(n)
+        if whole is not None:
+            return whole
         expanded = _monomials(n)
         if expanded is None:
             return None
@@ -354,6 +410,36 @@ def hadamard_factor(e: Expr) -> Expr:
         return out if _size(out) < _size(n) else None
 
     return E.transform(e, visit)
+
+
+def _common_hadamard_factors(n: E.Add) -> Expr | None:
+    """a ⊙ s ⊙ (1 − s) − b ⊙ s ⊙ (1 − s) = (a − b) ⊙ s ⊙ (1 − s): factors every term has as it
+    stands, taken out before any is multiplied out."""
+    parts = []
+    for t in n.terms:
+        c, sc, ch = _chain_of(t)
+        if sc or len(ch) != 1:
+            return None
+        parts.append((c, list(ch[0].factors) if isinstance(ch[0], E.Hadamard) else [ch[0]]))
+    common = Counter(parts[0][1])
+    for _, fs in parts[1:]:
+        common &= Counter(fs)
+    if not common:
+        return None
+    rest = []
+    for c, fs in parts:
+        left = list((Counter(fs) - common).elements())
+        if not left:
+            return None
+        rest.append(E.mul(E.Num(c), E.had(*left) if len(left) > 1 else left[0]))
+    kept, budget = [], common.copy()
+    for f in parts[0][1]:  # in the order the first term writes them
+        if budget[f] > 0:
+            kept.append(f)
+            budget[f] -= 1
+    inner = _tidy_sum(rest)
+    leading = parts[0][1][0] in common  # the factors stay on the side the first term has them
+    return E.had(*kept, inner) if leading else E.had(inner, *kept)
 
 
 def probability_sums(e: Expr, names: frozenset[str]) -> Expr:
