@@ -67,6 +67,17 @@ CASES = [
      dict(x=rand(4, 1), A=rand(4, 4), B=np.eye(4) + 0.1 * np.ones((4, 4))),
      lambda x, A, B: ((x.T @ A @ x) / (x.T @ B @ x)).item(),
      "((A + A')/(x'*B*x) - 2*(x'*A*x)*B/(x'*B*x)^2)*x"),
+    # Cookbook (49): a square factor cancels against the inverse of the product it ends (S6)
+    ("det(A*X*B)", dict(X=("n", "n"), A=("n", "n"), B=("n", "n")), "X",
+     dict(X=rand(4, 4) + 3 * np.eye(4), A=rand(4, 4) + 3 * np.eye(4), B=rand(4, 4) + 3 * np.eye(4)),
+     lambda X, A, B: np.linalg.det(A @ X @ B), "det(A*X*B)*inv(X)'"),
+    ("det(X'*A*X)", dict(X=("n", "n"), A=("n", "n"), assume={"A": "spd"}), "X",
+     dict(X=rand(4, 4) + 3 * np.eye(4), A=np.eye(4) + 0.2 * np.ones((4, 4))),
+     lambda X, A: np.linalg.det(X.T @ A @ X), "2*det(X'*A*X)*inv(X')"),
+    # ... and only a square one: for a tall X the cookbook's (53) stays as it is
+    ("det(X'*A*X)", dict(X=("m", "n"), A=("m", "m"), assume={"A": "spd"}), "X",
+     dict(X=rand(6, 3), A=np.eye(6) + 0.2 * np.ones((6, 6))),
+     lambda X, A: np.linalg.det(X.T @ A @ X), "2*det(X'*A*X)*A*X*inv(X'*A*X)"),
 ]
 
 

@@ -529,9 +529,31 @@ def cancel_inverses(e: Expr) -> Expr:
         if isinstance(a, E.Transpose) and isinstance(b, E.Transpose):
             if isinstance(b.arg, E.Inverse) and b.arg.arg == a.arg or isinstance(a.arg, E.Inverse) and a.arg.arg == b.arg:
                 return [E.Eye(a.shape[0])]
-        return None
+        return _product_inverse_pair(a, b)
 
     return _chain_rewrite(e, pair)
+
+
+def _plain_product(m: Expr) -> tuple[Expr, ...] | None:
+    return m.chain if isinstance(m, E.MatMul) and m.coeff == 1 and not m.scalars and len(m.chain) > 1 else None
+
+
+def _product_inverse_pair(a: Expr, b: Expr) -> list[Expr] | None:
+    """F(RF)⁻¹ = R⁻¹ and (FR)⁻¹F = R⁻¹ for a square F (then R is square, and both are invertible
+    where RF is), with their transposes Fᵀ(FR)⁻ᵀ = R⁻ᵀ and (RF)⁻ᵀFᵀ = R⁻ᵀ: A'*inv(A*X*B)'*B' = inv(X)' (S6)."""
+    if not (a.is_square and b.is_square):
+        return None
+    if isinstance(b, E.Inverse) and (ch := _plain_product(b.arg)) and ch[-1] == a:
+        return [E.inv(E.mul(*ch[:-1]))]
+    if isinstance(a, E.Inverse) and (ch := _plain_product(a.arg)) and ch[0] == b:
+        return [E.inv(E.mul(*ch[1:]))]
+    if isinstance(b, E.Transpose) and isinstance(b.arg, E.Inverse) and (ch := _plain_product(b.arg.arg)) \
+            and transpose_of(ch[0]) == a:
+        return [E.tp(E.inv(E.mul(*ch[1:])))]
+    if isinstance(a, E.Transpose) and isinstance(a.arg, E.Inverse) and (ch := _plain_product(a.arg.arg)) \
+            and transpose_of(ch[-1]) == b:
+        return [E.tp(E.inv(E.mul(*ch[:-1])))]
+    return None
 
 
 def _base_exp(f: Expr) -> tuple[Expr, Expr]:
