@@ -94,3 +94,20 @@ def test_derived_right_and_in_the_textbook_form(function, shapes, wrt, values, f
     checks = check_gradient(lambda v: f(**{**values, wrt: v}), values[wrt], np.asarray(g, float), RNG)
     assert max(c.error for c in checks) < 1e-6, checks
     assert result.text == textbook
+
+
+@pytest.mark.parametrize("function, values, f, line, textbook", [
+    ("tr(X^3)", dict(X=rand(4, 4)), lambda X: np.trace(X @ X @ X), "tr(3*X^2*dX)", "3*(X')^2"),
+    ("tr(X^-2)", dict(X=rand(4, 4) + 3 * np.eye(4)), lambda X: np.trace(np.linalg.inv(X @ X)),
+     "tr(-2*(inv(X))^3*dX)", "-2*(inv(X)')^3"),
+])
+def test_powers_a_rotation_puts_side_by_side_are_combined_in_the_trace(function, values, f, line, textbook) -> None:
+    # tr(X dX X) = tr(X X dX) = tr(X² dX) on the cyclic line (T3, S9), so the like terms are seen there
+    d = derivgen.derive(function, X=("n", "n"), wrt="X")
+    result = d.results[0]
+    g = eval(result.numpy, {"__builtins__": {}, "np": np, **values})
+    checks = check_gradient(lambda v: f(v), values["X"], np.asarray(g, float), RNG)
+    assert max(c.error for c in checks) < 1e-6, checks
+    texts = [s.text for s in d.steps]
+    assert line in texts and result.text == textbook
+    assert any(s.rules == ("T3", "S9") for s in d.steps)

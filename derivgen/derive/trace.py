@@ -17,7 +17,7 @@ from ..errors import UnsupportedError
 from ..expr import Expr
 from .detail import trace_form
 from .model import Step
-from .simplify import push_transposes
+from .simplify import matrix_powers, push_transposes
 
 
 def is_trace(e: Expr) -> bool:
@@ -136,7 +136,10 @@ def next_move(t: Expr, outside: bool = False) -> tuple[str, Expr] | None:
     f = ch[i]
     last = i == len(ch) - 1
     if isinstance(f, E.Dif):
-        return None if last else ("T3", _rotate(c, sc, ch, i))
+        if not last:
+            return "T3", _rotate(c, sc, ch, i)
+        merged = matrix_powers(t.arg)  # tr(X X dX) = tr(X² dX), so that like terms are seen
+        return None if merged == t.arg else ("S9", E.fn("tr", merged))
     if isinstance(f, E.Transpose):
         return "T2", E.fn("tr", E.mul(E.Num(c), *sc, *(E.tp(g) for g in reversed(ch))))
     if not last:
