@@ -111,3 +111,16 @@ def test_powers_a_rotation_puts_side_by_side_are_combined_in_the_trace(function,
     texts = [s.text for s in d.steps]
     assert line in texts and result.text == textbook
     assert any(s.rules == ("T3", "S9") for s in d.steps)
+
+
+def test_a_common_start_and_end_come_out_in_one_line() -> None:
+    # Cookbook (124): one S3 line, not one per factor peeled off
+    X, C, A = rand(7, 3), np.eye(7) + 0.1 * np.ones((7, 7)), rand(3, 3)
+    inv = np.linalg.inv
+    d = derivgen.derive("tr(inv(X'*C*X)*A)", X=("m", "n"), C=("m", "m"), A=("n", "n"), assume={"C": "spd"}, wrt="X")
+    result = d.results[0]
+    g = eval(result.numpy, {"__builtins__": {}, "np": np, "X": X, "C": C, "A": A})
+    checks = check_gradient(lambda v: np.trace(inv(v.T @ C @ v) @ A), X, np.asarray(g, float), RNG)
+    assert max(c.error for c in checks) < 1e-6, checks
+    assert result.text == "-C*X*inv(X'*C*X)*(A + A')*inv(X'*C*X)"
+    assert [s.rules for s in d.steps].count(("S3",)) == 1

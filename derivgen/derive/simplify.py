@@ -147,17 +147,21 @@ def factor(e: Expr) -> Expr:
                     return E.mul(_tidy_sum(rest), s)
         if any(len(ch) < 2 for _, _, ch in parts):
             return None
-        last = parts[0][2][-1]
-        if all(ch[-1] == last for _, _, ch in parts):
-            inner = [E.mul(E.Num(c), *sc, *ch[:-1]) for c, sc, ch in parts]
-            inner.sort(key=_transpose_count)
-            return E.mul(_tidy_sum(inner), last)
-        first = parts[0][2][0]
-        if all(ch[0] == first for _, _, ch in parts):
-            inner = [E.mul(E.Num(c), *sc, *ch[1:]) for c, sc, ch in parts]
-            inner.sort(key=_transpose_count)
-            return E.mul(first, _tidy_sum(inner))
-        return None
+        # the longest common end and then start at once, each term keeping a factor:
+        # −CX(X'CX)⁻¹A(X'CX)⁻¹ − CX(X'CX)⁻¹A'(X'CX)⁻¹ = −CX(X'CX)⁻¹(A + A')(X'CX)⁻¹ in one line
+        room = min(len(ch) for _, _, ch in parts) - 1
+        end = 0
+        while end < room and all(ch[-1 - end] == parts[0][2][-1 - end] for _, _, ch in parts):
+            end += 1
+        start = 0
+        while start < room - end and all(ch[start] == parts[0][2][start] for _, _, ch in parts):
+            start += 1
+        if not start + end:
+            return None
+        first, last = parts[0][2][:start], parts[0][2][len(parts[0][2]) - end:]
+        inner = [E.mul(E.Num(c), *sc, *ch[start:len(ch) - end]) for c, sc, ch in parts]
+        inner.sort(key=_transpose_count)
+        return E.mul(*first, _tidy_sum(inner), *last)
 
     def some(n: Expr):
         """Xᵀa + λw − Xᵀb = Xᵀ(a − b) + λw: the largest group of terms with a common first or last
