@@ -124,3 +124,25 @@ def test_a_common_start_and_end_come_out_in_one_line() -> None:
     assert max(c.error for c in checks) < 1e-6, checks
     assert result.text == "-C*X*inv(X'*C*X)*(A + A')*inv(X'*C*X)"
     assert [s.rules for s in d.steps].count(("S3",)) == 1
+
+
+@pytest.mark.parametrize("function, shapes, values, f, line, textbook", [
+    # (Ax)ᵀA dx and (A dx)ᵀAx are like terms once (Ax)ᵀ is written xᵀAᵀ (J4, S2)
+    ("(A*x)'*(A*x)", dict(x="n", A=("m", "n")), dict(x=rand(3, 1), A=rand(5, 3)),
+     lambda x, A: (x.T @ A.T @ A @ x).item(), "2*x'*A'*A*dx", "2*A'*A*x"),
+    ("norm(A*X*B)^2", dict(X=("m", "n"), A=("p", "m"), B=("n", "q")),
+     dict(X=rand(3, 4), A=rand(5, 3), B=rand(4, 2)),
+     lambda X, A, B: np.sum((A @ X @ B) ** 2), "2*tr(B'*X'*A'*A*dX*B)", "2*A'*A*X*B*B'"),
+    # tr(dXᵀ (Xᵀ)²) = tr(X² dX): the transpose of a power of Xᵀ is the power of X (T2)
+    ("tr((X')^3)", dict(X=("n", "n")), dict(X=rand(4, 4)), lambda X: np.trace(X.T @ X.T @ X.T),
+     "tr(3*X^2*dX)", "3*(X')^2"),
+])
+def test_like_terms_are_seen_in_the_differential(function, shapes, values, f, line, textbook) -> None:
+    d = derivgen.derive(function, wrt=next(iter(values)), **shapes)
+    result = d.results[0]
+    wrt = next(iter(values))
+    g = eval(result.numpy, {"__builtins__": {}, "np": np, **values})
+    checks = check_gradient(lambda v: f(**{**values, wrt: v}), values[wrt], np.asarray(g, float), RNG)
+    assert max(c.error for c in checks) < 1e-6, checks
+    assert line in [s.text for s in d.steps] and result.text == textbook
+    assert d.steps[-1].rules == ("I1",)  # read off as it stands: nothing left to collect

@@ -141,7 +141,7 @@ def next_move(t: Expr, outside: bool = False) -> tuple[str, Expr] | None:
         merged = matrix_powers(t.arg)  # tr(X X dX) = tr(X² dX), so that like terms are seen
         return None if merged == t.arg else ("S9", E.fn("tr", merged))
     if isinstance(f, E.Transpose):
-        return "T2", E.fn("tr", E.mul(E.Num(c), *sc, *(E.tp(g) for g in reversed(ch))))
+        return "T2", E.fn("tr", E.mul(E.Num(c), *sc, *(_tp_unit(g) for g in reversed(ch))))
     if not last:
         return "T3", _rotate(c, sc, ch, i)
     prefix = ch[:i]
@@ -199,6 +199,13 @@ def _into_trace(c, sc, ch, i) -> Expr:
     outer = [E.fn("tr", E.mul(*ch))] if ch and not E.mul(*ch).is_scalar else ([E.mul(*ch)] if ch else [])
     inner = s.arg if is_trace(s) else s
     return E.fn("tr", E.mul(E.Num(c), *others, *outer, inner))
+
+
+def _tp_unit(g: Expr) -> Expr:
+    """gᵀ for a factor of a transposed product; a power of a transpose loses both: ((Xᵀ)²)ᵀ = X²."""
+    if isinstance(g, E.Power) and isinstance(g.base, E.Transpose):
+        return E.power(g.base.arg, g.exp)
+    return E.tp(g)
 
 
 def _rotate(c, sc, ch, i) -> Expr:
