@@ -78,6 +78,20 @@ CASES = [
     ("det(X'*A*X)", dict(X=("m", "n"), A=("m", "m"), assume={"A": "spd"}), "X",
      dict(X=rand(6, 3), A=np.eye(6) + 0.2 * np.ones((6, 6))),
      lambda X, A: np.linalg.det(X.T @ A @ X), "2*det(X'*A*X)*A*X*inv(X'*A*X)"),
+    # logistic regression with labels ±1: (eᵘ ⊙ v) ⊘ (1 + eᵘ) = σ(u) ⊙ v (S11), the sign out first (S17)
+    ("sum(log(1 + exp(-y .* (X*w))))", dict(X=("N", "d"), w="d", y="N"), "w",
+     dict(X=rand(6, 3), w=rand(3, 1), y=np.sign(rand(6, 1))),
+     lambda X, w, y: np.sum(np.log1p(np.exp(-y * (X @ w)))), "-X'*(sigma(-(y .* (X*w))) .* y)"),
+    # numbers cancel across an elementwise quotient: 2u ⊘ (2√(u² + 1)) = u ⊘ √(u² + 1) (S17)
+    ("sum(sqrt((A*x - b).^2 + 1))", dict(x="n", A=("m", "n"), b="m"), "x",
+     dict(x=rand(3, 1), A=rand(5, 3), b=rand(5, 1)),
+     lambda x, A, b: np.sum(np.sqrt((A @ x - b) ** 2 + 1)), "A'*((A*x - b) ./ sqrt((A*x - b).^2 + 1))"),
+    # the diagonal of an outer product: diag(u uᵀ) = u ⊙ u (S16)
+    ("x'*diag(w)*x", dict(x="n", w="n"), "w", dict(x=rand(4, 1), w=rand(4, 1)),
+     lambda x, w: (x.T @ np.diag(w[:, 0]) @ x).item(), "x .* x"),
+    ("(X*w - y)'*diag(s)*(X*w - y)", dict(X=("N", "d"), w="d", y="N", s="N"), "s",
+     dict(X=rand(6, 3), w=rand(3, 1), y=rand(6, 1), s=rand(6, 1)),
+     lambda X, w, y, s: ((X @ w - y).T @ np.diag(s[:, 0]) @ (X @ w - y)).item(), "(X*w - y) .* (X*w - y)"),
 ]
 
 

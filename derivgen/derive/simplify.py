@@ -582,9 +582,13 @@ def _is_diag(f: Expr) -> bool:
 
 
 def _diag_identity(f: Expr) -> Expr | None:
-    """diag(1) = I and diag(u ⊘ u) = I."""
+    """diag(1) = I, diag(u ⊘ u) = I, and the diagonal of an outer product diag(u vᵀ) = u ⊙ v."""
     if _is_diag(f) and (isinstance(f.arg, E.Ones) or (isinstance(f.arg, E.HadDiv) and f.arg.num == f.arg.den)):
         return E.Eye(f.shape[0])
+    if isinstance(f, E.Func) and f.name == "diagvec" and isinstance(f.arg, E.MatMul) and len(f.arg.chain) == 2:
+        u, v = f.arg.chain
+        if u.shape[1] == 1 and v.shape[0] == 1:
+            return E.mul(E.Num(f.arg.coeff), *f.arg.scalars, E.had(u, transpose_of(v)))
     return None
 
 
@@ -683,6 +687,13 @@ def sigmoids(e: Expr) -> Expr:
         sig = _sigma_of(num, den)
         if sig is not None:
             return sig
+        # (eᵘ ⊙ v) ⊘ (1 + eᵘ) = σ(u) ⊙ v: the logistic loss with labels ±1
+        c, body = split_coeff(num) if num is not None else (Fraction(1), None)
+        if isinstance(body, E.Hadamard):
+            for k, f in enumerate(body.factors):
+                sig = _sigma_of(f, den)
+                if sig is not None:
+                    return E.mul(E.Num(c), E.had(*body.factors[:k], sig, *body.factors[k + 1:]))
         # (eᵘ ⊙ eᵘ) ⊘ ((1 + eᵘ) ⊙ (1 + eᵘ)) = σ(u) ⊙ σ(u)
         if isinstance(num, E.Hadamard) and isinstance(den, E.Hadamard) and len(num.factors) == len(den.factors) == 2 \
                 and num.factors[0] == num.factors[1] and den.factors[0] == den.factors[1]:
@@ -814,6 +825,9 @@ def numbers_out(e: Expr) -> Expr:
     that numbers cancel: 2x/(2√(xᵀx)) = x/√(xᵀx), 2(2XᵀX + 2λI)⁻¹ = (XᵀX + λI)⁻¹ (S17)."""
 
     def visit(n: Expr):
+        if isinstance(n, E.HadDiv):  # (ca) ⊘ (kb) = (c/k)(a ⊘ b)
+            (c, a), (k, b) = _number_out(n.num), _number_out(n.den)
+            return E.mul(E.Num(c / k), E.hdiv(a, b)) if (c, k) != (1, 1) else None
         if isinstance(n, E.Hadamard):  # (ca) ⊙ b = c(a ⊙ b)
             parts = [_number_out(f) if isinstance(f, E.MatMul) else (Fraction(1), f) for f in n.factors]
             c = Fraction(1)
