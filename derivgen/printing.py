@@ -341,6 +341,9 @@ class LatexPrinter:
         if den:
             if e.is_scalar:  # a scalar quotient: everything above the bar
                 parts, chain = parts + chain, []
+                num = num + list(e.chain)
+            if len(parts) == 1 and c.numerator == 1 and isinstance(num[0], E.Add):
+                parts = [self(num[0])]  # a lone sum above the bar needs no brackets: \frac{ν + n}{…}
             top = " ".join(([str(c.numerator)] if (c.numerator != 1 or not parts) else []) + parts)
             bottom = " ".join(([str(c.denominator)] if c.denominator != 1 else []) + [self(f) if len(den) == 1 else self.factor(f) for f in den])
             return sign + f"\\frac{{{top}}}{{{bottom}}}" + _then(chain)

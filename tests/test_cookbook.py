@@ -160,3 +160,21 @@ def test_like_terms_are_seen_in_the_differential(function, shapes, values, f, li
     assert max(c.error for c in checks) < 1e-6, checks
     assert line in [s.text for s in d.steps] and result.text == textbook
     assert d.steps[-1].rules == ("I1",)  # read off as it stands: nothing left to collect
+
+
+def test_a_lone_sum_above_a_fraction_bar_has_no_brackets() -> None:
+    # the multivariate t log-density: \frac{ν + n}{…}, not \frac{(ν + n)}{…}
+    x, mu, nu = rand(3, 1), rand(3, 1), np.array([[2.5]])
+    Sigma = np.eye(3) + 0.2 * np.ones((3, 3))
+    d = derivgen.derive("-(nu + n)/2*log(1 + (x - mu)'*inv(Sigma)*(x - mu)/nu)", x="n", mu="n", Sigma=("n", "n"),
+                        nu=(), assume={"Sigma": "spd", "nu": "positive"}, wrt="mu")
+    result = d.results[0]
+    g = eval(result.numpy, {"__builtins__": {}, "np": np, "x": x, "mu": mu, "Sigma": Sigma, "nu": nu, "n": 3})
+
+    def f(m):
+        q = ((x - m).T @ np.linalg.inv(Sigma) @ (x - m)).item()
+        return -(nu.item() + 3) / 2 * np.log(1 + q / nu.item())
+
+    checks = check_gradient(f, mu, np.asarray(g, float), RNG)
+    assert max(c.error for c in checks) < 1e-6, checks
+    assert result.latex.startswith(r"\frac{\nu + n}{")
