@@ -178,3 +178,18 @@ def test_a_lone_sum_above_a_fraction_bar_has_no_brackets() -> None:
     checks = check_gradient(f, mu, np.asarray(g, float), RNG)
     assert max(c.error for c in checks) < 1e-6, checks
     assert result.latex.startswith(r"\frac{\nu + n}{")
+
+
+def test_a_scalar_added_to_a_vector_is_refused_with_the_way_to_write_it() -> None:
+    from derivgen.errors import ShapeError
+
+    with pytest.raises(ShapeError) as info:
+        derivgen.derive("sum(softplus(X*w + b))", X=("N", "d"), w="d", b=(), wrt="w")
+    assert info.value.hint == "to add the scalar `b` to every entry write `b*1`"
+    # written so, it derives: the bias of logistic regression
+    d = derivgen.derive("sum(softplus(X*w + b*1)) - y'*(X*w + b*1)", X=("N", "d"), w="d", b=(), y="N", wrt="b")
+    X, w, b, y = rand(6, 3), rand(3, 1), np.array([[0.4]]), RNG.uniform(0, 1, (6, 1))
+    g = eval(d.results[0].numpy, {"__builtins__": {}, "float": float, "np": np, "X": X, "w": w, "b": b, "y": y})
+    checks = check_gradient(lambda v: (np.sum(np.logaddexp(0, X @ w + v)) - y.T @ (X @ w + v)).item(), b,
+                            np.asarray(g, float).reshape(b.shape), RNG)
+    assert max(c.error for c in checks) < 1e-6, checks
