@@ -193,3 +193,5 @@ def test_a_scalar_added_to_a_vector_is_refused_with_the_way_to_write_it() -> Non
     checks = check_gradient(lambda v: (np.sum(np.logaddexp(0, X @ w + v)) - y.T @ (X @ w + v)).item(), b,
                             np.asarray(g, float).reshape(b.shape), RNG)
     assert max(c.error for c in checks) < 1e-6, checks
+    # a scalar gradient whose terms all end in 1 sums the entries of one vector: 1ᵀ(σ(Xw + b1) − y) (S3)
+    assert d.results[0].text == "ones(N)'*(sigma(X*w + b*ones(N)) - y)"

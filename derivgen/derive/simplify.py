@@ -133,8 +133,10 @@ def factor(e: Expr) -> Expr:
     """AB + AC = A(B + C) and BA + CA = (B + C)A, when every term has the common factor (S3)."""
 
     def visit(n: Expr):
-        if not isinstance(n, E.Add) or n.is_scalar:
+        if not isinstance(n, E.Add):
             return None
+        if n.is_scalar:  # a scalar gradient: σᵀ1 − yᵀ1 = (σ − y)ᵀ1, on ones only
+            return _scalar_sum_on_ones(n)
         parts = [_chain_of(t) for t in n.terms]
         if all(ch for _, _, ch in parts):  # a scalar every term has: a/N − b/N = (a − b)/N
             for s in dict.fromkeys(parts[0][1]):
@@ -208,6 +210,17 @@ def factor(e: Expr) -> Expr:
 
     out = E.transform(e, visit)
     return out if out != e else E.transform(e, some)
+
+
+def _scalar_sum_on_ones(n: E.Add) -> Expr | None:
+    """uᵀ1 − vᵀ1 = 1ᵀ(u − v): the terms of a scalar sum that all end in the same all-ones vector,
+    written as the textbook sums the entries of one vector."""
+    parts = [_chain_of(t) for t in n.terms]
+    last = parts[0][2][-1] if parts[0][2] else None
+    if not isinstance(last, E.Ones) or any(len(ch) < 2 or ch[-1] != last or sc for _, sc, ch in parts):
+        return None
+    rows = E.add(*(E.mul(E.Num(c), *ch[:-1]) for c, _, ch in parts))
+    return E.mul(E.tp(last), push_transposes(E.tp(rows)))
 
 
 def _tidy_sum(terms: list[Expr]) -> Expr:
