@@ -195,3 +195,23 @@ def test_a_scalar_added_to_a_vector_is_refused_with_the_way_to_write_it() -> Non
     assert max(c.error for c in checks) < 1e-6, checks
     # a scalar gradient whose terms all end in 1 sums the entries of one vector: 1ᵀ(σ(Xw + b1) − y) (S3)
     assert d.results[0].text == "ones(N)'*(sigma(X*w + b*ones(N)) - y)"
+
+
+def test_the_symmetric_gradient_keeps_the_diagonal_term_as_the_cookbook_writes_it(tmp_path) -> None:
+    # Cookbook (141): ∂ log det X / ∂X = 2X⁻¹ − I ⊙ X⁻¹ over the free entries of a symmetric X,
+    # not X⁻¹ ⊙ (2·11ᵀ − I)
+    path = tmp_path / "p.yaml"
+    path.write_text("variables: {S: [n, n]}\nassume: {S: [spd]}\nfunction: logdet(S)\nwrt: [S]\n"
+                    "constrain_symmetric: entries\n")
+    result = derivgen.derive(str(path)).results[0]
+    assert result.text == "2*inv(S) - I .* inv(S)"
+    a = rand(4, 4)
+    S = a @ a.T + 4 * np.eye(4)
+    g = np.asarray(eval(result.numpy, {"__builtins__": {}, "np": np, "S": S}), float)
+    upper = np.triu(np.ones((4, 4)))
+    for _ in range(3):  # along symmetric directions, each free entry (i ≤ j) moved once
+        V = rand(4, 4) * upper
+        E = V + V.T - np.diag(np.diag(V))
+        h = 1e-5
+        fd = (np.linalg.slogdet(S + h * E)[1] - np.linalg.slogdet(S - h * E)[1]) / (2 * h)
+        assert abs(fd - np.sum(g * V)) < 1e-6 * max(1.0, abs(fd))

@@ -414,8 +414,8 @@ def hadamard_factor(e: Expr) -> Expr:
         if expanded is None:
             return None
         monomials = [(c, Counter(dict(key))) for key, c in _collected(expanded).items() if c != 0]
-        if len(monomials) < 2:
-            return None
+        if len(monomials) < 2 or any(isinstance(a, E.Eye) for _, m in monomials for a in m):
+            return None  # I ⊙ G is G's diagonal: 2X⁻¹ − I ⊙ X⁻¹ stays as the Cookbook writes it
         common = monomials[0][1].copy()
         for _, m in monomials[1:]:
             common &= m
