@@ -215,3 +215,14 @@ def test_the_symmetric_gradient_keeps_the_diagonal_term_as_the_cookbook_writes_i
         h = 1e-5
         fd = (np.linalg.slogdet(S + h * E)[1] - np.linalg.slogdet(S - h * E)[1]) / (2 * h)
         assert abs(fd - np.sum(g * V)) < 1e-6 * max(1.0, abs(fd))
+
+
+@pytest.mark.parametrize("detail", ["brief", "normal", "full"])
+def test_the_gradient_of_a_bias_is_read_off_without_nested_traces(detail) -> None:
+    # df = db·(Xw + b1 − y)ᵀ1 is read off as it stands, not through tr(tr((Xw + b1 − y)ᵀ1)·db)
+    d = derivgen.derive("norm(X*w + b*1 - y)^2/2", X=("N", "d"), w="d", b=(), y="N", wrt="b", detail=detail)
+    X, w, b, y = rand(6, 3), rand(3, 1), np.array([[0.4]]), rand(6, 1)
+    g = eval(d.results[0].numpy, {"__builtins__": {}, "float": float, "np": np, "X": X, "w": w, "b": b, "y": y})
+    checks = check_gradient(lambda v: np.sum((X @ w + v - y) ** 2) / 2, b, np.asarray(g, float).reshape(b.shape), RNG)
+    assert max(c.error for c in checks) < 1e-6, checks
+    assert not any("tr(tr(" in s.text for s in d.steps)

@@ -122,8 +122,8 @@ def next_move(t: Expr, outside: bool = False) -> tuple[str, Expr] | None:
     if i is not None:
         s = sc[i]
         if isinstance(s, E.Dif):
-            if not ch:
-                return None
+            if not ch or (s.is_scalar and E.mul(*ch).is_scalar):
+                return None  # k·db with a 1×1 k is read off as it stands, not as tr(tr(k)·db)
             return "T1", E.fn("tr", E.mul(E.Num(c), *sc[:i], *sc[i + 1:], E.fn("tr", E.mul(*ch)), s))
         if isinstance(s, E.Transpose):
             return "T2", E.fn("tr", E.mul(E.Num(c), *sc[:i], s.arg, *sc[i + 1:], *ch))
@@ -262,7 +262,7 @@ def coefficient_of(term: Expr) -> tuple[str, Expr]:
     i = _index_with_dif(sc)
     if i is not None:
         dv = sc[i]
-        return dv.name, E.mul(E.Num(c), *sc[:i], *sc[i + 1:])
+        return dv.name, E.mul(E.Num(c), *sc[:i], *sc[i + 1:], *ch)
     dv = ch[-1]
     rest = ch[:-1]
     if not rest:
