@@ -226,3 +226,4 @@ def test_the_gradient_of_a_bias_is_read_off_without_nested_traces(detail) -> Non
     checks = check_gradient(lambda v: np.sum((X @ w + v - y) ** 2) / 2, b, np.asarray(g, float).reshape(b.shape), RNG)
     assert max(c.error for c in checks) < 1e-6, checks
     assert not any("tr(tr(" in s.text for s in d.steps)
+    assert d.results[0].text == "ones(N)'*(X*w + b*ones(N) - y)"  # 1ᵀ(Xw + b1 − y), the sum of the residuals (J4)

@@ -6,7 +6,8 @@ assumptions (S4 symmetric, S15 probability vectors, S13 symmetric by constructio
 orthogonal), elementwise products and scaled sums expanded where terms cancel (S14, T7), like
 terms collected (S2), common factors taken out (S3), repeated factors as powers (S9), diagonal
 algebra (S10, S16), the logistic function (S11), step/relu/sign/abs of one argument (S18), 1 − σ(−u) = σ(u)
-(S19), and `where:` definitions put back by name (S8).
+(S19), a transposed vector summed by the all-ones written 1ᵀu (J4), and `where:` definitions put
+back by name (S8).
 Each pass that changes something is one step.
 """
 
@@ -221,6 +222,20 @@ def _scalar_sum_on_ones(n: E.Add) -> Expr | None:
         return None
     rows = E.add(*(E.mul(E.Num(c), *ch[:-1]) for c, _, ch in parts))
     return E.mul(E.tp(last), push_transposes(E.tp(rows)))
+
+
+def ones_first(e: Expr) -> Expr:
+    """uᵀ1 = 1ᵀu for a 1×1 product of a transposed vector and the all-ones (J4): the sum of u's
+    entries, written as the textbook writes it, 1ᵀ(Xw + b1 − y)."""
+
+    def visit(n: Expr):
+        if isinstance(n, E.MatMul) and n.is_scalar and len(n.chain) == 2:
+            u, one = n.chain
+            if isinstance(one, E.Ones) and isinstance(u, E.Transpose) and not isinstance(u.arg, E.Sym):  # pᵀ1 stays
+                return E.mul(E.Num(n.coeff), *n.scalars, E.tp(one), u.arg)
+        return None
+
+    return E.transform(e, visit)
 
 
 def _tidy_sum(terms: list[Expr]) -> Expr:
@@ -929,7 +944,7 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
     if orth:
         passes.append(("S5", lambda x: orthogonal(x, orth)))
     passes += [("S14", hadamard_expand), ("T7", sums_expanded), ("S2", hadamard_collect), ("S2", collect), ("S2", scalar_coefficients), ("S3", hadamard_factor), ("S3", factor), ("S9", matrix_powers), ("S10", diagonal_products), ("S16", diagonal_algebra), ("S11", sigmoids),
-               ("S18", kink_algebra), ("S19", sigmoid_symmetry)]
+               ("S18", kink_algebra), ("S19", sigmoid_symmetry), ("J4", ones_first)]
     if where:
         passes.append(("S8", lambda x: use_definitions(x, where)))
     steps: list[Step] = []
