@@ -178,6 +178,9 @@ def test_a_lone_sum_above_a_fraction_bar_has_no_brackets() -> None:
     checks = check_gradient(f, mu, np.asarray(g, float), RNG)
     assert max(c.error for c in checks) < 1e-6, checks
     assert result.latex.startswith(r"\frac{\nu + n}{")
+    # one denominator, as the textbook writes it: ν⁻¹(1 + q/ν)⁻¹ = (ν + q)⁻¹ (S7)
+    assert result.text == "(nu + n)*inv(Sigma)*(x - mu)/(nu + (x - mu)'*inv(Sigma)*(x - mu))"
+    assert d.steps[-1].rules == ("S7",)
 
 
 def test_a_scalar_added_to_a_vector_is_refused_with_the_way_to_write_it() -> None:

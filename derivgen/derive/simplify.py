@@ -837,6 +837,29 @@ def scalar_powers(e: Expr) -> Expr:
     return E.transform(e, visit)
 
 
+def denominators(e: Expr) -> Expr:
+    """s⁻¹ (1 + q/s)⁻¹ = (s + q)⁻¹ in every product (S7)."""
+    return E.transform(e, lambda n: _one_denominator(n) if isinstance(n, E.MatMul) and len(n.scalars) >= 2 else None)
+
+
+def _one_denominator(n: E.MatMul) -> Expr | None:
+    """s⁻¹ (1 + q/s)⁻¹ = (s + q)⁻¹: a scalar denominator multiplied into another one that divides by
+    it, so that the fractions inside cancel (the Student t: (ν + n)/(ν + (x − μ)ᵀΣ⁻¹(x − μ)))."""
+    scalars = list(n.scalars)
+    for i, a in enumerate(scalars):
+        if not (isinstance(a, E.Power) and a.exp == E.Num(-1)):
+            continue
+        for j, b in enumerate(scalars):
+            if j == i or not (isinstance(b, E.Power) and b.exp == E.Num(-1) and isinstance(b.base, E.Add)):
+                continue
+            if not any(isinstance(t, E.MatMul) and a in t.scalars for t in b.base.terms):
+                continue
+            merged = E.add(*(scalar_powers(E.mul(t, a.base)) for t in b.base.terms))
+            rest = [x for k, x in enumerate(scalars) if k not in (i, j)]
+            return E.mul(E.Num(n.coeff), E.power(merged, E.Num(-1)), *rest, *n.chain)
+    return None
+
+
 def _number_out(e: Expr) -> tuple[Fraction, Expr]:
     """(c, u) with e = c·u: the number of a product, or the one number every term of a sum has."""
     if isinstance(e, E.MatMul) and e.coeff != 1:
@@ -931,6 +954,7 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
         ("S1", push_transposes),
         ("S6", cancel_inverses),
         ("S7", scalar_powers),
+        ("S7", denominators),
         ("S17", numbers_out),
         ("T0", scalar_traces),
         ("S12", sums_over_samples),
