@@ -209,8 +209,10 @@ def factor(e: Expr) -> Expr:
         terms = [grouped if i == members[0] else t for i, t in enumerate(n.terms) if i == members[0] or i not in members]
         return E.add(*terms, shape=n.shape)
 
-    out = E.transform(e, visit)
-    return out if out != e else E.transform(e, some)
+    def either(n: Expr):
+        return visit(n) or some(n)
+
+    return E.transform(e, either)
 
 
 def _scalar_sum_on_ones(n: E.Add) -> Expr | None:
@@ -227,6 +229,9 @@ def _scalar_sum_on_ones(n: E.Add) -> Expr | None:
 def ones_first(e: Expr) -> Expr:
     """uᵀ1 = 1ᵀu for a 1×1 product of a transposed vector and the all-ones (J4): the sum of u's
     entries, written as the textbook writes it, 1ᵀ(Xw + b1 − y)."""
+
+    if not e.is_scalar:
+        return e
 
     def visit(n: Expr):
         if isinstance(n, E.MatMul) and n.is_scalar and len(n.chain) == 2:
@@ -810,36 +815,43 @@ def matrix_powers(e: Expr) -> Expr:
 
 def scalar_powers(e: Expr) -> Expr:
     """s^a s^b = s^(a+b) among the scalar factors of a product (S7)."""
+    return E.transform(e, _scalar_powers_of)
+
+
+def powers_and_denominators(e: Expr) -> Expr:
+    """s^a s^b = s^(a+b), and s⁻¹ (1 + q/s)⁻¹ = (s + q)⁻¹, in every product (S7)."""
 
     def visit(n: Expr):
         if not isinstance(n, E.MatMul) or len(n.scalars) < 2:
             return None
-        order: list[Expr] = []
-        exps: dict[Expr, list[Expr]] = {}
-        for s in n.scalars:
-            base, exp = _base_exp(s)
-            if base not in exps:
-                order.append(base)
-                exps[base] = []
-            exps[base].append(exp)
-        if len(order) == len(n.scalars):
-            return None
-        factors = []
-        for base in order:
-            es = exps[base]
-            if all(isinstance(x, E.Num) for x in es):
-                total: Expr = E.Num(sum((x.value for x in es), Fraction(0)))
-            else:
-                total = E.add(*es)
-            factors.append(E.power(base, total))
-        return E.mul(E.Num(n.coeff), *factors, *n.chain)
+        return _one_denominator(n) or _scalar_powers_of(n)
 
     return E.transform(e, visit)
 
 
-def denominators(e: Expr) -> Expr:
-    """s⁻¹ (1 + q/s)⁻¹ = (s + q)⁻¹ in every product (S7)."""
-    return E.transform(e, lambda n: _one_denominator(n) if isinstance(n, E.MatMul) and len(n.scalars) >= 2 else None)
+def _scalar_powers_of(n: Expr) -> Expr | None:
+    """n with the powers of each scalar base among its scalar factors combined (None: nothing to)."""
+    if not isinstance(n, E.MatMul) or len(n.scalars) < 2:
+        return None
+    order: list[Expr] = []
+    exps: dict[Expr, list[Expr]] = {}
+    for s in n.scalars:
+        base, exp = _base_exp(s)
+        if base not in exps:
+            order.append(base)
+            exps[base] = []
+        exps[base].append(exp)
+    if len(order) == len(n.scalars):
+        return None
+    factors = []
+    for base in order:
+        es = exps[base]
+        if all(isinstance(x, E.Num) for x in es):
+            total: Expr = E.Num(sum((x.value for x in es), Fraction(0)))
+        else:
+            total = E.add(*es)
+        factors.append(E.power(base, total))
+    return E.mul(E.Num(n.coeff), *factors, *n.chain)
 
 
 def _one_denominator(n: E.MatMul) -> Expr | None:
@@ -953,8 +965,7 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
     passes: list[tuple[str, Callable[[Expr], Expr]]] = [
         ("S1", push_transposes),
         ("S6", cancel_inverses),
-        ("S7", scalar_powers),
-        ("S7", denominators),
+        ("S7", powers_and_denominators),
         ("S17", numbers_out),
         ("T0", scalar_traces),
         ("S12", sums_over_samples),
