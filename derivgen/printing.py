@@ -338,6 +338,8 @@ class LatexPrinter:
             chain[-1] = self.last_factor(e.chain[-1])
         elif parts and not den:
             parts[-1] = self.last_factor(num[-1])
+        if len(e.chain) == 1 and isinstance(e.chain[0], E.Kron) and not num and not den:
+            chain = [self(e.chain[0])]  # −A ⊗ B: a number scales either factor, no brackets needed
         if den:
             if e.is_scalar:  # a scalar quotient: everything above the bar
                 parts, chain = parts + chain, []
@@ -454,6 +456,8 @@ class TextPrinter:
 
     def wrap(self, e, min_prec):
         s = self(e)
+        if isinstance(e, E.Kron):  # written kron(A, B): a call, never in need of brackets
+            return s
         return f"({s})" if precedence(e) < min_prec else s
 
     def num(self, e):

@@ -230,3 +230,16 @@ def test_the_gradient_of_a_bias_is_read_off_without_nested_traces(detail) -> Non
     assert max(c.error for c in checks) < 1e-6, checks
     assert not any("tr(tr(" in s.text for s in d.steps)
     assert d.results[0].text == "ones(N)'*(X*w + b*ones(N) - y)"  # 1ᵀ(Xw + b1 − y), the sum of the residuals (J4)
+
+
+def test_a_negated_kronecker_product_is_written_without_brackets() -> None:
+    # Magnus & Neudecker's −(X⁻¹a) ⊗ X⁻ᵀ and the text's -kron(…), which parses back
+    X, a = rand(3, 3) + 3 * np.eye(3), rand(3, 1)
+    d = derivgen.derive("inv(X)*a", X=("n", "n"), a="n", assume={"X": "invertible"}, wrt="X")
+    result = d.results[0]
+    J = np.asarray(eval(result.numpy, {"__builtins__": {}, "np": np, "X": X, "a": a}), float)
+    h, E = 1e-6, rand(3, 3)  # denominator layout: vec(df) = Jᵀ vec(dX)
+    change = (np.linalg.inv(X + h * E) @ a - np.linalg.inv(X - h * E) @ a) / (2 * h)
+    assert np.allclose(J.T @ E.reshape(-1, 1, order="F"), change, atol=1e-6)
+    assert result.text == "-kron(inv(X)*a, inv(X)')"
+    assert result.latex == r"-(X^{-1} a) \otimes X^{-\top}"
