@@ -417,7 +417,10 @@ class _Typer:
                 f"cannot {op} {self.snippet(parts[0][0])} ({shape_str(a.shape)}) and "
                 f"{self.snippet(parts[1][0])} ({shape_str(b.shape)})",
                 (f"to add a number to every entry write it times `1`, e.g. `{self.snippet(parts[1][0])}*1`, or `1` alone"
-                 if isinstance(b, E.Num) else "terms of a sum must have the same shape"),
+                 if isinstance(b, E.Num) else
+                 f"to add the scalar `{self.snippet(parts[k][0])}` to every entry write `{self.snippet(parts[k][0])}*1`"
+                 if (k := next((i for i, e in enumerate((a, b)) if e.is_scalar), None)) is not None
+                 else "terms of a sum must have the same shape"),
                 at_op=True,
             )
         return E.add(a, b) if parts[1][1] == 1 else E.sub(a, b)

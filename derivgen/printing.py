@@ -338,9 +338,14 @@ class LatexPrinter:
             chain[-1] = self.last_factor(e.chain[-1])
         elif parts and not den:
             parts[-1] = self.last_factor(num[-1])
+        if len(e.chain) == 1 and isinstance(e.chain[0], E.Kron) and not num and not den:
+            chain = [self(e.chain[0])]  # −A ⊗ B: a number scales either factor, no brackets needed
         if den:
             if e.is_scalar:  # a scalar quotient: everything above the bar
                 parts, chain = parts + chain, []
+                num = num + list(e.chain)
+            if len(parts) == 1 and c.numerator == 1 and isinstance(num[0], E.Add):
+                parts = [self(num[0])]  # a lone sum above the bar needs no brackets: \frac{ν + n}{…}
             top = " ".join(([str(c.numerator)] if (c.numerator != 1 or not parts) else []) + parts)
             bottom = " ".join(([str(c.denominator)] if c.denominator != 1 else []) + [self(f) if len(den) == 1 else self.factor(f) for f in den])
             return sign + f"\\frac{{{top}}}{{{bottom}}}" + _then(chain)
@@ -451,6 +456,8 @@ class TextPrinter:
 
     def wrap(self, e, min_prec):
         s = self(e)
+        if isinstance(e, E.Kron):  # written kron(A, B): a call, never in need of brackets
+            return s
         return f"({s})" if precedence(e) < min_prec else s
 
     def num(self, e):
@@ -464,7 +471,10 @@ class TextPrinter:
         saved = self.sized
         self.sized = not e.is_scalar and any(not _constant_only(t) for t in terms)
         try:
-            out = self(terms[0])
+            # a bare `1` or `I` is sized by the term beside it: in `I - 1 + 2*a*a'` the first two
+            # have nothing to take a size from, so the first is written with its size
+            first_alone = len(terms) > 1 and _constant_only(terms[0]) and _constant_only(terms[1])
+            out = self.unsized(terms[0]) if first_alone else self(terms[0])
             for t in terms[1:]:
                 if isinstance(t, E.MatMul) and t.coeff < 0:
                     out += " - " + self.wrap(E.neg(t), P_MUL + 1 if isinstance(E.neg(t), E.Add) else P_MUL)

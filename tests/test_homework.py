@@ -223,7 +223,7 @@ def test_matrix_derivatives_through_sums_over_samples(tmp_path) -> None:
     d = _derive(tmp_path, "variables: {x_t: [d], y_t: [k], W: [k, d]}\nindices: {t: N}\n"
                           "function: sum(t, norm(y_t - W*x_t)^2)\nwrt: [W]\norder: 2\n")
     hessian = _result(d, "W", "hessian")
-    assert hessian.text == "2*(kron(sum(t, x_t*x_t'), eye(k)))"  # 2 (Σ_t x_t x_tᵀ) ⊗ I
+    assert hessian.text == "2*kron(sum(t, x_t*x_t'), eye(k))"  # 2 (Σ_t x_t x_tᵀ) ⊗ I
     X, Y, W = RNG.standard_normal((3, 6)), RNG.standard_normal((2, 6)), RNG.standard_normal((2, 3))
     got = _numpy(hessian, dict(x_t=X, y_t=Y, W=W))
     want = fd_hessian(lambda w: float(np.sum((Y - w.reshape(2, 3, order="F") @ X) ** 2)), _vec(W))

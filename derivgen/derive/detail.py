@@ -15,7 +15,8 @@ inward (S1) — are recorded as `folded` on the line that used them instead of a
   with the constants that fall away (D0); those that resolve the d(…) a rule has just made
   (d(x − μ)ᵀ = −dμᵀ after the product rule) go with that rule's line;
 - trace form: every term takes its next move on the same line (the cyclic property on one,
-  a transpose on another); moving a scalar into the trace (T0, T1) goes with the next move;
+  a transpose on another); moving a scalar into the trace (T0, T1) goes with the next move,
+  and powers that a rotation puts side by side (S9) go with it;
 - identification: `df = tr(Gᵀ dX)` with G's transposes pushed inward is read off in the line
   `∂f/∂X = G` itself, which also applies the declared symmetry (S4, S13);
 - like terms are collected where they appear: scalar terms of the differential that are one
@@ -41,6 +42,7 @@ LINEAR = frozenset({"D0", "D1", "D3", "D4", "D21", "D22", "D23", "D24"})  # line
 FOLLOWS = frozenset({"D3"})  # goes with the line before it
 INTO_TRACE = frozenset({"T0", "T1"})  # goes with the move after it
 HADAMARD_MOVES = frozenset({"T4", "T5", "T6"})  # 1ᵀ(A ⊙ dU)1 = tr(Aᵀ dU): the rotation before goes with them
+WITH_MOVE = frozenset({"S9"})  # goes with the move before it: tr(X dX X) = tr(X X dX) = tr(X² dX)
 ASSUMPTIONS = frozenset({"S1", "S4", "S13", "T0"})  # go with the line before them (the identification)
 
 
@@ -100,6 +102,9 @@ def trace_form(steps: list[Step], detail: str, split_first: bool) -> list[Step]:
         if set(s.rules) <= INTO_TRACE and k < len(steps) - 1:
             # splitting tr(A + B) into its terms is bookkeeping of the move after it (folded T1)
             pending.append(Step(s.expr, (), s.rules + s.folded) if split_first and k == 0 else s)
+            continue
+        if groups and not pending and set(s.rules) <= WITH_MOVE:
+            groups[-1].append(s)
             continue
         groups.append(pending + [s])
         pending = []

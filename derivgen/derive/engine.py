@@ -309,9 +309,15 @@ def collect_in_differential(e: Expr, assume: dict[str, set[str]]) -> tuple[Expr,
             for i, other in enumerate(terms):
                 if i == j or i in flips:
                     continue
-                if not isinstance(collect(E.add(assumed, other)), E.Add):
-                    flips[j] = assumed
-                    used_sym = used_sym or assumed != alt
+                # the other term with its transposes pushed in too: (Ax)ᵀA dx is xᵀAᵀA dx
+                for like in dict.fromkeys((other, push_transposes(other))):
+                    if not isinstance(collect(E.add(assumed, like)), E.Add):
+                        flips[j] = assumed
+                        if like != other:
+                            flips[i] = like
+                        used_sym = used_sym or assumed != alt
+                        break
+                if j in flips:
                     break
         if not flips:
             return None

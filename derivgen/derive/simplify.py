@@ -6,7 +6,8 @@ assumptions (S4 symmetric, S15 probability vectors, S13 symmetric by constructio
 orthogonal), elementwise products and scaled sums expanded where terms cancel (S14, T7), like
 terms collected (S2), common factors taken out (S3), repeated factors as powers (S9), diagonal
 algebra (S10, S16), the logistic function (S11), step/relu/sign/abs of one argument (S18), 1 − σ(−u) = σ(u)
-(S19), and `where:` definitions put back by name (S8).
+(S19), a transposed vector summed by the all-ones written 1ᵀu (J4), and `where:` definitions put
+back by name (S8).
 Each pass that changes something is one step.
 """
 
@@ -44,8 +45,10 @@ def transpose_of(a: Expr, in_product: bool = False) -> Expr:
         return E.hdiv(transpose_of(a.num), transpose_of(a.den))
     if isinstance(a, E.HadPow):
         return E.hpow(transpose_of(a.base), a.exp)
-    if isinstance(a, E.Func) and a.name in E.ELEMENTWISE:  # σ(Aᵀ)ᵀ = σ(A); σ(WX)ᵀ stays, not σ(XᵀWᵀ)
-        return E.fn(a.name, a.arg.arg) if isinstance(a.arg, E.Transpose) else E.tp(a)
+    if isinstance(a, E.Func) and a.name in E.ELEMENTWISE:
+        # f(U)ᵀ = f(Uᵀ) only where that removes a transpose: tanh(W X)ᵀ stays, as textbooks write Hᵀ
+        inner = transpose_of(a.arg)
+        return E.fn(a.name, inner) if _transpose_count(inner) < _transpose_count(a.arg) else E.tp(a)
     if isinstance(a, E.Func) and a.name == "diag":
         return a
     if isinstance(a, E.Power):
@@ -131,21 +134,110 @@ def factor(e: Expr) -> Expr:
     """AB + AC = A(B + C) and BA + CA = (B + C)A, when every term has the common factor (S3)."""
 
     def visit(n: Expr):
-        if not isinstance(n, E.Add) or n.is_scalar:
+        if not isinstance(n, E.Add):
             return None
+        if n.is_scalar:  # a scalar gradient: σᵀ1 − yᵀ1 = (σ − y)ᵀ1, on ones only
+            return _scalar_sum_on_ones(n)
         parts = [_chain_of(t) for t in n.terms]
+        if all(ch for _, _, ch in parts):  # a scalar every term has: a/N − b/N = (a − b)/N
+            for s in dict.fromkeys(parts[0][1]):
+                if all(s in sc for _, sc, _ in parts[1:]):
+                    rest = []
+                    for c, sc, ch in parts:
+                        sc = list(sc)
+                        sc.remove(s)
+                        rest.append(E.mul(E.Num(c), *sc, *ch))
+                    return E.mul(_tidy_sum(rest), s)
         if any(len(ch) < 2 for _, _, ch in parts):
             return None
-        last = parts[0][2][-1]
-        if all(ch[-1] == last for _, _, ch in parts):
-            inner = [E.mul(E.Num(c), *sc, *ch[:-1]) for c, sc, ch in parts]
-            inner.sort(key=_transpose_count)
-            return E.mul(_tidy_sum(inner), last)
-        first = parts[0][2][0]
-        if all(ch[0] == first for _, _, ch in parts):
-            inner = [E.mul(E.Num(c), *sc, *ch[1:]) for c, sc, ch in parts]
-            inner.sort(key=_transpose_count)
-            return E.mul(first, _tidy_sum(inner))
+        # the longest common end and then start at once, each term keeping a factor:
+        # −CX(X'CX)⁻¹A(X'CX)⁻¹ − CX(X'CX)⁻¹A'(X'CX)⁻¹ = −CX(X'CX)⁻¹(A + A')(X'CX)⁻¹ in one line
+        room = min(len(ch) for _, _, ch in parts) - 1
+        end = 0
+        while end < room and all(ch[-1 - end] == parts[0][2][-1 - end] for _, _, ch in parts):
+            end += 1
+        start = 0
+        while start < room - end and all(ch[start] == parts[0][2][start] for _, _, ch in parts):
+            start += 1
+        if not start + end:
+            return None
+        first, last = parts[0][2][:start], parts[0][2][len(parts[0][2]) - end:]
+        inner = [E.mul(E.Num(c), *sc, *ch[start:len(ch) - end]) for c, sc, ch in parts]
+        inner.sort(key=_transpose_count)
+        return E.mul(*first, _tidy_sum(inner), *last)
+
+    def some(n: Expr):
+        """Xᵀa + λw − Xᵀb = Xᵀ(a − b) + λw: the largest group of terms with a common first or last
+        factor (or, failing that, a common scalar: A/s + Aᵀ/s = (A + Aᵀ)/s), as a teacher groups them."""
+        if not isinstance(n, E.Add) or n.is_scalar or len(n.terms) < 3:
+            return None
+        parts = [_chain_of(t) for t in n.terms]
+        best: tuple[int, list[int], str, Expr] | None = None
+        for side in ("first", "last"):
+            groups: dict[Expr, list[int]] = {}
+            for i, (_, _, ch) in enumerate(parts):
+                if len(ch) >= 2:
+                    groups.setdefault(ch[0] if side == "first" else ch[-1], []).append(i)
+            for f, members in groups.items():
+                if 2 <= len(members) < len(parts) and (best is None or len(members) > best[0]):
+                    best = (len(members), members, side, f)
+        if best is None:
+            scalar_groups: dict[Expr, list[int]] = {}
+            for i, (_, sc, ch) in enumerate(parts):
+                if ch:
+                    for s in dict.fromkeys(sc):
+                        scalar_groups.setdefault(s, []).append(i)
+            for f, members in scalar_groups.items():
+                if 2 <= len(members) < len(parts) and (best is None or len(members) > best[0]):
+                    best = (len(members), members, "scalar", f)
+        if best is None:
+            return None
+        _, members, side, f = best
+        group = E.add(*(n.terms[i] for i in members), shape=n.shape)
+        if side == "scalar":
+            rest = []
+            for i in members:
+                c, sc, ch = parts[i]
+                sc = list(sc)
+                sc.remove(f)
+                rest.append(E.mul(E.Num(c), *sc, *ch))
+            grouped = E.mul(_tidy_sum(rest), f)
+        else:
+            grouped = visit(group)
+        if grouped is None:
+            return None
+        terms = [grouped if i == members[0] else t for i, t in enumerate(n.terms) if i == members[0] or i not in members]
+        return E.add(*terms, shape=n.shape)
+
+    def either(n: Expr):
+        return visit(n) or some(n)
+
+    return E.transform(e, either)
+
+
+def _scalar_sum_on_ones(n: E.Add) -> Expr | None:
+    """uᵀ1 − vᵀ1 = 1ᵀ(u − v): the terms of a scalar sum that all end in the same all-ones vector,
+    written as the textbook sums the entries of one vector."""
+    parts = [_chain_of(t) for t in n.terms]
+    last = parts[0][2][-1] if parts[0][2] else None
+    if not isinstance(last, E.Ones) or any(len(ch) < 2 or ch[-1] != last or sc for _, sc, ch in parts):
+        return None
+    rows = E.add(*(E.mul(E.Num(c), *ch[:-1]) for c, _, ch in parts))
+    return E.mul(E.tp(last), push_transposes(E.tp(rows)))
+
+
+def ones_first(e: Expr) -> Expr:
+    """uᵀ1 = 1ᵀu for a 1×1 product of a transposed vector and the all-ones (J4): the sum of u's
+    entries, written as the textbook writes it, 1ᵀ(Xw + b1 − y)."""
+
+    if not e.is_scalar:
+        return e
+
+    def visit(n: Expr):
+        if isinstance(n, E.MatMul) and n.is_scalar and len(n.chain) == 2:
+            u, one = n.chain
+            if isinstance(one, E.Ones) and isinstance(u, E.Transpose) and not isinstance(u.arg, E.Sym):  # pᵀ1 stays
+                return E.mul(E.Num(n.coeff), *n.scalars, E.tp(one), u.arg)
         return None
 
     return E.transform(e, visit)
@@ -335,12 +427,15 @@ def hadamard_factor(e: Expr) -> Expr:
     def visit(n: Expr):
         if not isinstance(n, E.Add) or n.is_scalar or not any(_has_hadamard(t) for t in n.terms):
             return None
+        whole = _common_hadamard_factors(n)
+        if whole is not None:
+            return whole
         expanded = _monomials(n)
         if expanded is None:
             return None
         monomials = [(c, Counter(dict(key))) for key, c in _collected(expanded).items() if c != 0]
-        if len(monomials) < 2:
-            return None
+        if len(monomials) < 2 or any(isinstance(a, E.Eye) for _, m in monomials for a in m):
+            return None  # I ⊙ G is G's diagonal: 2X⁻¹ − I ⊙ X⁻¹ stays as the Cookbook writes it
         common = monomials[0][1].copy()
         for _, m in monomials[1:]:
             common &= m
@@ -352,6 +447,36 @@ def hadamard_factor(e: Expr) -> Expr:
         return out if _size(out) < _size(n) else None
 
     return E.transform(e, visit)
+
+
+def _common_hadamard_factors(n: E.Add) -> Expr | None:
+    """a ⊙ s ⊙ (1 − s) − b ⊙ s ⊙ (1 − s) = (a − b) ⊙ s ⊙ (1 − s): factors every term has as it
+    stands, taken out before any is multiplied out."""
+    parts = []
+    for t in n.terms:
+        c, sc, ch = _chain_of(t)
+        if sc or len(ch) != 1:
+            return None
+        parts.append((c, list(ch[0].factors) if isinstance(ch[0], E.Hadamard) else [ch[0]]))
+    common = Counter(parts[0][1])
+    for _, fs in parts[1:]:
+        common &= Counter(fs)
+    if not common:
+        return None
+    rest = []
+    for c, fs in parts:
+        left = list((Counter(fs) - common).elements())
+        if not left:
+            return None
+        rest.append(E.mul(E.Num(c), E.had(*left) if len(left) > 1 else left[0]))
+    kept, budget = [], common.copy()
+    for f in parts[0][1]:  # in the order the first term writes them
+        if budget[f] > 0:
+            kept.append(f)
+            budget[f] -= 1
+    inner = _tidy_sum(rest)
+    leading = parts[0][1][0] in common  # the factors stay on the side the first term has them
+    return E.had(*kept, inner) if leading else E.had(inner, *kept)
 
 
 def probability_sums(e: Expr, names: frozenset[str]) -> Expr:
@@ -441,9 +566,31 @@ def cancel_inverses(e: Expr) -> Expr:
         if isinstance(a, E.Transpose) and isinstance(b, E.Transpose):
             if isinstance(b.arg, E.Inverse) and b.arg.arg == a.arg or isinstance(a.arg, E.Inverse) and a.arg.arg == b.arg:
                 return [E.Eye(a.shape[0])]
-        return None
+        return _product_inverse_pair(a, b)
 
     return _chain_rewrite(e, pair)
+
+
+def _plain_product(m: Expr) -> tuple[Expr, ...] | None:
+    return m.chain if isinstance(m, E.MatMul) and m.coeff == 1 and not m.scalars and len(m.chain) > 1 else None
+
+
+def _product_inverse_pair(a: Expr, b: Expr) -> list[Expr] | None:
+    """F(RF)⁻¹ = R⁻¹ and (FR)⁻¹F = R⁻¹ for a square F (then R is square, and both are invertible
+    where RF is), with their transposes Fᵀ(FR)⁻ᵀ = R⁻ᵀ and (RF)⁻ᵀFᵀ = R⁻ᵀ: A'*inv(A*X*B)'*B' = inv(X)' (S6)."""
+    if not (a.is_square and b.is_square):
+        return None
+    if isinstance(b, E.Inverse) and (ch := _plain_product(b.arg)) and ch[-1] == a:
+        return [E.inv(E.mul(*ch[:-1]))]
+    if isinstance(a, E.Inverse) and (ch := _plain_product(a.arg)) and ch[0] == b:
+        return [E.inv(E.mul(*ch[1:]))]
+    if isinstance(b, E.Transpose) and isinstance(b.arg, E.Inverse) and (ch := _plain_product(b.arg.arg)) \
+            and transpose_of(ch[0]) == a:
+        return [E.tp(E.inv(E.mul(*ch[1:])))]
+    if isinstance(a, E.Transpose) and isinstance(a.arg, E.Inverse) and (ch := _plain_product(a.arg.arg)) \
+            and transpose_of(ch[-1]) == b:
+        return [E.tp(E.inv(E.mul(*ch[:-1])))]
+    return None
 
 
 def _base_exp(f: Expr) -> tuple[Expr, Expr]:
@@ -496,9 +643,13 @@ def _is_diag(f: Expr) -> bool:
 
 
 def _diag_identity(f: Expr) -> Expr | None:
-    """diag(1) = I and diag(u ⊘ u) = I."""
+    """diag(1) = I, diag(u ⊘ u) = I, and the diagonal of an outer product diag(u vᵀ) = u ⊙ v."""
     if _is_diag(f) and (isinstance(f.arg, E.Ones) or (isinstance(f.arg, E.HadDiv) and f.arg.num == f.arg.den)):
         return E.Eye(f.shape[0])
+    if isinstance(f, E.Func) and f.name == "diagvec" and isinstance(f.arg, E.MatMul) and len(f.arg.chain) == 2:
+        u, v = f.arg.chain
+        if u.shape[1] == 1 and v.shape[0] == 1:
+            return E.mul(E.Num(f.arg.coeff), *f.arg.scalars, E.had(u, transpose_of(v)))
     return None
 
 
@@ -603,6 +754,13 @@ def sigmoids(e: Expr) -> Expr:
         sig = _sigma_of(num, den)
         if sig is not None:
             return sig
+        # (eᵘ ⊙ v) ⊘ (1 + eᵘ) = σ(u) ⊙ v: the logistic loss with labels ±1
+        c, body = split_coeff(num) if num is not None else (Fraction(1), None)
+        if isinstance(body, E.Hadamard):
+            for k, f in enumerate(body.factors):
+                sig = _sigma_of(f, den)
+                if sig is not None:
+                    return E.mul(E.Num(c), E.had(*body.factors[:k], sig, *body.factors[k + 1:]))
         # (eᵘ ⊙ eᵘ) ⊘ ((1 + eᵘ) ⊙ (1 + eᵘ)) = σ(u) ⊙ σ(u)
         if isinstance(num, E.Hadamard) and isinstance(den, E.Hadamard) and len(num.factors) == len(den.factors) == 2 \
                 and num.factors[0] == num.factors[1] and den.factors[0] == den.factors[1]:
@@ -691,31 +849,61 @@ def matrix_powers(e: Expr) -> Expr:
 
 def scalar_powers(e: Expr) -> Expr:
     """s^a s^b = s^(a+b) among the scalar factors of a product (S7)."""
+    return E.transform(e, _scalar_powers_of)
+
+
+def powers_and_denominators(e: Expr) -> Expr:
+    """s^a s^b = s^(a+b), and s⁻¹ (1 + q/s)⁻¹ = (s + q)⁻¹, in every product (S7)."""
 
     def visit(n: Expr):
         if not isinstance(n, E.MatMul) or len(n.scalars) < 2:
             return None
-        order: list[Expr] = []
-        exps: dict[Expr, list[Expr]] = {}
-        for s in n.scalars:
-            base, exp = _base_exp(s)
-            if base not in exps:
-                order.append(base)
-                exps[base] = []
-            exps[base].append(exp)
-        if len(order) == len(n.scalars):
-            return None
-        factors = []
-        for base in order:
-            es = exps[base]
-            if all(isinstance(x, E.Num) for x in es):
-                total: Expr = E.Num(sum((x.value for x in es), Fraction(0)))
-            else:
-                total = E.add(*es)
-            factors.append(E.power(base, total))
-        return E.mul(E.Num(n.coeff), *factors, *n.chain)
+        return _one_denominator(n) or _scalar_powers_of(n)
 
     return E.transform(e, visit)
+
+
+def _scalar_powers_of(n: Expr) -> Expr | None:
+    """n with the powers of each scalar base among its scalar factors combined (None: nothing to)."""
+    if not isinstance(n, E.MatMul) or len(n.scalars) < 2:
+        return None
+    order: list[Expr] = []
+    exps: dict[Expr, list[Expr]] = {}
+    for s in n.scalars:
+        base, exp = _base_exp(s)
+        if base not in exps:
+            order.append(base)
+            exps[base] = []
+        exps[base].append(exp)
+    if len(order) == len(n.scalars):
+        return None
+    factors = []
+    for base in order:
+        es = exps[base]
+        if all(isinstance(x, E.Num) for x in es):
+            total: Expr = E.Num(sum((x.value for x in es), Fraction(0)))
+        else:
+            total = E.add(*es)
+        factors.append(E.power(base, total))
+    return E.mul(E.Num(n.coeff), *factors, *n.chain)
+
+
+def _one_denominator(n: E.MatMul) -> Expr | None:
+    """s⁻¹ (1 + q/s)⁻¹ = (s + q)⁻¹: a scalar denominator multiplied into another one that divides by
+    it, so that the fractions inside cancel (the Student t: (ν + n)/(ν + (x − μ)ᵀΣ⁻¹(x − μ)))."""
+    scalars = list(n.scalars)
+    for i, a in enumerate(scalars):
+        if not (isinstance(a, E.Power) and a.exp == E.Num(-1)):
+            continue
+        for j, b in enumerate(scalars):
+            if j == i or not (isinstance(b, E.Power) and b.exp == E.Num(-1) and isinstance(b.base, E.Add)):
+                continue
+            if not any(isinstance(t, E.MatMul) and a in t.scalars for t in b.base.terms):
+                continue
+            merged = E.add(*(scalar_powers(E.mul(t, a.base)) for t in b.base.terms))
+            rest = [x for k, x in enumerate(scalars) if k not in (i, j)]
+            return E.mul(E.Num(n.coeff), E.power(merged, E.Num(-1)), *rest, *n.chain)
+    return None
 
 
 def _number_out(e: Expr) -> tuple[Fraction, Expr]:
@@ -860,7 +1048,7 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
     passes: list[tuple[str, Callable[[Expr], Expr]]] = [
         ("S1", push_transposes),
         ("S6", cancel_inverses),
-        ("S7", scalar_powers),
+        ("S7", powers_and_denominators),
         ("S17", numbers_out),
         ("T0", scalar_traces),
         ("S12", sums_over_samples),
@@ -874,7 +1062,7 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
     if orth:
         passes.append(("S5", lambda x: orthogonal(x, orth)))
     passes += [("S14", hadamard_expand), ("T7", sums_expanded), ("S2", hadamard_collect), ("S2", collect), ("S2", scalar_coefficients), ("S3", hadamard_factor), ("S3", factor), ("S3", sums_factored), ("S9", matrix_powers), ("S10", diagonal_products), ("S16", diagonal_algebra), ("S11", sigmoids),
-               ("S18", kink_algebra), ("S19", sigmoid_symmetry), ("S2", hadamard_squares)]
+               ("S18", kink_algebra), ("S19", sigmoid_symmetry), ("S2", hadamard_squares), ("J4", ones_first)]
     if where:
         passes.append(("S8", lambda x: use_definitions(x, where)))
     steps: list[Step] = []

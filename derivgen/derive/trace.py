@@ -17,7 +17,7 @@ from ..errors import UnsupportedError
 from ..expr import Expr
 from .detail import trace_form
 from .model import Step
-from .simplify import push_transposes
+from .simplify import matrix_powers, push_transposes
 
 
 def is_trace(e: Expr) -> bool:
@@ -122,8 +122,8 @@ def next_move(t: Expr, outside: bool = False) -> tuple[str, Expr] | None:
     if i is not None:
         s = sc[i]
         if isinstance(s, E.Dif):
-            if not ch:
-                return None
+            if not ch or (s.is_scalar and E.mul(*ch).is_scalar):
+                return None  # k·db with a 1×1 k is read off as it stands, not as tr(tr(k)·db)
             return "T1", E.fn("tr", E.mul(E.Num(c), *sc[:i], *sc[i + 1:], E.fn("tr", E.mul(*ch)), s))
         if isinstance(s, E.Transpose):
             return "T2", E.fn("tr", E.mul(E.Num(c), *sc[:i], s.arg, *sc[i + 1:], *ch))
@@ -136,9 +136,12 @@ def next_move(t: Expr, outside: bool = False) -> tuple[str, Expr] | None:
     f = ch[i]
     last = i == len(ch) - 1
     if isinstance(f, E.Dif):
-        return None if last else ("T3", _rotate(c, sc, ch, i))
+        if not last:
+            return "T3", _rotate(c, sc, ch, i)
+        merged = matrix_powers(t.arg)  # tr(X X dX) = tr(X² dX), so that like terms are seen
+        return None if merged == t.arg else ("S9", E.fn("tr", merged))
     if isinstance(f, E.Transpose):
-        return "T2", E.fn("tr", E.mul(E.Num(c), *sc, *(E.tp(g) for g in reversed(ch))))
+        return "T2", E.fn("tr", E.mul(E.Num(c), *sc, *(_tp_unit(g) for g in reversed(ch))))
     if not last:
         return "T3", _rotate(c, sc, ch, i)
     prefix = ch[:i]
@@ -198,6 +201,13 @@ def _into_trace(c, sc, ch, i) -> Expr:
     return E.fn("tr", E.mul(E.Num(c), *others, *outer, inner))
 
 
+def _tp_unit(g: Expr) -> Expr:
+    """gᵀ for a factor of a transposed product; a power of a transpose loses both: ((Xᵀ)²)ᵀ = X²."""
+    if isinstance(g, E.Power) and isinstance(g.base, E.Transpose):
+        return E.power(g.base.arg, g.exp)
+    return E.tp(g)
+
+
 def _rotate(c, sc, ch, i) -> Expr:
     return E.fn("tr", E.mul(E.Num(c), *sc, *ch[i + 1:], *ch[: i + 1]))
 
@@ -252,7 +262,7 @@ def coefficient_of(term: Expr) -> tuple[str, Expr]:
     i = _index_with_dif(sc)
     if i is not None:
         dv = sc[i]
-        return dv.name, E.mul(E.Num(c), *sc[:i], *sc[i + 1:])
+        return dv.name, E.mul(E.Num(c), *sc[:i], *sc[i + 1:], *ch)
     dv = ch[-1]
     rest = ch[:-1]
     if not rest:
