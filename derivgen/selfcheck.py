@@ -78,6 +78,8 @@ def result_data(problem, ctx, derivation, seed: int = 0) -> dict | None:
         "shape": E.shape_str(derivation.result.shape),
         "names": {n: E.shape_str(scope.shapes[n]) for n in names},
         "dims": sorted(scope.dims),
+        # the sizes in the order derivgen grade names them (the page's JSON sorts its keys)
+        "size_order": list(out_points[0]["sizes"]) if out_points else [],
         "points": out_points,
     }
     if scope.indices:

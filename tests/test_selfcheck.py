@@ -19,6 +19,7 @@ The browser itself (typing into the box in Chromium) is tested in tests/test_bro
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -210,7 +211,7 @@ def test_the_page_carries_values_not_the_solution(solved) -> None:
             result_text = text(derivation.result)
             if len(result_text) > 3:
                 assert result_text not in blob
-            assert set(data) == {"shape", "names", "dims", "points"} | ({"indices", "families"} if problem.indices else set())
+            assert set(data) == {"shape", "names", "dims", "size_order", "points"} | ({"indices", "families"} if problem.indices else set())
 
 
 # --- the browser's checker against derivgen grade -------------------------------------------
@@ -611,3 +612,15 @@ def test_documents_with_and_without_the_check_differ_only_by_it(tmp_path) -> Non
     for r in on["results"]:
         r.pop("self_check")
     assert off == on
+
+
+def test_the_box_names_sizes_in_the_order_derivgen_grade_does(gaussian) -> None:
+    """The page's JSON sorts its keys (N before n); the box still says "n=…, N=…", as grade does."""
+    problem, s, results = gaussian
+    derivation, data = results[("mu", "solution")]
+    paged = json.loads(json.dumps(data, sort_keys=True))  # what the page carries
+    assert list(paged["points"][0]["sizes"]) == ["N", "n"] and paged["size_order"] == ["n", "N"]
+    (verdict,), = run_checker([{"data": paged, "messages": check_messages("en"), "answers": ["sum(t, x_t)"]}])
+    assert verdict["status"] == "wrong"
+    assert list(verdict["counterexample"]["sizes"]) == ["n", "N"]
+    assert any(re.search(r"n=\d+, N=\d+", h) for h in verdict["hints"]), verdict["hints"]

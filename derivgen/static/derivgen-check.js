@@ -618,6 +618,13 @@
   }
 
   // --- checking one answer ---------------------------------------------------------------------
+  // the sizes in `order` (as derivgen grade names them), then any others as they come
+  function ordered(sizes, order) {
+    var out = {};
+    (order || []).forEach(function (k) { if (Object.prototype.hasOwnProperty.call(sizes, k)) out[k] = sizes[k]; });
+    Object.keys(sizes).forEach(function (k) { if (!Object.prototype.hasOwnProperty.call(out, k)) out[k] = sizes[k]; });
+    return out;
+  }
   function capitalized(s) { return s.charAt(0).toUpperCase() + s.slice(1); }
 
   /** The verdict on `text` at the points of `data` (derivgen.selfcheck.result_data):
@@ -655,7 +662,8 @@
       } catch (err) {
         got = fill(want[0], want[1], NaN);  // a singular matrix to invert: judged as a wrong value
       }
-      points.push({ sizes: point.sizes, kind: point.kind, symmetrized: point.symmetrized, ref: point.ref, got: got });
+      points.push({ sizes: ordered(point.sizes, data.size_order), kind: point.kind, symmetrized: point.symmetrized,
+                    ref: point.ref, got: got });
     }
     var verdict = judge(points, M);
     if (verdict.correct) {
