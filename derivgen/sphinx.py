@@ -135,14 +135,15 @@ def document_nodes(doc: dict, show: tuple[str, ...], lang: str, docname: str, cl
 
 
 def chain_latex(steps: list[dict], rules: list[dict], lang: str) -> str:
-    """One ``aligned`` block: a step a line, the ids of the rules it uses beside it ([D2]); their
-    names are in the legend under the block (`rule_legend`), so that no tag runs off a narrow
-    page (MathJax does not wrap a line)."""
+    """One ``aligned`` block: a step a line, the ids of the rules it uses in a column on its left
+    ([D2]), as the Markdown handouts write it; their names are in the legend under the block
+    (`rule_legend`). On the left the tags stay in view however narrow the page: a chain wider
+    than the column scrolls sideways in its box (MathJax does not wrap a line), from the tags on."""
     lines = []
     for s in steps:
-        lhs = (s.get("lhs_latex") or "") + " " if s.get("lhs_latex") else ""
-        tag = f" && \\text{{[{_tex_text(', '.join(s['rules']))}]}}" if s.get("rules") else ""
-        lines.append(f"{lhs}&{s.get('rel') or '='} {s['latex']}{tag}")
+        lhs = s.get("lhs_latex") or ""
+        tag = f"\\text{{[{_tex_text(', '.join(s['rules']))}]}}" if s.get("rules") else ""
+        lines.append(f"{tag} &\\quad {lhs} &&{s.get('rel') or '='} {s['latex']}")
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
 
