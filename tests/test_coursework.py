@@ -42,6 +42,8 @@ Am, xm = RNG.standard_normal((6, 3)), RNG.standard_normal((3, 1))
 
 # (function, shapes and assumptions, wrt, values, NumPy f of those values)
 CASES = [
+    ("log(sum(exp(A*x)))", dict(A=("m", "n"), x="n"), "x", dict(A=RNG.standard_normal((5, 3)), x=RNG.standard_normal((3, 1))),
+     lambda A, x: float(np.log(np.sum(np.exp(A @ x))))),
     ("logdet(X'*X)", dict(X=("n", "k")), "X", dict(X=tall(8, 3)), lambda X: _logdet(X.T @ X)),
     ("tr(inv(X'*X))", dict(X=("n", "k")), "X", dict(X=tall(8, 3)), lambda X: np.trace(inv(X.T @ X))),
     ("det(X'*A*X)", dict(X=("n", "k"), A=("n", "n")), "X", dict(X=tall(8, 3), A=A8 + 3 * np.eye(8)),
@@ -187,7 +189,9 @@ def _with_difs(e):
     ("sum((a - x) .* (a + x))", dict(x="n", a="n"), "x", "-2*x"),
     ("a'*(x .* (1 - x))", dict(x="n", a="n"), "x", "a .* (1 - 2*x)"),
     ("sum(exp(u) ./ (1 + exp(u)))", dict(u="n"), "u", "sigma(u) .* (1 - sigma(u))"),
-    ("log(softmax(z))", dict(z="n"), "z", "I - softmax(z)*ones(n)'"),  # denominator layout (the default); numerator I − 1sᵀ
+    ("log(softmax(z))", dict(z="n"), "z", "I - softmax(z)*ones(n)'"),
+    ("log(sum(exp(x)))", dict(x="n"), "x", "softmax(x)"),  # read back by the definition (R7)
+    ("log(sum(exp(A*x)))", dict(A=("m", "n"), x="n"), "x", "A'*softmax(A*x)"),  # denominator layout (the default); numerator I − 1sᵀ
     ("-y'*log(softmax(W*x))", dict(W=("k", "n"), x="n", y="k", assume={"y": "onehot"}), "W", "(softmax(W*x) - y)*x'"),
     ("-sum(Y .* log(softmax(W*X)))", dict(W=("k", "d"), X=("d", "N"), Y=("k", "N"), assume={"Y": "onehot"}), "W",
      "(softmax(W*X) - Y)*X'"),

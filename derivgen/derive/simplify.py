@@ -772,6 +772,38 @@ def sigmoids(e: Expr) -> Expr:
     return E.transform(e, visit)
 
 
+def _summed_exp(b: Expr) -> Expr | None:
+    """u when `b` is 1ᵀexp(u) (or sum(exp(u))) for a vector u, else None."""
+    if isinstance(b, E.Func) and b.name == "sum" and isinstance(b.arg, E.Func) and b.arg.name == "exp":
+        u = b.arg.arg
+    elif (isinstance(b, E.MatMul) and b.coeff == 1 and not b.scalars and len(b.chain) == 2
+          and isinstance(b.chain[0], E.Transpose) and isinstance(b.chain[0].arg, E.Ones)
+          and isinstance(b.chain[1], E.Func) and b.chain[1].name == "exp"):
+        u = b.chain[1].arg
+    else:
+        return None
+    return u if u.shape[1] == 1 and not u.is_scalar else None
+
+
+def softmax_definition(e: Expr) -> Expr:
+    """exp(u)/(1ᵀexp(u)) = softmax(u), read back by the definition (R7): the gradient of
+    log(sum(exp(x))) is softmax(x)."""
+
+    def visit(n: Expr):
+        if not isinstance(n, E.MatMul):
+            return None
+        for i, s in enumerate(n.scalars):
+            if isinstance(s, E.Power) and isinstance(s.exp, E.Num) and s.exp.value == -1:
+                u = _summed_exp(s.base)
+                if u is not None and E.fn("exp", u) in n.chain:
+                    j = n.chain.index(E.fn("exp", u))
+                    chain = [*n.chain[:j], E.fn("softmax", u), *n.chain[j + 1:]]
+                    return E.mul(E.Num(n.coeff), *n.scalars[:i], *n.scalars[i + 1:], *chain)
+        return None
+
+    return E.transform(e, visit)
+
+
 def sigmoid_symmetry(e: Expr) -> Expr:
     """1 − σ(−u) = σ(u) (S19): the sigmoid of a negated argument, taken away from one."""
 
@@ -1062,7 +1094,8 @@ def simplify_steps(g: Expr, assume: dict[str, set[str]], where: dict[str, Expr] 
     if orth:
         passes.append(("S5", lambda x: orthogonal(x, orth)))
     passes += [("S14", hadamard_expand), ("T7", sums_expanded), ("S2", hadamard_collect), ("S2", collect), ("S2", scalar_coefficients), ("S3", hadamard_factor), ("S3", factor), ("S3", sums_factored), ("S9", matrix_powers), ("S10", diagonal_products), ("S16", diagonal_algebra), ("S11", sigmoids),
-               ("S18", kink_algebra), ("S19", sigmoid_symmetry), ("S2", hadamard_squares), ("J4", ones_first)]
+               ("S18", kink_algebra), ("S19", sigmoid_symmetry), ("S2", hadamard_squares), ("J4", ones_first),
+               ("R7", softmax_definition)]
     if where:
         passes.append(("S8", lambda x: use_definitions(x, where)))
     steps: list[Step] = []
