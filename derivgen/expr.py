@@ -527,6 +527,16 @@ def _merge_ones(chain: list[Expr]) -> list[Expr]:
     return out
 
 
+def terms(e: Expr) -> tuple[Expr, ...]:
+    """The terms of a sum; any other expression is its only term."""
+    return e.terms if isinstance(e, Add) else (e,)
+
+
+def is_negative(t: Expr) -> bool:
+    """Whether a term is written with a minus: a negative multiple, or a negative number."""
+    return (isinstance(t, MatMul) and t.coeff < 0) or (isinstance(t, Num) and t.value < 0)
+
+
 def neg(e: Expr) -> Expr:
     return mul(Num(Fraction(-1)), e)
 

@@ -154,6 +154,22 @@ def _symmetrizable(ctx: Context) -> list[str]:
             and not (ctx.assume.get(name, set()) & NO_SYMMETRY)]
 
 
+#: What evaluating at a random point may raise where the point is unfit for comparing answers.
+_UNFIT = (np.linalg.LinAlgError, ValueError, KeyError, ZeroDivisionError, OverflowError)
+
+
+def _put_estimates(values: dict, sizes: dict, estimates: dict[str, E.Expr]) -> bool:
+    """Put the estimates found before in for their variables (Σ̂ is compared at μ = μ̂, the joint
+    stationary point, as it is verified); False where one cannot be evaluated (an unfit point)."""
+    for name, estimate in estimates.items():
+        try:
+            with np.errstate(all="ignore"):
+                values[name] = Evaluator(values, sizes)(estimate)
+        except _UNFIT:
+            return False
+    return True
+
+
 def _evaluate(ctx: Context, sampler, values: dict, result: E.Expr,
               inverted: list[E.Expr]) -> tuple[dict, np.ndarray] | None:
     """(env, result value) at `values`, or None where the point is unfit (the verifier's
@@ -170,7 +186,7 @@ def _evaluate(ctx: Context, sampler, values: dict, result: E.Expr,
             evaluator = Evaluator(env, sampler.sizes)
             f = evaluator(ctx.function)
             ref = evaluator(result)
-    except (np.linalg.LinAlgError, ValueError, KeyError, ZeroDivisionError, OverflowError):
+    except _UNFIT:
         return None
     if not (np.all(np.isfinite(f)) and np.all(np.isfinite(ref))):
         return None
@@ -198,12 +214,8 @@ def points(ctx: Context, derivation: Derivation, seed: int = 0, size_sets: int =
             if sum(p.kind == "general" for p in found) == per_size:
                 break
             values = sampler.point(positive=attempt >= 2)
-            for name, estimate in derivation.estimates.items():  # Σ̂ at μ = μ̂: the joint stationary point
-                with np.errstate(all="ignore"):
-                    try:
-                        values[name] = Evaluator(values, sampler.sizes)(estimate)
-                    except (np.linalg.LinAlgError, ValueError, KeyError, ZeroDivisionError, OverflowError):
-                        pass  # _evaluate finds the point unfit
+            if not _put_estimates(values, sampler.sizes, derivation.estimates):
+                continue
             evaluated = _evaluate(ctx, sampler, values, derivation.result, inverted)
             if evaluated is not None:
                 found.append(Point(dict(sizes), evaluated[0], evaluated[1]))

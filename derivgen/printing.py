@@ -169,12 +169,8 @@ def _constant_only(e: Expr) -> bool:
 
 def leading_positive(terms: tuple[Expr, ...]) -> tuple[Expr, ...]:
     """Terms reordered so that a sum does not start with a minus when it has a positive term."""
-
-    def negative(t):
-        return (isinstance(t, E.MatMul) and t.coeff < 0) or (isinstance(t, E.Num) and t.value < 0)
-
-    if negative(terms[0]) and not all(negative(t) for t in terms):
-        return tuple(t for t in terms if not negative(t)) + tuple(t for t in terms if negative(t))
+    if E.is_negative(terms[0]) and not all(E.is_negative(t) for t in terms):
+        return tuple(t for t in terms if not E.is_negative(t)) + tuple(t for t in terms if E.is_negative(t))
     return terms
 
 

@@ -841,8 +841,10 @@ def _read_assumption(src: _Source, name: str, node: Node, draft: _Draft) -> str:
     word = _name(src, node, "an assumption")
     if word not in ASSUMPTIONS:
         known = _ASSUMPTION_WORDS.get(" ".join(word.lower().replace("_", " ").replace("-", " ").split()))
-        hint = f"write `{known}`" + (" (symmetric positive definite)" if known == "spd" else "") if known else \
-            _did_you_mean(word, ASSUMPTIONS, "assumptions are")
+        if known is None:
+            hint = _did_you_mean(word, ASSUMPTIONS, "assumptions are")
+        else:
+            hint = f"write `{known}`" + (" (symmetric positive definite)" if known == "spd" else "")
         raise src.error(f"unknown assumption '{word}'", node, hint=hint)
     shape = draft.variables[name]
     if word in SQUARE_ASSUMPTIONS and not (len(shape) == 2 and shape[0] == shape[1]):

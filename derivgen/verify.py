@@ -378,7 +378,7 @@ class Sampler:
 def _solvable_term(ctx: Context, part: Expr) -> tuple[str, float] | None:
     """(name, c) when `part` has a term c·name with `name` a variable of its shape (or a scalar)
     that no other term, no `where:` definition before it and no assumption constrains."""
-    terms = part.terms if isinstance(part, E.Add) else (part,)
+    terms = E.terms(part)
     for i, term in enumerate(terms):
         coeff, sym = 1.0, term
         if isinstance(term, E.MatMul) and not term.scalars and len(term.chain) == 1:

@@ -39,7 +39,6 @@ DEFAULT = "normal"
 
 BOOKKEEPING = frozenset({"D0", "D3", "T0", "S1"})
 LINEAR = frozenset({"D0", "D1", "D3", "D4", "D21", "D22", "D23", "D24"})  # linear maps and constants
-FOLLOWS = frozenset({"D3"})  # goes with the line before it
 INTO_TRACE = frozenset({"T0", "T1"})  # goes with the move after it
 HADAMARD_MOVES = frozenset({"T4", "T5", "T6"})  # 1ᵀ(A ⊙ dU)1 = tr(Aᵀ dU): the rotation before goes with them
 WITH_MOVE = frozenset({"S9"})  # goes with the move before it: tr(X dX X) = tr(X X dX) = tr(X² dX)
@@ -98,9 +97,9 @@ def trace_form(steps: list[Step], detail: str, split_first: bool) -> list[Step]:
     groups: list[list[Step]] = []
     pending: list[Step] = []
     for k, s in enumerate(steps):
-        # the split into terms is a line of its own where it multiplies out (T7), not for tr(A + B)
         if set(s.rules) <= INTO_TRACE and k < len(steps) - 1:
-            # splitting tr(A + B) into its terms is bookkeeping of the move after it (folded T1)
+            # splitting tr(A + B) into its terms is bookkeeping of the move after it (folded T1);
+            # a split that multiplies out (T7) stays a line of its own
             pending.append(Step(s.expr, (), s.rules + s.folded) if split_first and k == 0 else s)
             continue
         if groups and not pending and set(s.rules) <= WITH_MOVE:
@@ -131,8 +130,7 @@ def simplification(first: Step, steps: list[Step], detail: str) -> list[Step]:
             groups[-1].append(s)
         else:
             groups.append([s])
-    out = _groups_to_steps(groups)
-    return out
+    return _groups_to_steps(groups)
 
 
 COLLECT = frozenset({"T7", "E5", "E1"})  # brief solving: the unknown brought to one side

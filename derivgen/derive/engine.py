@@ -269,6 +269,11 @@ def signs_as_they_appear(steps: list[Step]) -> list[Step]:
     return out
 
 
+def as_they_appear(steps: list[Step]) -> list[Step]:
+    """Each line with powers combined and signs out of sums over samples where they appear."""
+    return signs_as_they_appear(powers_as_they_appear(steps))
+
+
 def _number_out_of_trace(n: Expr):
     """tr(cA) = c tr(A) for a number c (T1)."""
     if isinstance(n, E.Func) and n.name == "tr" and isinstance(n.arg, E.MatMul) and n.arg.coeff != 1:
@@ -377,13 +382,13 @@ def derive_gradient(ctx: Context, wrt: str, detail: str = "full") -> Derivation:
     df.add(E.dif(f))
     df.steps += detail_.differential(expander.steps(E.dif(f), linear_first=detail != "full"), detail)
     if detail != "full":
-        df.steps = df.steps[:1] + signs_as_they_appear(powers_as_they_appear(df.steps[1:]))
+        df.steps = df.steps[:1] + as_they_appear(df.steps[1:])
         collected, rules = collect_in_differential(df.last, ctx.assume)
         if rules:
             df.add(collected, *rules)
     steps, terms = normal_form(df.last, detail)
     if detail != "full":
-        steps = signs_as_they_appear(powers_as_they_appear(steps))
+        steps = as_they_appear(steps)
         terms = [scalar_powers(t) for t in terms]
     df.steps += steps
     blocks.append(df)

@@ -599,10 +599,6 @@ def _base_exp(f: Expr) -> tuple[Expr, Expr]:
     return f, E.ONE
 
 
-def _minus(t: Expr) -> bool:
-    return (isinstance(t, E.MatMul) and t.coeff < 0) or (isinstance(t, E.Num) and t.value < 0)
-
-
 def fewer_signs(e: Expr) -> Expr:
     """A negative multiple of a sum with a negative term has the sign taken into the sum, where
     that leaves fewer minus signs: −(y − s)xᵀ = (s − y)xᵀ (distributivity, on the line that made it)."""
@@ -610,21 +606,16 @@ def fewer_signs(e: Expr) -> Expr:
     def visit(n: Expr):
         if not (isinstance(n, E.MatMul) and n.coeff < 0):
             return None
-        factors = list(n.scalars) + list(n.chain)
+        factors = [*n.scalars, *n.chain]
         for k, f in enumerate(factors):
-            if isinstance(f, E.Add) and 2 * sum(_minus(t) for t in f.terms) >= len(f.terms):
+            minus = sum(E.is_negative(t) for t in E.terms(f)) if isinstance(f, E.Add) else 0
+            if isinstance(f, E.Add) and 2 * minus >= len(f.terms):
                 flipped = E.add(*(E.neg(t) for t in f.terms), shape=f.shape)
-                if sum(_minus(t) for t in _terms_of(flipped)) < sum(_minus(t) for t in f.terms) + 1:
-                    rest = factors[:k] + [flipped] + factors[k + 1:]
-                    k_s = len(n.scalars)
-                    return E.mul(E.Num(-n.coeff), *rest[:k_s], *rest[k_s:])
+                if sum(E.is_negative(t) for t in E.terms(flipped)) < minus + 1:  # the coefficient's minus counts
+                    return E.mul(E.Num(-n.coeff), *factors[:k], flipped, *factors[k + 1:])
         return None
 
     return E.transform(e, visit)
-
-
-def _terms_of(e: Expr) -> tuple[Expr, ...]:
-    return e.terms if isinstance(e, E.Add) else (e,)
 
 
 def diagonal_products(e: Expr) -> Expr:

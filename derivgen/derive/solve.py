@@ -98,11 +98,11 @@ def solve_stationary(g: Expr, x_name: str, x_shape, assume: dict[str, set[str]],
     block.add(E.Eq(g, zero, g.shape), "E0")
     lhs = g
     if _only_through_inverse(g, x) and x.is_scalar:  # N/λ − Σ_t x_t = 0: N − λ Σ_t x_t = 0 (λ ≠ 0)
-        lhs = scalar_powers(_tidy(E.add(*(E.mul(x, t) for t in _terms(lhs)), shape=g.shape)))
+        lhs = scalar_powers(_tidy(E.add(*(E.mul(x, t) for t in E.terms(lhs)), shape=g.shape)))
         block.add(E.Eq(lhs, zero, lhs.shape), "E9")
     elif _only_through_inverse(g, x):
-        both = _tidy(E.add(*(E.mul(x, t, x) for t in _terms(lhs)), shape=g.shape))
-        one = _tidy(E.add(*(E.mul(x, t) for t in _terms(lhs)), shape=g.shape))
+        both = _tidy(E.add(*(E.mul(x, t, x) for t in E.terms(lhs)), shape=g.shape))
+        one = _tidy(E.add(*(E.mul(x, t) for t in E.terms(lhs)), shape=g.shape))
         if _at_most_once(both, x) or not _at_most_once(one, x):  # Σ⁻¹SΣ⁻¹ − NΣ⁻¹: S − NΣ
             lhs = both
             block.add(E.Eq(lhs, zero, lhs.shape), "E3", "S6")
@@ -280,7 +280,7 @@ def _cancel_common(block: Block, left: Expr, x: Expr, rhs: Expr, assume, on_righ
         cs = [split_coeff(t) for t in left.terms]
         if len({c for c, _ in cs}) == 1 and cs[0][0] != 1:
             lc, lsc, lch = cs[0][0], [], [E.add(*(b for _, b in cs))]
-    terms = [parts(t) if isinstance(t, E.MatMul) else (Fraction(1), [], [t]) for t in _terms(rhs)]
+    terms = [parts(t) if isinstance(t, E.MatMul) else (Fraction(1), [], [t]) for t in E.terms(rhs)]
     factor = Fraction(1)
     coeffs = {c for c, _, _ in terms}
     if len(coeffs) == 1 and next(iter(coeffs)) == lc and lc != 1:
@@ -340,10 +340,6 @@ def _with_estimates(block: Block, x_name: str, e: Expr, xh: Expr, estimates, ass
 def _inv(a: Expr) -> Expr:
     """L⁻¹ as written (E2); distributing it over a product is the next step (E4)."""
     return E.power(a, E.Num(Fraction(-1))) if a.is_scalar else E.Inverse(a, a.shape)
-
-
-def _terms(e: Expr) -> list[Expr]:
-    return list(e.terms) if isinstance(e, E.Add) else [e]
 
 
 def _tidy_terms(e: Expr) -> Expr:
