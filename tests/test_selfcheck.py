@@ -148,30 +148,39 @@ def _f(s, sizes: dict, values: dict) -> float:
     return float(Evaluator(env, sizes)(s.context.function)[0, 0])
 
 
-def test_embedded_gradients_agree_with_finite_differences_of_f(solved) -> None:
-    """The value a page calls right is the gradient of f there: checked by finite differences of
-    the problem's function (every entry of the variable), independently of the derivation."""
-    checked = 0
+def _general_points(solved, kind: str):
+    """(problem, derivation, point, its values, f of the variable there) for every general point
+    the pages carry for results of `kind`."""
     for problem, s, results in solved:
         for derivation, data in results:
-            if derivation.kind != "gradient" or derivation.symmetric:
+            if derivation.kind != kind:
                 continue
             for p in data["points"]:
                 if p["kind"] != "general":
                     continue
                 values = {n: v for n, v in _values(data, p).items() if n in problem.variables}
-                wrt = derivation.wrt
 
-                def f(x, values=values, sizes=p["sizes"], wrt=wrt):
+                def f(x, values=values, sizes=p["sizes"], wrt=derivation.wrt, s=s):
                     return _f(s, sizes, {**values, wrt: x})
 
-                g = numerical_gradient(f, values[wrt])
-                ref = np.array(p["ref"], float)
-                if derivation.layout == "numerator":
-                    ref = ref.T
-                err = np.linalg.norm(g.reshape(ref.shape) - ref) / max(np.linalg.norm(ref), 1e-12)
-                assert err < 1e-5, (problem.id, wrt, p["sizes"], err)
-                checked += 1
+                yield problem, derivation, p, values, f
+
+
+def test_embedded_gradients_agree_with_finite_differences_of_f(solved) -> None:
+    """The value a page calls right is the gradient of f there: checked by finite differences of
+    the problem's function (every entry of the variable), independently of the derivation."""
+    checked = 0
+    for problem, derivation, p, values, f in _general_points(solved, "gradient"):
+        if derivation.symmetric:
+            continue
+        wrt = derivation.wrt
+        g = numerical_gradient(f, values[wrt])
+        ref = np.array(p["ref"], float)
+        if derivation.layout == "numerator":
+            ref = ref.T
+        err = np.linalg.norm(g.reshape(ref.shape) - ref) / max(np.linalg.norm(ref), 1e-12)
+        assert err < 1e-5, (problem.id, wrt, p["sizes"], err)
+        checked += 1
     assert checked >= 60
 
 
@@ -180,26 +189,15 @@ def test_embedded_stationary_points_are_stationary_by_finite_differences_of_f(so
     gradient of f vanish there: finite differences of f alone, compared with the gradient at the
     point's own value of the variable (not a stationary point)."""
     checked = set()
-    for problem, s, results in solved:
-        for derivation, data in results:
-            if derivation.kind != "solution":
-                continue
-            for p in data["points"]:
-                if p["kind"] != "general":
-                    continue
-                values = {n: v for n, v in _values(data, p).items() if n in problem.variables}
-                wrt = derivation.wrt
-
-                def f(x, values=values, sizes=p["sizes"], wrt=wrt):
-                    return _f(s, sizes, {**values, wrt: x})
-
-                x_star = np.array(p["ref"], float).reshape(values[wrt].shape)
-                # a step well inside the distance to a singular matrix (Σ̂ centred at μ̂ has rank N − 1)
-                near = min(1.0, float(np.min(np.abs(np.linalg.eigvals(x_star))))) if x_star.shape[0] == x_star.shape[1] else 1.0
-                at_solution = numerical_gradient(f, x_star, h=step_size(x_star) * near)
-                elsewhere = numerical_gradient(f, values[wrt])
-                assert np.linalg.norm(at_solution) < 1e-4 * np.linalg.norm(elsewhere), (problem.id, wrt, p["sizes"])
-            checked.add((problem.id, wrt))
+    for problem, derivation, p, values, f in _general_points(solved, "solution"):
+        wrt = derivation.wrt
+        x_star = np.array(p["ref"], float).reshape(values[wrt].shape)
+        # a step well inside the distance to a singular matrix (Σ̂ centred at μ̂ has rank N − 1)
+        near = min(1.0, float(np.min(np.abs(np.linalg.eigvals(x_star))))) if x_star.shape[0] == x_star.shape[1] else 1.0
+        at_solution = numerical_gradient(f, x_star, h=step_size(x_star) * near)
+        elsewhere = numerical_gradient(f, values[wrt])
+        assert np.linalg.norm(at_solution) < 1e-4 * np.linalg.norm(elsewhere), (problem.id, wrt, p["sizes"])
+        checked.add((problem.id, wrt))
     assert {("n001_gaussian_mle", "mu"), ("n001_gaussian_mle", "Sigma")} <= checked
 
 
